@@ -1,0 +1,148 @@
+package errors
+
+import "fmt"
+
+// Reason refines a Kind when one row of the table has several real causes:
+// the kind (and so the seed's message) stays, and the cause and solution
+// become specific. A Reason is an error, so errors.Is(err,
+// derrors.ReasonGuestOnly) matches any *Error with that reason.
+type Reason int
+
+// Reasons. The zero Reason means "the kind's own cause and solution".
+const (
+	NoReason Reason = iota
+
+	// Logon failure.
+	ReasonBadCredentials
+	ReasonAccountLockedOut
+	ReasonAccountDisabled
+	ReasonAccountExpired
+	ReasonPasswordExpired
+	ReasonPasswordMustChange
+	ReasonLogonRestricted
+	ReasonGuestOnly
+	ReasonCredentialConflict
+
+	// Shared access failure.
+	ReasonAdminShareMissing
+	ReasonAdminShareDenied
+	ReasonNotAdministrator
+	ReasonProtocolMismatch
+
+	// Windows error.
+	ReasonQuarantined
+	ReasonServiceStartTimeout
+	ReasonServiceMarkedForDelete
+	ReasonFileInUse
+	ReasonDiskFull
+
+	// File access failure.
+	ReasonPackageUnreadable
+
+	// MSI error.
+	ReasonInstallInProgress
+)
+
+type reasonRow struct {
+	kind     Kind
+	name     string
+	cause    string
+	solution string
+}
+
+var reasons = map[Reason]reasonRow{
+	ReasonBadCredentials: {LogonFailure, "bad credentials",
+		"The username/password is incorrect",
+		"Check the username password provided"},
+	ReasonAccountLockedOut: {LogonFailure, "account locked out",
+		"The account is locked out after too many failed logons",
+		"Unlock the account (Active Directory Users and Computers, or \"net user NAME /active:yes\" for a local account) and check which process keeps sending a wrong password before retrying; the deployer stops using a credential after repeated logon failures to avoid this"},
+	ReasonAccountDisabled: {LogonFailure, "account disabled",
+		"The account is disabled",
+		"Enable the account, or provide another account with administrative privileges"},
+	ReasonAccountExpired: {LogonFailure, "account expired",
+		"The account has expired",
+		"Extend the account's expiry date, or provide another account with administrative privileges"},
+	ReasonPasswordExpired: {LogonFailure, "password expired",
+		"The account's password has expired",
+		"Change the account's password and provide the new one"},
+	ReasonPasswordMustChange: {LogonFailure, "password must change",
+		"The account's password must be changed at next logon",
+		"Log on once interactively to set a new password (or clear \"User must change password at next logon\") and provide the new one"},
+	ReasonLogonRestricted: {LogonFailure, "logon restricted",
+		"The account is not allowed to log on from the network to this computer now (logon hours, workstation list, or \"Access this computer from the network\" rights)",
+		"Allow the account network logon on the target computer (Local Security Policy, User Rights Assignment) and check its logon hours and workstation restrictions"},
+	ReasonGuestOnly: {LogonFailure, "logged on as guest",
+		"The target computer accepted the logon only as Guest: it maps every network logon of a local account to Guest (\"Guest only\" sharing model, or Simple File Sharing)",
+		"Set \"Classic: Local users authenticate as themselves.\" in \"Control Panel\\Administrative Tools\\Local Security Policy\\Local Policies\\Security options\\Network access: Sharing and security model for local accounts\" (on Windows XP turn off \"Use simple file sharing\"), and use an account with administrative privileges and a non-empty password"},
+	ReasonCredentialConflict: {LogonFailure, "credential conflict",
+		"Another connection from the Engine to this computer already uses different credentials (ERROR_SESSION_CREDENTIAL_CONFLICT)",
+		"Close the other connection (for example a mounted share) or use the same account for both"},
+	ReasonAdminShareMissing: {SharedAccessFailure, "ADMIN$ missing",
+		"The logon succeeded but the computer has no ADMIN$ share (the administrative shares are turned off)",
+		"Enable the administrative shares: set HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters AutoShareWks (workstations) or AutoShareServer (servers) to 1, or delete the value, then restart the Server service; check with \"net share\" that ADMIN$ and IPC$ exist"},
+	ReasonAdminShareDenied: {SharedAccessFailure, "ADMIN$ access denied",
+		"The logon succeeded but access to ADMIN$ was denied: the account is not an administrator, or it is a local administrator whose token is filtered by UAC remote restrictions",
+		"Use a domain account in the local Administrators group (or the built-in Administrator), or allow local administrators remotely: reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\system /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f"},
+	ReasonNotAdministrator: {SharedAccessFailure, "not an administrator",
+		"The logon succeeded but the account may not create services on this computer (OpenSCManager returned ERROR_ACCESS_DENIED): it is not an administrator, or its administrator token is filtered by UAC remote restrictions",
+		"Use an account with administrative privileges on the target computer; for a local administrator other than the built-in Administrator set: reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\system /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f"},
+	ReasonProtocolMismatch: {SharedAccessFailure, "SMB protocol mismatch",
+		"The Engine and the target computer share no SMB dialect or security setting (for example the computer accepts only SMB 3.1.1, or requires signing or encryption that was refused)",
+		"Check the SMB server settings of the target computer (Get-SmbServerConfiguration) and the deployer's signing and encryption options; the probe reports the negotiated dialect"},
+	ReasonQuarantined: {WindowsError, "quarantined by antivirus",
+		"The file the deployer copied to the computer was removed or blocked by antivirus software",
+		"Allow the deployer's service binary in the antivirus (or provide a code-signed binary), then deploy again"},
+	ReasonServiceStartTimeout: {WindowsError, "service start timeout",
+		"The deployer's service did not report that it started in time (ERROR_SERVICE_REQUEST_TIMEOUT): it was blocked, or the computer is overloaded",
+		"Check the System event log of the target computer for Service Control Manager events and antivirus blocks, then deploy again"},
+	ReasonServiceMarkedForDelete: {WindowsError, "service marked for delete",
+		"A previous deployer service on this computer is marked for deletion and still held open",
+		"Wait a minute and deploy again; close the Services console on the target computer if it is open"},
+	ReasonFileInUse: {WindowsError, "file in use",
+		"A file the deployer needs is in use on the target computer",
+		"Wait for the other process to finish (or restart the computer) and deploy again"},
+	ReasonDiskFull: {WindowsError, "disk full",
+		"The target computer's Windows drive has not enough free space",
+		"Free space on the Windows drive of the target computer, then deploy again"},
+	ReasonPackageUnreadable: {FileAccessFailure, "package unreadable",
+		"The target computer could not read the MSI package from the share (as LocalSystem it connects to the share with the computer account)",
+		`Check if the firewall on this computer doesn’t block this share connection and also if the remote computer can access to the file \\Engine_IP\nxshare\; or let the deployer copy the MSI to the computer (the default)`},
+	ReasonInstallInProgress: {MSIError, "another installation in progress",
+		"Another installation is already in progress on this computer (msiexec exit code 1618)",
+		"Nothing to do: the deployer retries later; if it keeps failing, check which installation runs on the computer (Windows Update, another deployment)"},
+}
+
+// Kind returns the kind the reason refines.
+func (r Reason) Kind() Kind { return reasons[r].kind }
+
+// Cause returns the reason's specific cause.
+func (r Reason) Cause() string { return reasons[r].cause }
+
+// Solution returns the reason's specific solution.
+func (r Reason) Solution() string { return reasons[r].solution }
+
+// String returns a short name such as "ADMIN$ missing".
+func (r Reason) String() string {
+	if row, ok := reasons[r]; ok {
+		return row.name
+	}
+	if r == NoReason {
+		return ""
+	}
+	return fmt.Sprintf("errors.Reason(%d)", int(r))
+}
+
+// Error returns String, so a Reason can be the target of errors.Is.
+func (r Reason) Error() string { return r.String() }
+
+// Reasons lists every reason.
+func Reasons() []Reason {
+	out := make([]Reason, 0, len(reasons))
+	for r := NoReason + 1; ; r++ {
+		if _, ok := reasons[r]; !ok {
+			return out
+		}
+		out = append(out, r)
+	}
+}
