@@ -1,0 +1,171 @@
+package deployer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	derrors "github.com/nxdeploy/deployer/errors"
+)
+
+func sampleRecord(i int, st State) HostRecord {
+	code := uint32(1603)
+	r := HostRecord{Key: fmt.Sprintf("pc-%04d", i), Addr: fmt.Sprintf("10.1.%d.%d", i/250, i%250+1), State: st,
+		Attempts: i % 3, DeploymentID: "d" + strconv.Itoa(i), Updated: time.Unix(1700000000+int64(i), 0).UTC()}
+	if st == Failed {
+		r.ExitCode = &code
+		r.Error = NewErrorInfo(r.Key, derrors.FromMSIExit(r.Key, code, "Return value 3"))
+	}
+	return r
+}
+
+func TestStores(t *testing.T) {
+	ctx := context.Background()
+	open := map[string]func(t *testing.T) Store{
+		"memory": func(t *testing.T) Store { return NewMemoryStore() },
+		"file": func(t *testing.T) Store {
+			s, err := OpenFileStore(filepath.Join(t.TempDir(), "hosts.journal"))
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+	}
+	for name, mk := range open {
+		t.Run(name, func(t *testing.T) {
+			s := mk(t)
+			require.Error(t, s.Put(ctx, HostRecord{}), "a record needs a key")
+			for i, st := range States() {
+				require.NoError(t, s.Put(ctx, sampleRecord(i, st)))
+			}
+			// Replacing a record keeps one per key.
+			updated := sampleRecord(0, WithCollector)
+			require.NoError(t, s.Put(ctx, updated))
+			recs, err := s.Load(ctx)
+			require.NoError(t, err)
+			require.Len(t, recs, len(States()))
+			assert.Equal(t, WithCollector, recs[0].State)
+			assert.Equal(t, "pc-0000", recs[0].Key)
+			// Records are copies: changing one does not change the store.
+			recs[4].Error.Message = "changed"
+			again, _ := s.Load(ctx)
+			assert.Equal(t, "MSI error (1603)", again[4].Error.Message)
+		})
+	}
+}
+
+func TestFileStoreSurvivesReopenAndTornWrites(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hosts.journal")
+	s, err := OpenFileStore(path)
+	require.NoError(t, err)
+	for i := 0; i < 50; i++ {
+		require.NoError(t, s.Put(ctx, sampleRecord(i, Installing)))
+	}
+	require.NoError(t, s.Put(ctx, sampleRecord(7, WithCollector)))
+	require.NoError(t, s.Close())
+
+	// A torn last write and a corrupted line, as a crash or a bad disk leaves them.
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(`{"crc":1,"rec":{"key":"pc-9999","state":"With Collector"}}` + "\n" + `{"crc":12345,"rec":{"key":"pc-0`)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	s2, err := OpenFileStore(path)
+	require.NoError(t, err)
+	defer s2.Close()
+	assert.Equal(t, 2, s2.Dropped())
+	recs, err := s2.Load(ctx)
+	require.NoError(t, err)
+	require.Len(t, recs, 50)
+	assert.Equal(t, WithCollector, recs[7].State)
+	assert.Equal(t, Installing, recs[8].State)
+	assert.Equal(t, sampleRecord(3, Installing).Updated, recs[3].Updated)
+
+	// Open compacted the journal: the bad lines are gone from the file.
+	s3, err := OpenFileStore(path)
+	require.NoError(t, err)
+	assert.Equal(t, 0, s3.Dropped())
+	require.NoError(t, s3.Close())
+}
+
+// TestFileStoreCrash kills a writer process at a random moment, many times,
+// and checks the journal always opens with every acknowledged record.
+func TestFileStoreCrash(t *testing.T) {
+	if os.Getenv("DEPLOYER_STORE_CRASH_CHILD") != "" {
+		crashChild(os.Getenv("DEPLOYER_STORE_CRASH_CHILD"))
+		return
+	}
+	path := filepath.Join(t.TempDir(), "hosts.journal")
+	for round := 0; round < 5; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFileStoreCrash$")
+		cmd.Env = append(os.Environ(), "DEPLOYER_STORE_CRASH_CHILD="+path)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		// Wait until the child acknowledged some writes, then kill it mid-stream.
+		buf := make([]byte, 64)
+		acked := 0
+		for acked < 20+round*10 {
+			n, err := out.Read(buf)
+			require.NoError(t, err)
+			acked += n
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+
+		s, err := OpenFileStore(path)
+		require.NoError(t, err, "round %d", round)
+		recs, err := s.Load(context.Background())
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, len(recs), acked, "every acknowledged Put survives (round %d)", round)
+		for _, r := range recs {
+			assert.NotEmpty(t, r.Key)
+			assert.NotZero(t, r.State)
+		}
+		require.NoError(t, s.Close())
+	}
+}
+
+// crashChild appends records forever, printing one byte per acknowledged Put.
+func crashChild(path string) {
+	s, err := OpenFileStore(path)
+	if err != nil {
+		os.Exit(3)
+	}
+	base, _ := s.Load(context.Background())
+	for i := len(base); ; i++ {
+		if err := s.Put(context.Background(), sampleRecord(i, Scheduled)); err != nil {
+			os.Exit(4)
+		}
+		os.Stdout.Write([]byte{'.'})
+	}
+}
+
+func TestStateNames(t *testing.T) {
+	want := []string{"Discovered", "Scheduled for installation", "Installing Collector", "With Collector", "Failed", "Retrying"}
+	for i, st := range States() {
+		assert.Equal(t, want[i], st.String())
+		b, err := st.MarshalText()
+		require.NoError(t, err)
+		var back State
+		require.NoError(t, back.UnmarshalText(b))
+		assert.Equal(t, st, back)
+	}
+	var s State
+	assert.Error(t, s.UnmarshalText([]byte("Installed")))
+	_, err := State(42).MarshalText()
+	assert.Error(t, err)
+	assert.True(t, WithCollector.Terminal())
+	assert.True(t, Failed.Terminal())
+	assert.False(t, Retrying.Terminal())
+}
