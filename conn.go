@@ -1,0 +1,233 @@
+package deployer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nxdeploy/deployer/discovery"
+	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/smb"
+	"github.com/nxdeploy/deployer/svcctl"
+)
+
+// DefaultPrefix starts the name of every service and directory the deployer
+// creates on a host, so a sweep after a crash finds ours and never touches
+// anyone else's.
+const DefaultPrefix = "nxdeploy"
+
+// DefaultSystemRoot is the Windows directory behind ADMIN$ when
+// ConnectConfig.SystemRoot is empty.
+const DefaultSystemRoot = `C:\Windows`
+
+// ConnectConfig says how to reach and administer a host.
+type ConnectConfig struct {
+	// SMB is the session configuration: credentials, port, dial hook,
+	// resolver, timeouts, signing and encryption. The service manager client
+	// uses the same settings.
+	SMB smb.Config
+	// RPCAuth is the RPC-level authentication of the svcctl bind; the zero
+	// value binds with none and relies on the SMB session, as impacket does.
+	RPCAuth svcctl.RPCAuth
+	// Prefix names what the deployer creates on the host; "" means
+	// DefaultPrefix. Letters, digits and '-' only.
+	Prefix string
+	// SystemRoot is the Windows directory ADMIN$ stands for; "" means
+	// DefaultSystemRoot.
+	SystemRoot string
+}
+
+var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,23}$`)
+
+func (c ConnectConfig) prefix() string {
+	if c.Prefix == "" {
+		return DefaultPrefix
+	}
+	return c.Prefix
+}
+
+func (c ConnectConfig) systemRoot() string {
+	if c.SystemRoot == "" {
+		return DefaultSystemRoot
+	}
+	return strings.TrimRight(c.SystemRoot, `\`)
+}
+
+func (c ConnectConfig) svcctlConfig() svcctl.Config {
+	return svcctl.Config{
+		Credentials:     c.SMB.Credentials,
+		Port:            c.SMB.Port,
+		Dial:            c.SMB.Dial,
+		ConnectTimeout:  c.SMB.ConnectTimeout,
+		CallTimeout:     c.SMB.RequestTimeout,
+		Resolver:        c.SMB.Resolver,
+		RPCAuth:         c.RPCAuth,
+		SigningOptional: c.SMB.AllowUnsigned,
+		Encrypt:         c.SMB.Encryption == smb.EncryptRequired,
+	}
+}
+
+// Conn is an administrative connection to one host: an SMB session with
+// ADMIN$ mounted for files, and a client of its service manager (which dials
+// its own SMB session for the \pipe\svcctl named pipe). It is what
+// PushService and RunInstaller work through. Close it when done.
+type Conn struct {
+	host   discovery.Host
+	label  string
+	cfg    ConnectConfig
+	sess   *smb.Session
+	admin  *smb.Share
+	scm    *svcctl.Client
+	mgr    *svcctl.Manager
+	closed bool
+}
+
+// Connect logs on to host, mounts ADMIN$ and opens its service manager with
+// the rights to create services. Every failure is a *derrors.Error naming
+// the step; the host is not changed.
+func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn, error) {
+	label := host.Label()
+	if !prefixPattern.MatchString(cfg.prefix()) {
+		return nil, derrors.New(label, derrors.StepConnect, derrors.UnknownError,
+			fmt.Errorf("invalid prefix %q: letters, digits and '-' only, starting with a letter", cfg.Prefix))
+	}
+	scfg := cfg.SMB
+	if scfg.Label == "" {
+		scfg.Label = label
+	}
+	sess, err := smb.Dial(ctx, host.Target(), scfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{host: host, label: label, cfg: cfg, sess: sess}
+	if c.admin, err = sess.Mount(ctx, "ADMIN$"); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// The service manager's session goes to the address this one reached,
+	// so a name is resolved once.
+	target := sess.Info().Addr.Addr().String()
+	if c.scm, err = svcctl.Dial(ctx, target, cfg.svcctlConfig()); err != nil {
+		c.Close()
+		return nil, relabel(err, label)
+	}
+	access := svcctl.ManagerConnect | svcctl.ManagerCreateService | svcctl.ManagerEnumerateService
+	if c.mgr, err = c.scm.OpenSCManager(ctx, access); err != nil {
+		c.Close()
+		return nil, relabel(err, label)
+	}
+	return c, nil
+}
+
+// relabel names the host by its label in errors from clients that were given
+// an address.
+func relabel(err error, label string) error {
+	if e, ok := derrors.As(err); ok && e.Host != label {
+		c := *e
+		c.Host = label
+		return &c
+	}
+	return err
+}
+
+// Host returns the host this connection reaches.
+func (c *Conn) Host() discovery.Host { return c.host }
+
+// Session returns the SMB session used for files.
+func (c *Conn) Session() *smb.Session { return c.sess }
+
+// AdminShare returns the mounted ADMIN$ share.
+func (c *Conn) AdminShare() *smb.Share { return c.admin }
+
+// ServiceManager returns the open service manager.
+func (c *Conn) ServiceManager() *svcctl.Manager { return c.mgr }
+
+// Close closes the service manager and the sessions. It is safe to call
+// more than once.
+func (c *Conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var errs []error
+	if c.mgr != nil {
+		errs = append(errs, c.mgr.Close(ctx))
+	}
+	if c.scm != nil {
+		errs = append(errs, c.scm.Close())
+	}
+	if c.admin != nil {
+		errs = append(errs, c.admin.Close(ctx))
+	}
+	if c.sess != nil {
+		errs = append(errs, c.sess.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// shareDir is the deployment's directory relative to ADMIN$.
+func (c *Conn) shareDir(id string) string { return path.Join(c.cfg.prefix(), id) }
+
+// windowsPath maps a path relative to ADMIN$ to the host's absolute path.
+func (c *Conn) windowsPath(rel string) string {
+	return c.cfg.systemRoot() + `\` + strings.ReplaceAll(rel, "/", `\`)
+}
+
+// serviceName is the service of deployment id.
+func (c *Conn) serviceName(id string) string { return c.cfg.prefix() + "-" + id }
+
+// readFile reads a whole file of ADMIN$, up to limit bytes.
+func (c *Conn) readFile(ctx context.Context, rel string, limit int64) ([]byte, error) {
+	f, err := c.admin.Raw(ctx).Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
+}
+
+// readFrom reads the bytes of an ADMIN$ file from offset on, up to limit.
+func (c *Conn) readFrom(ctx context.Context, rel string, offset, limit int64) ([]byte, error) {
+	f, err := c.admin.Raw(ctx).Open(rel)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	n := st.Size() - offset
+	if n <= 0 {
+		return nil, nil
+	}
+	if n > limit {
+		n = limit
+	}
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, offset)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return buf[:m], nil
+}
+
+// exists reports whether an ADMIN$ path exists.
+func (c *Conn) exists(ctx context.Context, rel string) (bool, error) {
+	_, err := c.admin.Stat(ctx, rel)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, err
+}

@@ -1,0 +1,286 @@
+package discovery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/internal/lab/addc"
+)
+
+// TestActiveDirectory runs every LDAP discovery case against one real Samba
+// AD DC, provisioned once and populated with addc.Fleet().
+func TestActiveDirectory(t *testing.T) {
+	lab.Require(t, "root", "netns", "samba-tool", "samba", "ldbadd")
+	n := lab.NewNet(t)
+	dc := addc.Start(t, n, "dc", addc.Fleet())
+	t.Logf("provision %v; %d computers and %d DNS records added in %v; start until LDAP answers %v",
+		dc.ProvisionTime.Round(time.Millisecond), dc.Computers, dc.Records, dc.PopulateTime.Round(time.Millisecond),
+		dc.StartTime.Round(time.Millisecond))
+	require.Equal(t, addc.FleetSize, dc.Computers)
+	require.Equal(t, addc.FleetSize-addc.FleetNoDNS, dc.Records)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	fleet := addc.Fleet()
+
+	byName := map[string]addc.Computer{}
+	for _, c := range fleet {
+		byName[c.DNSHostName] = c
+	}
+	dcFQDN := dc.FQDN
+
+	// source returns a source for the DC with the admin's credentials.
+	source := func(mod func(s *LDAPSource)) *LDAPSource {
+		s := &LDAPSource{
+			URL:      dc.LDAPURL(false),
+			CAPEM:    dc.CAPEM,
+			User:     addc.AdminUPN,
+			Password: addc.AdminPassword,
+			Dial:     dc.Dial,
+			Resolve:  ResolveOptions{Resolver: dc.Resolver(), Concurrency: 16},
+		}
+		if mod != nil {
+			mod(s)
+		}
+		return s
+	}
+	names := func(hosts []Host) map[string]bool {
+		m := make(map[string]bool, len(hosts))
+		for _, h := range hosts {
+			m[h.Name] = true
+		}
+		return m
+	}
+
+	t.Run("paging reads every enabled computer and resolves them", func(t *testing.T) {
+		start := time.Now()
+		hosts, err := source(nil).Discover(ctx)
+		require.NoError(t, err)
+		t.Logf("read and resolved %d computers (pages of 1000) in %v", len(hosts), time.Since(start).Round(time.Millisecond))
+		// Every enabled fleet computer, plus the DC itself.
+		require.Len(t, hosts, addc.FleetSize-addc.FleetDisabled+1)
+		got := names(hosts)
+		require.Len(t, got, len(hosts), "no computer twice")
+		var resolved, unresolved int
+		for _, h := range hosts {
+			if strings.EqualFold(h.Name, dcFQDN) { // Samba writes "DC1.lab.test"
+				assert.Equal(t, dc.Addr, h.Addr)
+				assert.NoError(t, h.Err)
+				continue
+			}
+			c, ok := byName[h.Name]
+			require.True(t, ok, "unexpected computer %q", h.Name)
+			assert.False(t, c.Disabled, h.Name)
+			assert.Equal(t, "ldap:ldap://"+dc.Addr.String(), h.Source)
+			assert.Equal(t, c.OS, h.Attrs["os"])
+			assert.Equal(t, c.OSVersion, h.Attrs["os_version"])
+			assert.Equal(t, c.DNSHostName, h.Attrs["dns_host_name"])
+			assert.Equal(t, c.LastLogon.Format(time.RFC3339), h.Attrs["last_logon"])
+			assert.True(t, strings.EqualFold(c.DN(), h.Attrs["dn"]), "%s vs %s", c.DN(), h.Attrs["dn"])
+			if c.Addr.IsValid() {
+				resolved++
+				assert.Equal(t, c.Addr, h.Addr, h.Name)
+				assert.NoError(t, h.Err, h.Name)
+			} else {
+				unresolved++
+				assert.False(t, h.Addr.IsValid(), h.Name)
+				assert.ErrorIs(t, h.Err, derrors.DNSResolutionFailure, h.Name)
+				de, ok := derrors.As(h.Err)
+				require.True(t, ok)
+				assert.Equal(t, derrors.StepResolve, de.Step)
+				assert.Equal(t, h.Name, de.Host)
+			}
+		}
+		assert.Equal(t, addc.FleetSize-addc.FleetDisabled-addc.FleetNoDNS, resolved)
+		assert.Equal(t, addc.FleetNoDNS, unresolved)
+	})
+
+	t.Run("small pages still read everything", func(t *testing.T) {
+		start := time.Now()
+		hosts, err := source(func(s *LDAPSource) { s.PageSize = 500; s.NoResolve = true; s.IncludeDisabled = true }).Discover(ctx)
+		require.NoError(t, err)
+		t.Logf("read %d computers (pages of 500, no resolution) in %v", len(hosts), time.Since(start).Round(time.Millisecond))
+		assert.Len(t, hosts, addc.FleetSize+1)
+		for _, h := range hosts {
+			assert.False(t, h.Addr.IsValid())
+			assert.NoError(t, h.Err)
+		}
+	})
+
+	t.Run("nested OU scope", func(t *testing.T) {
+		hosts, err := source(func(s *LDAPSource) { s.BaseDN = addc.KiosksOU; s.NoResolve = true }).Discover(ctx)
+		require.NoError(t, err)
+		// 200 kiosks, every tenth disabled.
+		require.Len(t, hosts, 180)
+		for _, h := range hosts {
+			assert.True(t, strings.HasPrefix(h.Name, "kiosk"), h.Name)
+			assert.True(t, strings.HasSuffix(strings.ToLower(h.Attrs["dn"]), strings.ToLower(addc.KiosksOU)))
+		}
+		// The parent OU, one level only: workstations without the kiosks.
+		hosts, err = source(func(s *LDAPSource) {
+			s.URL = dc.LDAPURL(false) + "/" + addc.WorkstationsOU
+			s.OneLevel = true
+			s.NoResolve = true
+		}).Discover(ctx)
+		require.NoError(t, err)
+		require.Len(t, hosts, 2070)
+		for _, h := range hosts {
+			assert.True(t, strings.HasPrefix(h.Name, "ws"), h.Name)
+		}
+	})
+
+	t.Run("extra filter and seen since", func(t *testing.T) {
+		since := addc.FleetEpoch.Add(-30*24*time.Hour + time.Minute) // days 0..29 before the epoch
+		hosts, err := source(func(s *LDAPSource) {
+			s.Filter = "(operatingSystem=Windows 10*)"
+			s.SeenSince = since
+			s.NoResolve = true
+		}).Discover(ctx)
+		require.NoError(t, err)
+		want := map[string]bool{}
+		for i, c := range fleet {
+			if !c.Disabled && i%3 == 0 && i%100 < 30 {
+				want[c.DNSHostName] = true
+			}
+		}
+		assert.Equal(t, want, names(hosts))
+		assert.Len(t, hosts, 225)
+	})
+
+	t.Run("wrong password is a logon failure with data 52e", func(t *testing.T) {
+		for _, user := range []string{addc.AdminUPN, addc.AdminDownLevel} {
+			_, err := source(func(s *LDAPSource) { s.User = user; s.Password = "wrong" }).Discover(ctx)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, derrors.LogonFailure)
+			assert.ErrorIs(t, err, derrors.ReasonBadCredentials)
+			sub, ok := ADSubCode(err)
+			require.True(t, ok, "%v", err)
+			assert.Equal(t, ADLogonFailure, sub)
+			de, _ := derrors.As(err)
+			assert.Equal(t, derrors.StepLDAPBind, de.Step)
+			assert.Equal(t, dc.Addr.String(), de.Host)
+			assert.Equal(t, uint32(49), de.Code.Value)
+			assert.Contains(t, de.Detail, "AD data 52e: wrong password")
+			assert.NotContains(t, err.Error(), addc.AdminPassword)
+		}
+	})
+
+	t.Run("StartTLS, ldaps and plain", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			mod  func(s *LDAPSource)
+		}{
+			{"starttls", func(s *LDAPSource) {}},
+			{"ldaps", func(s *LDAPSource) { s.URL = dc.LDAPURL(true) }},
+			{"plain", func(s *LDAPSource) { s.Plain = true; s.CAPEM = nil }},
+			{"starttls by name", func(s *LDAPSource) { s.ServerName = dcFQDN }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				hosts, err := source(func(s *LDAPSource) {
+					s.BaseDN = addc.KiosksOU
+					s.NoResolve = true
+					tc.mod(s)
+				}).Discover(ctx)
+				require.NoError(t, err)
+				assert.Len(t, hosts, 180)
+			})
+		}
+	})
+
+	t.Run("NTLM bind", func(t *testing.T) {
+		// Samba 4.17 has no "sicily" NTLM bind (only SASL GSS-SPNEGO, which
+		// go-ldap lacks): it drops the connection. Windows DCs accept it.
+		// What the lab proves is that the failure is a typed bind error.
+		_, err := source(func(s *LDAPSource) { s.NTLM = true; s.User = addc.AdminDownLevel }).Discover(ctx)
+		require.Error(t, err)
+		de, ok := derrors.As(err)
+		require.True(t, ok)
+		assert.Equal(t, derrors.StepLDAPBind, de.Step)
+		assert.NotContains(t, err.Error(), addc.AdminPassword)
+	})
+
+	t.Run("TLS fails verification without the DC's CA", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			mod  func(s *LDAPSource)
+		}{
+			{"starttls system roots", func(s *LDAPSource) { s.CAPEM = nil }},
+			{"ldaps system roots", func(s *LDAPSource) { s.URL = dc.LDAPURL(true); s.CAPEM = nil }},
+			{"starttls wrong name", func(s *LDAPSource) { s.ServerName = "other.lab.test" }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := source(func(s *LDAPSource) { s.NoResolve = true; tc.mod(s) }).Discover(ctx)
+				require.Error(t, err)
+				var cve *tls.CertificateVerificationError
+				assert.ErrorAs(t, err, &cve)
+				de, ok := derrors.As(err)
+				require.True(t, ok)
+				assert.Equal(t, derrors.StepConnect, de.Step)
+			})
+		}
+		// The explicit opt-out still connects.
+		hosts, err := source(func(s *LDAPSource) {
+			s.URL = dc.LDAPURL(true)
+			s.CAPEM = nil
+			s.InsecureSkipVerify = true
+			s.BaseDN = addc.KiosksOU
+			s.NoResolve = true
+		}).Discover(ctx)
+		require.NoError(t, err)
+		assert.Len(t, hosts, 180)
+	})
+
+	t.Run("unknown user and bad base DN", func(t *testing.T) {
+		_, err := source(func(s *LDAPSource) { s.User = "nobody@lab.test"; s.Password = "x" }).Discover(ctx)
+		assert.ErrorIs(t, err, derrors.LogonFailure)
+		_, err = source(func(s *LDAPSource) { s.BaseDN = "OU=Missing," + addc.BaseDN; s.NoResolve = true }).Discover(ctx)
+		require.Error(t, err)
+		de, ok := derrors.As(err)
+		require.True(t, ok)
+		assert.Equal(t, derrors.StepDiscover, de.Step)
+		assert.Equal(t, uint32(32), de.Code.Value) // noSuchObject
+	})
+
+	t.Run("connect failures are typed", func(t *testing.T) {
+		// Nothing listens on 3389 of the DC: refused.
+		_, err := source(func(s *LDAPSource) { s.URL = "ldap://" + netip.AddrPortFrom(dc.Addr, 3389).String() }).Discover(ctx)
+		assert.ErrorIs(t, err, derrors.ConnectionRefused)
+		// A dropped port: connect timeout, within the connect timeout.
+		undrop := dc.Host.Drop(t, 1389)
+		defer undrop()
+		start := time.Now()
+		_, err = source(func(s *LDAPSource) {
+			s.URL = "ldap://" + netip.AddrPortFrom(dc.Addr, 1389).String()
+			s.ConnectTimeout = 300 * time.Millisecond
+		}).Discover(ctx)
+		assert.ErrorIs(t, err, derrors.ConnectionTimeout)
+		assert.Less(t, time.Since(start), 10*time.Second)
+		// A dial hook that fails to resolve.
+		_, err = source(func(s *LDAPSource) {
+			s.URL = "ldap://dc1.lab.test"
+			s.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+				return nil, &net.DNSError{Err: "no such host", Name: "dc1.lab.test", IsNotFound: true}
+			}
+		}).Discover(ctx)
+		assert.ErrorIs(t, err, derrors.DNSResolutionFailure)
+	})
+
+	t.Run("cancelled context", func(t *testing.T) {
+		cctx, ccancel := context.WithCancel(ctx)
+		ccancel()
+		_, err := source(nil).Discover(cctx)
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	})
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nxdeploy/deployer/internal/lab"
+)
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return strconv.Itoa(port)
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func runProbe(t *testing.T, getenv func(string) string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, getenv, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func decodeLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var objs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
+		objs = append(objs, m)
+	}
+	return objs
+}
+
+func TestUsageErrors(t *testing.T) {
+	e := env(map[string]string{"PW": "secret"})
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no user", []string{"-password-env", "PW", "h"}, "-user is required"},
+		{"no password env", []string{"-user", "u", "h"}, "-password-env is required"},
+		{"empty password env", []string{"-user", "u", "-password-env", "NOPE", "h"}, "NOPE is empty"},
+		{"password flag refused", []string{"-user", "u", "-password", "x", "h"}, "flag provided but not defined"},
+		{"no hosts", []string{"-user", "u", "-password-env", "PW"}, "no hosts"},
+		{"missing csv", []string{"-user", "u", "-password-env", "PW", "-csv", "/nonexistent.csv"}, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runProbe(t, e, tt.args...)
+			assert.Equal(t, exitUsage, code)
+			assert.Empty(t, out)
+			assert.Contains(t, errOut, tt.want)
+			assert.NotContains(t, errOut, "secret")
+		})
+	}
+}
+
+func TestJSONForUnreachableHosts(t *testing.T) {
+	port := closedPort(t)
+	csv := filepath.Join(t.TempDir(), "hosts.csv")
+	require.NoError(t, os.WriteFile(csv, []byte("BIOS_NAME,IP_ADDRESS\nPC1,127.0.0.1\nbad name!,x\n"), 0o644))
+	code, out, errOut := runProbe(t, env(map[string]string{"PW": "secret"}),
+		"-user", "Administrator", "-password-env", "PW", "-port", port, "-timeout", "1s", "-json", "-csv", csv, "127.0.0.1")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, errOut, "probing the 2 valid hosts")
+	objs := decodeLines(t, out)
+	require.Len(t, objs, 2)
+	hosts := []string{}
+	for _, o := range objs {
+		hosts = append(hosts, o["host"].(string))
+		assert.Equal(t, false, o["ok"])
+		assert.Equal(t, false, o["admin"])
+		steps := o["steps"].([]any)
+		require.Len(t, steps, 2)
+		assert.Equal(t, "resolve", steps[0].(map[string]any)["name"])
+		connect := steps[1].(map[string]any)
+		assert.Equal(t, "connect", connect["name"])
+		assert.Equal(t, "connection refused", connect["error"])
+		assert.Contains(t, connect, "duration_ms")
+		e := o["error"].(map[string]any)
+		assert.Equal(t, "Network error", e["type"])
+		assert.Equal(t, "connection refused", e["message"])
+		assert.Equal(t, "connect", e["step"])
+		assert.NotEmpty(t, e["cause"])
+		assert.NotEmpty(t, e["solution"])
+	}
+	assert.ElementsMatch(t, []string{"PC1", "127.0.0.1"}, hosts)
+	assert.NotContains(t, out, "secret")
+}
+
+func TestTableOutput(t *testing.T) {
+	code, out, _ := runProbe(t, env(map[string]string{"PW": "secret"}),
+		"-user", "u", "-password-env", "PW", "-port", closedPort(t), "127.0.0.1")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, out, "FAIL  127.0.0.1")
+	assert.Contains(t, out, "connection refused at connect")
+	assert.Contains(t, out, "solution: ")
+}
+
+func TestAgainstSamba(t *testing.T) {
+	lab.Require(t, "root", "netns", "smbd")
+	n := lab.NewNet(t)
+	h := n.AddHost(t, "pc")
+	s := h.StartSamba(t, lab.SambaOptions{SigningMandatory: true, EncryptionRequired: true, MinSMB311: true})
+	// The command dials from the test's namespace: reach smbd through a
+	// loopback proxy into the lab's client namespace.
+	proxy := lab.StartDelayProxy(t, netip.AddrPortFrom(s.Addr, 445).String(), 0, n.DialContext)
+	ap := netip.MustParseAddrPort(proxy.Addr())
+	e := env(map[string]string{"NXPASS": s.AdminPassword, "BADPASS": "wrong"})
+	args := []string{"-user", s.AdminUser, "-domain", s.Workgroup, "-port", strconv.Itoa(int(ap.Port())),
+		"-timeout", "2s", "-request-timeout", "20s", "-json", "-write-test"}
+
+	code, out, errOut := runProbe(t, e, append(append([]string{}, args...), "-password-env", "NXPASS", ap.Addr().String())...)
+	require.Equal(t, exitOK, code, "%s\n%s", out, errOut)
+	o := decodeLines(t, out)[0]
+	assert.Equal(t, true, o["ok"])
+	assert.Equal(t, true, o["admin"])
+	assert.Equal(t, "3.1.1", o["dialect"])
+	assert.Equal(t, true, o["signing"])
+	assert.Equal(t, true, o["encryption"])
+	assert.True(t, strings.HasPrefix(o["os"].(string), "Windows "))
+	assert.NotContains(t, o, "error")
+	assert.Len(t, o["steps"], 10)
+	assert.NotContains(t, out, s.AdminPassword)
+
+	start := time.Now()
+	code, out, _ = runProbe(t, e, append(append([]string{}, args...), "-password-env", "BADPASS", ap.Addr().String())...)
+	assert.Equal(t, exitFailed, code)
+	o = decodeLines(t, out)[0]
+	errObj := o["error"].(map[string]any)
+	assert.Equal(t, "logon failure", errObj["message"])
+	assert.Equal(t, "0xC000006D", errObj["code"])
+	assert.Equal(t, "logon", errObj["step"])
+	assert.Less(t, time.Since(start), 10*time.Second)
+}

@@ -1,0 +1,319 @@
+package deployer_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/discovery"
+	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/winhost"
+	"github.com/nxdeploy/deployer/internal/winhost/nxsvcmodel"
+	"github.com/nxdeploy/deployer/internal/winhost/rpc"
+	"github.com/nxdeploy/deployer/internal/winhost/scm"
+	"github.com/nxdeploy/deployer/internal/winhost/smbserver"
+	"github.com/nxdeploy/deployer/smb"
+	"github.com/nxdeploy/deployer/svcctl"
+)
+
+// testPackage is a real (tiny) MSI built with wixl; see msi/testdata.
+const testPackage = "msi/testdata/ok.msi"
+
+// emulated is an emulated Windows host whose service manager runs the
+// model of our remote service, with its service manager at hand so tests
+// can inspect what is left on the host.
+type emulated struct {
+	*winhost.Host
+	SCM *scm.Manager
+}
+
+type hostOpts struct {
+	installer scm.InstallerOptions
+	start     time.Duration
+	win       []winhost.Option
+	noWOW64   bool
+}
+
+func startEmulated(t *testing.T, o hostOpts) *emulated {
+	t.Helper()
+	root := t.TempDir()
+	admin := filepath.Join(root, "C", "Windows")
+	if !o.noWOW64 {
+		require.NoError(t, os.MkdirAll(filepath.Join(admin, "SysWOW64"), 0o755))
+	}
+	if o.start == 0 {
+		o.start = 2 * time.Second
+	}
+	mgr := scm.New(scm.Options{AdminDir: admin, StartTimeout: o.start,
+		Program: nxsvcmodel.Program(scm.Installer(o.installer))})
+	t.Cleanup(func() { mgr.Close() })
+	opts := append([]winhost.Option{winhost.WithRoot(root),
+		winhost.WithPipes(rpc.NewOpener(rpc.Config{SCM: mgr}))}, o.win...)
+	h := winhost.Start(t, opts...)
+	return &emulated{Host: h, SCM: mgr}
+}
+
+func (e *emulated) connectConfig() deployer.ConnectConfig {
+	return deployer.ConnectConfig{SMB: smb.Config{
+		Credentials:    smb.Credentials{User: e.User, Password: e.Password},
+		Port:           e.Port,
+		ConnectTimeout: 2 * time.Second,
+		RequestTimeout: 10 * time.Second,
+	}}
+}
+
+func (e *emulated) target() discovery.Host {
+	return discovery.Host{Name: e.Name, Addr: netip.MustParseAddr(e.IP)}
+}
+
+// assertClean checks the host holds no service and no file of ours.
+func (e *emulated) assertClean(t *testing.T) {
+	t.Helper()
+	for _, s := range e.SCM.Services() {
+		assert.False(t, strings.HasPrefix(strings.ToLower(s.Name), "nxdeploy-"), "service %s left on the host", s.Name)
+	}
+	entries, err := os.ReadDir(filepath.Join(e.AdminDir, "nxdeploy"))
+	if err == nil {
+		assert.Empty(t, entries, "files left in ADMIN$\\nxdeploy")
+	}
+}
+
+func connect(t *testing.T, e *emulated) *deployer.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := deployer.Connect(ctx, e.target(), e.connectConfig())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestRunInstallerOutcomes(t *testing.T) {
+	cases := []struct {
+		name     string
+		outcome  uint32
+		kind     derrors.Kind
+		reason   derrors.Reason
+		message  string
+		reboot   bool
+		retry    derrors.RetryClass
+		excerpts bool
+	}{
+		{name: "success", outcome: 0},
+		{name: "reboot needed", outcome: 3010, reboot: true},
+		{name: "reboot initiated", outcome: 1641, reboot: true},
+		{name: "another install running", outcome: 1618, kind: derrors.MSIError, reason: derrors.ReasonInstallInProgress,
+			message: "MSI error (1618)", retry: derrors.RetryBackoff},
+		{name: "fatal", outcome: 1603, kind: derrors.MSIError, message: "MSI error (1603)", excerpts: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Outcomes: []uint32{c.outcome}, Duration: 300 * time.Millisecond}})
+			conn := connect(t, e)
+			var phases []string
+			res, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage},
+				deployer.InstallOptions{Progress: func(p deployer.InstallProgress) {
+					if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+						phases = append(phases, p.Phase)
+					}
+				}})
+			require.NotNil(t, res)
+			assert.Equal(t, c.outcome, res.ExitCode)
+			assert.Equal(t, c.reboot, res.RebootNeeded)
+			assert.NoError(t, res.CleanupErr)
+			assert.Equal(t, []string{"upload", "start", "install", "cleanup"}, phases)
+			if c.kind == 0 {
+				require.NoError(t, err)
+				if c.reboot {
+					require.NotNil(t, res.Notice)
+					assert.Equal(t, "successful installation(reboot needed)", res.Notice.Message())
+				}
+			} else {
+				require.Error(t, err)
+				de, ok := derrors.As(err)
+				require.True(t, ok)
+				assert.Equal(t, c.kind, de.Kind)
+				assert.Equal(t, c.reason, de.Reason)
+				assert.Equal(t, c.message, de.Message())
+				assert.Equal(t, derrors.StepMSIExec, de.Step)
+				assert.Equal(t, c.retry, derrors.Retry(err))
+				assert.Equal(t, e.Name, de.Host)
+				if c.excerpts {
+					assert.NotEmpty(t, de.Detail, "the log excerpt is attached")
+				}
+			}
+			require.NotNil(t, res.Log, "the msiexec log was read back")
+			e.assertClean(t)
+		})
+	}
+}
+
+func TestRunInstallerCancelledMidInstallLeavesNothing(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	conn := connect(t, e)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		_, err = deployer.RunInstaller(ctx, conn, deployer.Package{Path: testPackage},
+			deployer.InstallOptions{Progress: func(p deployer.InstallProgress) {
+				if p.Phase == "install" {
+					cancel()
+				}
+			}})
+	}()
+	select {
+	case <-done:
+	case <-time.After(45 * time.Second):
+		t.Fatal("RunInstaller did not return after cancellation")
+	}
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	e.assertClean(t)
+}
+
+func TestRunInstallerServiceNeverStarts(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{NeverRunning: true}, start: 500 * time.Millisecond})
+	conn := connect(t, e)
+	_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, derrors.WindowsError)
+	assert.ErrorIs(t, err, derrors.ReasonServiceStartTimeout)
+	de, _ := derrors.As(err)
+	assert.Equal(t, "windows error (1053)", de.Message())
+	assert.Equal(t, derrors.StepStartService, de.Step)
+	e.assertClean(t)
+}
+
+func TestRunInstallerUNCPackageUnreadable(t *testing.T) {
+	e := startEmulated(t, hostOpts{})
+	conn := connect(t, e)
+	// The emulated host cannot reach any share: msiexec fails to open the
+	// package, which the seed calls a file access failure.
+	_, err := deployer.RunInstaller(context.Background(), conn,
+		deployer.Package{UNC: `\\10.0.0.1\nxshare\NEXThink_Updater.msi`}, deployer.InstallOptions{})
+	require.Error(t, err)
+	de, ok := derrors.As(err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, derrors.FileAccessFailure, de.Kind, "%v", err)
+	assert.Equal(t, derrors.ReasonPackageUnreadable, de.Reason)
+	assert.Equal(t, derrors.MSIExitCode(1619), de.Code)
+	assert.Equal(t, "file access failure", de.Message())
+	assert.Contains(t, de.Solution(), `\\Engine_IP\nxshare\`)
+	bad, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{UNC: `C:\not\unc.msi`}, deployer.InstallOptions{})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, derrors.FileAccessFailure)
+	assert.NotNil(t, bad)
+	e.assertClean(t)
+}
+
+func TestRunInstallerRejectsBadPackageBeforeTouchingHost(t *testing.T) {
+	e := startEmulated(t, hostOpts{})
+	conn := connect(t, e)
+	notMSI := filepath.Join(t.TempDir(), "x.msi")
+	require.NoError(t, os.WriteFile(notMSI, []byte("MZ this is not an msi"), 0o600))
+	_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: notMSI}, deployer.InstallOptions{})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, derrors.InstallationError)
+	assert.Contains(t, err.Error(), notMSI)
+	e.assertClean(t)
+}
+
+func TestPushServiceQuarantined(t *testing.T) {
+	for name, mode := range map[string]smbserver.AVMode{"deleted": smbserver.AVDelete, "blocked": smbserver.AVBlock} {
+		t.Run(name, func(t *testing.T) {
+			av := smbserver.Antivirus{Mode: mode, Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}
+			e := startEmulated(t, hostOpts{win: []winhost.Option{winhost.WithAntivirus(av)}})
+			conn := connect(t, e)
+			_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
+			require.Error(t, err)
+			assert.ErrorIs(t, err, derrors.ReasonQuarantined, "%v", err)
+			assert.ErrorIs(t, err, derrors.WindowsError)
+			e.assertClean(t)
+		})
+	}
+}
+
+func TestPushServiceReuseAndSweep(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	conn := connect(t, e)
+	ctx := context.Background()
+
+	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "run-1"})
+	require.NoError(t, err)
+	assert.False(t, rs.Reused)
+	assert.Equal(t, "nxdeploy-run-1", rs.Name)
+	assert.FileExists(t, filepath.Join(e.AdminDir, "nxdeploy", "run-1", "nxsvc.exe"))
+
+	// The same deployment again: our service is found, stopped and reused.
+	again, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "run-1"})
+	require.NoError(t, err)
+	assert.True(t, again.Reused)
+	assert.Equal(t, rs.SHA256, again.SHA256)
+
+	require.NoError(t, rs.Close(ctx))
+	require.NoError(t, again.Close(ctx))
+
+	// Someone else's service with a similar name is never touched.
+	other, err := conn.ServiceManager().CreateService(ctx, "nxdeployer-other", "", `C:\Windows\other.exe`, svcctl.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, other.Close(ctx))
+	require.NoError(t, os.MkdirAll(filepath.Join(e.AdminDir, "nxdeploy", "run-2"), 0o755))
+
+	left, err := deployer.Sweep(ctx, conn, func(id string) bool { return false })
+	require.NoError(t, err)
+	ids := map[string]deployer.Leftover{}
+	for _, l := range left {
+		ids[l.DeploymentID] = l
+	}
+	assert.True(t, ids["run-1"].Service && ids["run-1"].Dir)
+	assert.True(t, ids["run-2"].Dir && !ids["run-2"].Service)
+	e.assertClean(t)
+	_, ok := e.SCM.Service("nxdeployer-other")
+	assert.True(t, ok, "a service without our exact prefix is kept")
+}
+
+func TestConnectFailuresAreTyped(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   []winhost.Option
+		user   string
+		reason derrors.Reason
+		kind   derrors.Kind
+		step   derrors.Step
+	}{
+		{"wrong password", nil, "wrong", derrors.ReasonBadCredentials, derrors.LogonFailure, derrors.StepLogon},
+		{"ADMIN$ missing", []winhost.Option{winhost.WithoutAdminShare()}, "", derrors.ReasonAdminShareMissing, derrors.SharedAccessFailure, derrors.StepTreeConnect},
+		{"UAC remote restrictions", []winhost.Option{winhost.WithUACRemoteRestrictions()}, "", derrors.ReasonAdminShareDenied, derrors.SharedAccessFailure, derrors.StepTreeConnect},
+		{"locked out", []winhost.Option{winhost.WithAccountLockedOut()}, "", derrors.ReasonAccountLockedOut, derrors.LogonFailure, derrors.StepLogon},
+		{"guest only", []winhost.Option{winhost.WithGuestOnly()}, "", derrors.ReasonGuestOnly, derrors.LogonFailure, derrors.StepLogon},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e := startEmulated(t, hostOpts{win: c.opts})
+			cfg := e.connectConfig()
+			if c.user == "wrong" {
+				cfg.SMB.Credentials.Password = "not-the-password"
+			}
+			_, err := deployer.Connect(context.Background(), e.target(), cfg)
+			require.Error(t, err)
+			de, ok := derrors.As(err)
+			require.True(t, ok, "%v", err)
+			assert.Equal(t, c.kind, de.Kind, "%v", err)
+			assert.Equal(t, c.reason, de.Reason, "%v", err)
+			assert.Equal(t, c.step, de.Step, "%v", err)
+			assert.Equal(t, e.Name, de.Host)
+			assert.False(t, errors.Is(err, derrors.UnknownError))
+		})
+	}
+}

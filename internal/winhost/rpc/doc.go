@@ -1,0 +1,40 @@
+// Package rpc is the DCE/RPC server side of the emulated Windows host: the
+// connection-oriented runtime (C706 chapter 12 with the [MS-RPCE]
+// extensions) around go-msrpc's generated svcctl and srvsvc server stubs.
+//
+// Public API:
+//
+//	rpc.NewOpener(rpc.Config{SCM: mgr, Shares: shares, ServerName: "HOST1"}) pipe.Opener
+//	rpc.ServeTCP(ctx, ln, cfg) error   // ncacn_ip_tcp, svcctl and srvsvc on one endpoint
+//
+// NewOpener serves the named pipes "svcctl" (alias "ntsvcs"), "srvsvc" and
+// "lsarpc" (alias "lsass") for the SMB2 server (package pipe is the
+// contract). Each pipe instance is
+// one association; its svcctl context handles are an scm.Session, closed
+// with the pipe. The pipe's caller (pipe.Caller.Admin) decides the SCM
+// access checks. Over TCP there is no SMB session: Config.TCPCaller gives
+// the identity (an administrator by default).
+//
+// The runtime handles bind/bind_ack/bind_nak, alter_context, request and
+// response with fragmentation both ways (max_xmit_frag/max_recv_frag are
+// negotiated from the client's values, capped at Config.MaxFrag), fault
+// PDUs (nca_op_rng_error for unknown or unimplemented opnums,
+// nca_s_fault_ndr for undecodable stub data, RPC_X_INVALID_BOUND for
+// out-of-range buffer sizes) and cancel/orphaned PDUs. Presentation
+// contexts are decided one by one as Windows does: NDR 2.0 is accepted;
+// NDR64-only contexts are rejected with proposed_transfer_syntaxes_not_supported;
+// unknown interfaces with abstract_syntax_not_supported; a bind-time feature
+// negotiation context gets negotiate_ack. There is no RPC-level security
+// provider (on ncacn_np the SMB session carries the identity, and impacket
+// and goexec bind svcctl without auth): a bind with an auth verifier gets
+// bind_nak authentication_type_not_recognized, a request with one a fault.
+//
+// srvsvc implements NetrShareEnum (NetShareEnumAll, levels 0, 1, 2),
+// NetrShareGetInfo (levels 0, 1, 2; level 2 needs an administrator) and
+// NetrServerGetInfo (levels 100, 101), enough for smbclient -L and
+// impacket's listShares. lsarpc answers the LsarOpenPolicy(2),
+// LsarQueryInformationPolicy(2) (account and primary domain) and LsarClose
+// calls Samba's `net rpc` makes before opening svcctl, so `net rpc service
+// list|status|start|stop|create|delete` work. Every other method of the
+// three interfaces answers with nca_op_rng_error.
+package rpc

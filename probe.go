@@ -1,0 +1,306 @@
+package deployer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/nxdeploy/deployer/discovery"
+	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/smb"
+	"github.com/nxdeploy/deployer/svcctl"
+)
+
+// Names of the probe's steps, in the order they run. Each failure also
+// carries the derrors.Step it happened in (a tree connect, say, for both
+// share steps).
+const (
+	ProbeStepResolve     = "resolve"
+	ProbeStepConnect     = "connect"
+	ProbeStepNegotiate   = "negotiate"
+	ProbeStepLogon       = "logon"
+	ProbeStepIPC         = "IPC$"
+	ProbeStepListShares  = "list shares"
+	ProbeStepAdmin       = "ADMIN$"
+	ProbeStepFreeSpace   = "free space"
+	ProbeStepSCManager   = "open service manager"
+	ProbeStepWriteTest   = "write test"
+	probeWriteTestPrefix = "nxdeploy-probe-"
+)
+
+// ProbeOptions says how Probe reaches and logs on to a host. The zero value
+// of every field except Credentials has a sensible default (those of
+// smb.Config).
+type ProbeOptions struct {
+	// Credentials is the account to check; it should be an administrator.
+	Credentials smb.Credentials
+	// Port is the SMB TCP port; 0 means 445.
+	Port int
+	// Dial opens TCP connections (the SMB session and the svcctl pipe's);
+	// nil uses a net.Dialer.
+	Dial smb.DialFunc
+	// Resolver resolves host names; nil uses net.DefaultResolver.
+	Resolver *net.Resolver
+	// ConnectTimeout bounds the TCP connect; 0 means 5 s.
+	ConnectTimeout time.Duration
+	// RequestTimeout bounds each SMB exchange and RPC call; 0 means 30 s.
+	RequestTimeout time.Duration
+	// AllowUnsigned accepts a server that cannot sign; by default signing is
+	// required.
+	AllowUnsigned bool
+	// Encryption says when to encrypt; the zero value encrypts when offered.
+	Encryption smb.Encryption
+	// WriteTest creates and deletes a small file in ADMIN$ to prove the
+	// account may write there.
+	WriteTest bool
+}
+
+// ProbeStepResult is one step of a probe: its name, how long it took, and
+// its error (nil when it passed).
+type ProbeStepResult struct {
+	// Name is one of the ProbeStep* names.
+	Name string
+	// Duration is the step's wall time.
+	Duration time.Duration
+	// Err is the step's failure, nil when it passed.
+	Err *derrors.Error
+}
+
+// ProbeReport is what Probe learned about one host. Steps after the first
+// fatal failure do not run. Listing shares and reading free space are
+// informative: their failure is recorded in Steps but does not fail the
+// probe.
+type ProbeReport struct {
+	// Host is the host probed.
+	Host discovery.Host
+	// Addr is the address and port connected to, when the probe got that far.
+	Addr netip.AddrPort
+	// OK reports that every fatal step passed: the host can be deployed to
+	// with these credentials.
+	OK bool
+	// Err is the first fatal failure, with the seed's message, cause and
+	// solution, the step, and the host's code; nil when OK.
+	Err *derrors.Error
+	// Steps lists the steps run, in order.
+	Steps []ProbeStepResult
+	// Duration is the probe's total wall time.
+	Duration time.Duration
+
+	// Dialect is the negotiated SMB dialect.
+	Dialect smb.Dialect
+	// SigningRequired reports that the server requires SMB signing.
+	SigningRequired bool
+	// Signing reports that messages are signed (or sealed).
+	Signing bool
+	// Encryption reports that messages are encrypted, with Cipher.
+	Encryption bool
+	// Cipher names the encryption cipher.
+	Cipher string
+	// Guest reports that the server mapped the logon to Guest.
+	Guest bool
+	// Server is what the server says about itself in NTLM: NetBIOS and DNS
+	// names, domain, and Windows version.
+	Server smb.ServerIdentity
+	// Shares lists the host's shares (srvsvc NetShareEnumAll).
+	Shares []string
+	// AdminFree is the free space of the volume behind ADMIN$, in bytes
+	// (zero when unknown).
+	AdminFree uint64
+	// Admin reports that the account may create services (OpenSCManager
+	// with SC_MANAGER_CREATE_SERVICE succeeded).
+	Admin bool
+}
+
+// OS returns the server's Windows version as a readable name, such as
+// "Windows 10.0 Build 19041", or "" when unknown.
+func (r *ProbeReport) OS() string { return r.Server.OS.Name() }
+
+// Step returns the named step's result and whether it ran.
+func (r *ProbeReport) Step(name string) (ProbeStepResult, bool) {
+	for _, s := range r.Steps {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return ProbeStepResult{}, false
+}
+
+// Probe checks, without changing anything on the host (except the optional
+// write test, which removes its file), whether the host can be deployed to:
+// resolve → TCP connect → SMB negotiate → logon → IPC$ → list shares →
+// ADMIN$ → its free space → open the service manager with create-service
+// rights (the administrator check) → optional write test. Each step is
+// timed; the first fatal failure is a typed *derrors.Error and ends the
+// probe. Probe never returns nil.
+func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeReport {
+	start := time.Now()
+	r := &ProbeReport{Host: host}
+	defer func() {
+		r.Duration = time.Since(start)
+		r.OK = r.Err == nil
+	}()
+	label := host.Label()
+	cfg := smb.Config{
+		Credentials:    opts.Credentials,
+		Label:          label,
+		Port:           opts.Port,
+		Dial:           opts.Dial,
+		Resolver:       opts.Resolver,
+		ConnectTimeout: opts.ConnectTimeout,
+		RequestTimeout: opts.RequestTimeout,
+		AllowUnsigned:  opts.AllowUnsigned,
+		Encryption:     opts.Encryption,
+	}
+	sess, err := smb.Dial(ctx, host.Target(), cfg, func(step derrors.Step, took time.Duration, e *derrors.Error) {
+		r.Steps = append(r.Steps, ProbeStepResult{Name: string(step), Duration: took, Err: e})
+	})
+	if err != nil {
+		r.Guest = errors.Is(err, derrors.ReasonGuestOnly)
+		r.Err = probeError(label, derrors.StepConnect, err)
+		if n := len(r.Steps); n > 0 && r.Steps[n-1].Err != nil {
+			r.Err = r.Steps[n-1].Err
+		} else {
+			r.Steps = append(r.Steps, ProbeStepResult{Name: string(r.Err.Step), Err: r.Err})
+		}
+		return r
+	}
+	defer func() { _ = sess.Close() }()
+	info := sess.Info()
+	r.Addr = info.Addr
+	r.Dialect = info.Dialect
+	r.SigningRequired = info.SigningRequired
+	r.Signing = info.Signed
+	r.Encryption = info.Encrypted
+	r.Cipher = info.Cipher
+	r.Guest = info.Guest
+	r.Server = info.Server
+
+	step := func(name string, fatal bool, f func() error) bool {
+		t0 := time.Now()
+		err := f()
+		res := ProbeStepResult{Name: name, Duration: time.Since(t0)}
+		if err != nil {
+			res.Err = probeError(label, derrors.Step(name), err)
+		}
+		r.Steps = append(r.Steps, res)
+		if res.Err != nil && fatal {
+			r.Err = res.Err
+			return false
+		}
+		return true
+	}
+
+	if !step(ProbeStepIPC, true, func() error {
+		ipc, err := sess.Mount(ctx, "IPC$")
+		if err != nil {
+			return err
+		}
+		return ipc.Close(ctx)
+	}) {
+		return r
+	}
+	// Listed before ADMIN$ is tried, so a report about a missing or denied
+	// ADMIN$ shows which shares the host does offer.
+	step(ProbeStepListShares, false, func() error {
+		r.Shares, err = sess.ListShares(ctx)
+		return err
+	})
+	var admin *smb.Share
+	if !step(ProbeStepAdmin, true, func() error {
+		admin, err = sess.Mount(ctx, "ADMIN$")
+		return err
+	}) {
+		return r
+	}
+	// No tree disconnect: logging off (bounded) ends it, and a host that went
+	// silent does not cost another request timeout.
+	step(ProbeStepFreeSpace, false, func() error {
+		sp, err := admin.Statfs(ctx)
+		r.AdminFree = sp.Available
+		return err
+	})
+	if !step(ProbeStepSCManager, true, func() error {
+		return probeAdmin(ctx, info.Addr.Addr().String(), label, opts)
+	}) {
+		return r
+	}
+	r.Admin = true
+	if opts.WriteTest {
+		step(ProbeStepWriteTest, true, func() error { return probeRestep(probeWriteTest(ctx, admin), derrors.StepWriteTest) })
+	}
+	return r
+}
+
+// probeAdmin opens the service manager over \pipe\svcctl with
+// SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE: only an administrator (with
+// an unfiltered token) may.
+func probeAdmin(ctx context.Context, addr, label string, opts ProbeOptions) error {
+	c, err := svcctl.Dial(ctx, addr, svcctl.Config{
+		Credentials:     opts.Credentials,
+		Port:            opts.Port,
+		Dial:            opts.Dial,
+		ConnectTimeout:  opts.ConnectTimeout,
+		CallTimeout:     opts.RequestTimeout,
+		SigningOptional: opts.AllowUnsigned,
+		Encrypt:         opts.Encryption != smb.EncryptNever,
+	})
+	if err != nil {
+		return probeRelabel(err, label)
+	}
+	defer func() { _ = c.Close() }()
+	m, err := c.OpenSCManager(ctx, svcctl.ManagerConnect|svcctl.ManagerCreateService)
+	if err != nil {
+		return probeRelabel(err, label)
+	}
+	return probeRelabel(m.Close(ctx), label)
+}
+
+// probeWriteTest uploads a small file to ADMIN$ and deletes it.
+func probeWriteTest(ctx context.Context, admin *smb.Share) error {
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	name := probeWriteTestPrefix + hex.EncodeToString(rnd[:]) + ".tmp"
+	payload := []byte("nxdeploy probe write test\r\n")
+	if _, err := admin.Upload(ctx, name, bytes.NewReader(payload), int64(len(payload)), smb.UploadOptions{}); err != nil {
+		return err
+	}
+	return admin.Remove(ctx, name)
+}
+
+// probeRestep moves a typed error to step.
+func probeRestep(err error, step derrors.Step) error {
+	if e, ok := derrors.As(err); ok {
+		c := *e
+		c.Step = step
+		return &c
+	}
+	return err
+}
+
+// probeRelabel names the host by its label in an error a client made with its
+// address.
+func probeRelabel(err error, label string) error {
+	if err == nil {
+		return nil
+	}
+	if e, ok := derrors.As(err); ok {
+		c := *e
+		c.Host = label
+		return &c
+	}
+	return err
+}
+
+// probeError returns err as a *derrors.Error for the probe step; a typed error
+// keeps its classification and its own step (tree connect, open service
+// manager, ...).
+func probeError(label string, step derrors.Step, err error) *derrors.Error {
+	return derrors.Wrap(label, step, err)
+}

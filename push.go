@@ -1,0 +1,259 @@
+package deployer
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"time"
+
+	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/remotesvc"
+	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/smb"
+	"github.com/nxdeploy/deployer/svcctl"
+)
+
+// ServiceSpec says which service PushService installs.
+type ServiceSpec struct {
+	// DeploymentID names this deployment on the host: the service is
+	// "<prefix>-<id>" and its files live in ADMIN$\<prefix>\<id>\. Letters,
+	// digits, '.', '_' and '-'; "" means a fresh random id.
+	DeploymentID string
+	// Binary is the service executable to push. Nil means the deployer's own
+	// remote service for the host's architecture (Arch).
+	Binary []byte
+	// Arch picks the built-in binary: "amd64", "386" or "arm64"; "" means
+	// detect it from the host's Windows directory.
+	Arch string
+	// Args are appended to the service's command line (its binary path).
+	Args []string
+	// DisplayName is the service's display name; "" means its name.
+	DisplayName string
+	// VerifySHA256 reads the uploaded binary back and compares it.
+	VerifySHA256 bool
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,40}$`)
+
+// NewDeploymentID returns a fresh random deployment id.
+func NewDeploymentID() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// RemoteService is a service PushService created (or reused) on a host.
+type RemoteService struct {
+	conn *Conn
+	svc  *svcctl.Service
+	// Name is the service name.
+	Name string
+	// DeploymentID is the deployment's id.
+	DeploymentID string
+	// Dir is the deployment's directory relative to ADMIN$.
+	Dir string
+	// BinaryPath is the service's command line as the host stores it.
+	BinaryPath string
+	// SHA256 is the hex digest of the pushed binary.
+	SHA256 string
+	// Reused reports that a service of ours with this name already existed
+	// and was reused.
+	Reused bool
+}
+
+// PushService copies a service binary to ADMIN$\<prefix>\<id>\, creates the
+// service "<prefix>-<id>" (its own process, started on demand, as
+// LocalSystem) or reuses ours of that name, and starts it. If the binary on
+// the host differs from the one pushed, the existing service is stopped and
+// its binary replaced.
+//
+// On failure nothing it created is left on the host.
+func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteService, err error) {
+	if spec.DeploymentID == "" {
+		spec.DeploymentID = NewDeploymentID()
+	}
+	if !idPattern.MatchString(spec.DeploymentID) {
+		return nil, derrors.New(c.label, derrors.StepUpload, derrors.UnknownError,
+			fmt.Errorf("invalid deployment id %q", spec.DeploymentID))
+	}
+	bin := spec.Binary
+	if bin == nil {
+		arch := spec.Arch
+		if arch == "" {
+			if arch, err = detectArch(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		if bin, err = remotesvc.Binary(arch); err != nil {
+			return nil, derrors.New(c.label, derrors.StepUpload, derrors.UnknownError, err)
+		}
+	}
+	sum := sha256.Sum256(bin)
+	rs = &RemoteService{
+		conn:         c,
+		Name:         c.serviceName(spec.DeploymentID),
+		DeploymentID: spec.DeploymentID,
+		Dir:          c.shareDir(spec.DeploymentID),
+		SHA256:       hex.EncodeToString(sum[:]),
+	}
+	exe := path.Join(rs.Dir, "nxsvc.exe")
+	rs.BinaryPath, err = msi.JoinCommandLine(append([]string{c.windowsPath(exe)}, spec.Args...))
+	if err != nil {
+		return nil, derrors.New(c.label, derrors.StepCreateService, derrors.UnknownError, err)
+	}
+	defer func() {
+		if err != nil {
+			// Leave nothing behind: remove what this call created.
+			rs.cleanup(ctx)
+			rs = nil
+			err = relabel(err, c.label)
+		}
+	}()
+
+	// An existing service of ours with this name: stop it so its binary can
+	// be replaced, and reuse it.
+	existing, oerr := c.mgr.OpenService(ctx, rs.Name, svcctl.ServiceAllAccess)
+	switch {
+	case oerr == nil:
+		rs.svc, rs.Reused = existing, true
+		if _, err = stopAndWait(ctx, existing); err != nil {
+			return rs, err
+		}
+	case !svcctl.IsServiceNotFound(oerr):
+		return rs, oerr
+	}
+
+	if err = c.admin.MkdirAll(ctx, rs.Dir); err != nil {
+		return rs, err
+	}
+	same, err := c.sameFile(ctx, exe, bin)
+	if err != nil {
+		return rs, err
+	}
+	if !same {
+		_, err = c.admin.Upload(ctx, exe, bytes.NewReader(bin), int64(len(bin)),
+			smb.UploadOptions{Overwrite: true, VerifySHA256: spec.VerifySHA256})
+		if err != nil {
+			return rs, vanished(c, err)
+		}
+	}
+
+	display := spec.DisplayName
+	if display == "" {
+		display = rs.Name
+	}
+	if rs.svc != nil {
+		err = rs.svc.ChangeConfig(ctx, svcctl.ChangeOptions{BinaryPath: rs.BinaryPath, DisplayName: display})
+	} else {
+		rs.svc, err = c.mgr.CreateService(ctx, rs.Name, display, rs.BinaryPath, svcctl.CreateOptions{})
+	}
+	if err != nil {
+		return rs, err
+	}
+	if err = rs.svc.Start(ctx); err != nil && !svcctl.IsAlreadyRunning(err) {
+		return rs, quarantineCheck(ctx, c, exe, err)
+	}
+	return rs, nil
+}
+
+// vanished turns an upload failure into "quarantined by antivirus" when the
+// file being written disappeared under us (STATUS_OBJECT_NAME_NOT_FOUND on
+// our own new file): antivirus software removed it as it was written.
+func vanished(c *Conn, err error) error {
+	e, ok := derrors.As(err)
+	if !ok || e.Code != derrors.NTStatusCode(derrors.StatusObjectNameNotFound) {
+		return err
+	}
+	q := *e
+	q.Kind, q.Reason = derrors.WindowsError, derrors.ReasonQuarantined
+	return &q
+}
+
+// quarantineCheck turns a start failure into "quarantined by antivirus" when
+// the binary we just uploaded has vanished.
+func quarantineCheck(ctx context.Context, c *Conn, exe string, startErr error) error {
+	ok, err := c.exists(ctx, exe)
+	if err != nil || ok {
+		return startErr
+	}
+	e := derrors.Wrap(c.label, derrors.StepStartService, startErr)
+	e.Kind, e.Reason = derrors.WindowsError, derrors.ReasonQuarantined
+	return e
+}
+
+// sameFile reports whether the ADMIN$ file rel exists with exactly content.
+func (c *Conn) sameFile(ctx context.Context, rel string, content []byte) (bool, error) {
+	fi, err := c.admin.Stat(ctx, rel)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	if fi.Size() != int64(len(content)) {
+		return false, nil
+	}
+	got, err := c.readFile(ctx, rel, int64(len(content))+1)
+	if err != nil {
+		return false, derrors.Wrap(c.label, derrors.StepUpload, err)
+	}
+	return bytes.Equal(got, content), nil
+}
+
+// detectArch tells the host's architecture from its Windows directory:
+// SysArm32 exists only on ARM64 Windows, SysWOW64 on 64-bit Windows.
+func detectArch(ctx context.Context, c *Conn) (string, error) {
+	for _, probe := range []struct{ dir, arch string }{{"SysArm32", "arm64"}, {"SysWOW64", "amd64"}} {
+		ok, err := c.exists(ctx, probe.dir)
+		if err != nil {
+			return "", derrors.Wrap(c.label, derrors.StepUpload, err)
+		}
+		if ok {
+			return probe.arch, nil
+		}
+	}
+	return "386", nil
+}
+
+// Status queries the service's status.
+func (rs *RemoteService) Status(ctx context.Context) (svcctl.Status, error) {
+	st, err := rs.svc.QueryStatus(ctx)
+	return st, relabel(err, rs.conn.label)
+}
+
+// Stop stops the service and waits until it is stopped.
+func (rs *RemoteService) Stop(ctx context.Context) (svcctl.Status, error) {
+	st, err := stopAndWait(ctx, rs.svc)
+	return st, relabel(err, rs.conn.label)
+}
+
+// Remove stops and deletes the service and deletes its directory. It uses a
+// short fresh context when ctx is already done, so a cancelled deployment
+// still cleans up.
+func (rs *RemoteService) Remove(ctx context.Context) error { return rs.cleanup(ctx) }
+
+// Close releases this handle to the service and leaves the service and its
+// files on the host (a later PushService of the same deployment reuses
+// them, and Sweep removes them). A service marked for deletion is only
+// removed once every handle to it is closed.
+func (rs *RemoteService) Close(ctx context.Context) error {
+	return relabel(rs.svc.Close(ctx), rs.conn.label)
+}
+
+// cleanupTimeout bounds cleanup after the caller's context is done.
+const cleanupTimeout = 30 * time.Second
+
+func (rs *RemoteService) cleanup(ctx context.Context) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	return removeDeployment(ctx, rs.conn, rs.DeploymentID, rs.svc)
+}

@@ -1,0 +1,28 @@
+// Package smb is the deployer's SMB2/3 client: it dials a host with the
+// steps an operator can reason about (resolve, connect, negotiate, logon,
+// tree connect), reports what it learned (dialect, signing, encryption,
+// guest mapping, the server's names and Windows version from NTLM), and
+// moves files into ADMIN$ quickly and safely.
+//
+// It is built on github.com/oiweiwei/go-smb2.fork. Signing is required by
+// default and encryption is used whenever the server offers it. Every
+// failure is a *derrors.Error (package github.com/nxdeploy/deployer/errors)
+// that names the host and the step.
+//
+// Upload keeps many 1 MiB writes in flight, because a single sequential
+// write stream waits one network round trip per chunk. It writes under a
+// temporary name, verifies size (and optionally SHA-256 by reading back),
+// and renames on success; a failed or cancelled upload deletes what it
+// wrote.
+//
+//	s, err := smb.Dial(ctx, "pc1.corp.example", smb.Config{
+//		Credentials: smb.Credentials{User: "admin", Domain: "CORP", Password: pw},
+//	}, nil)
+//	if err != nil {
+//		return err // *derrors.Error: logon failure, host unreachable, ...
+//	}
+//	defer s.Close()
+//	admin, err := s.Mount(ctx, "ADMIN$")
+//	...
+//	_, err = admin.Upload(ctx, `nxdeploy\setup.msi`, f, size, smb.UploadOptions{})
+package smb
