@@ -69,7 +69,7 @@ func (c ConnectConfig) svcctlConfig() svcctl.Config {
 		Resolver:        c.SMB.Resolver,
 		RPCAuth:         c.RPCAuth,
 		SigningOptional: c.SMB.AllowUnsigned,
-		Encrypt:         c.SMB.Encryption == smb.EncryptRequired,
+		Encrypt:         c.SMB.Encryption != smb.EncryptNever,
 	}
 }
 
@@ -128,7 +128,7 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 // relabel names the host by its label in errors from clients that were given
 // an address.
 func relabel(err error, label string) error {
-	if e, ok := derrors.As(err); ok && e.Host != label {
+	if e, ok := derrors.As(err); ok && e.Host != label { // derrors.As(nil) is false
 		c := *e
 		c.Host = label
 		return &c

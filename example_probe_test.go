@@ -26,9 +26,11 @@ func ExampleProbe() {
 
 	host := discovery.Host{Name: "PC1", Addr: netip.MustParseAddr("127.0.0.1")}
 	r := deployer.Probe(context.Background(), host, deployer.ProbeOptions{
-		Credentials:    smb.Credentials{User: "Administrator", Domain: "CORP", Password: "secret"},
-		Port:           port,
-		ConnectTimeout: 2 * time.Second,
+		ConnectConfig: deployer.ConnectConfig{SMB: smb.Config{
+			Credentials:    smb.Credentials{User: "Administrator", Domain: "CORP", Password: "secret"},
+			Port:           port,
+			ConnectTimeout: 2 * time.Second,
+		}},
 	})
 	fmt.Println("ok:", r.OK)
 	for _, s := range r.Steps {

@@ -18,7 +18,6 @@ import (
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/winhost"
 	"github.com/nxdeploy/deployer/internal/winhost/nxsvcmodel"
-	"github.com/nxdeploy/deployer/internal/winhost/rpc"
 	"github.com/nxdeploy/deployer/internal/winhost/scm"
 	"github.com/nxdeploy/deployer/internal/winhost/smbserver"
 	"github.com/nxdeploy/deployer/smb"
@@ -53,13 +52,10 @@ func startEmulated(t *testing.T, o hostOpts) *emulated {
 	if o.start == 0 {
 		o.start = 2 * time.Second
 	}
-	mgr := scm.New(scm.Options{AdminDir: admin, StartTimeout: o.start,
-		Program: nxsvcmodel.Program(scm.Installer(o.installer))})
-	t.Cleanup(func() { mgr.Close() })
-	opts := append([]winhost.Option{winhost.WithRoot(root),
-		winhost.WithPipes(rpc.NewOpener(rpc.Config{SCM: mgr}))}, o.win...)
+	opts := append([]winhost.Option{winhost.WithRoot(root), winhost.WithSCM(scm.Options{StartTimeout: o.start,
+		Program: nxsvcmodel.Program(scm.Installer(o.installer))})}, o.win...)
 	h := winhost.Start(t, opts...)
-	return &emulated{Host: h, SCM: mgr}
+	return &emulated{Host: h, SCM: h.SCM}
 }
 
 func (e *emulated) connectConfig() deployer.ConnectConfig {

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net"
 	"net/netip"
 	"time"
 
@@ -33,28 +32,12 @@ const (
 	probeWriteTestPrefix = "nxdeploy-probe-"
 )
 
-// ProbeOptions says how Probe reaches and logs on to a host. The zero value
-// of every field except Credentials has a sensible default (those of
-// smb.Config).
+// ProbeOptions says how Probe reaches and logs on to a host: the same
+// connection settings as Connect (SMB credentials, port, dial hook, resolver,
+// timeouts, signing, encryption; the svcctl check uses them too), and
+// whether to prove that ADMIN$ is writable.
 type ProbeOptions struct {
-	// Credentials is the account to check; it should be an administrator.
-	Credentials smb.Credentials
-	// Port is the SMB TCP port; 0 means 445.
-	Port int
-	// Dial opens TCP connections (the SMB session and the svcctl pipe's);
-	// nil uses a net.Dialer.
-	Dial smb.DialFunc
-	// Resolver resolves host names; nil uses net.DefaultResolver.
-	Resolver *net.Resolver
-	// ConnectTimeout bounds the TCP connect; 0 means 5 s.
-	ConnectTimeout time.Duration
-	// RequestTimeout bounds each SMB exchange and RPC call; 0 means 30 s.
-	RequestTimeout time.Duration
-	// AllowUnsigned accepts a server that cannot sign; by default signing is
-	// required.
-	AllowUnsigned bool
-	// Encryption says when to encrypt; the zero value encrypts when offered.
-	Encryption smb.Encryption
+	ConnectConfig
 	// WriteTest creates and deletes a small file in ADMIN$ to prove the
 	// account may write there.
 	WriteTest bool
@@ -145,17 +128,8 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 		r.OK = r.Err == nil
 	}()
 	label := host.Label()
-	cfg := smb.Config{
-		Credentials:    opts.Credentials,
-		Label:          label,
-		Port:           opts.Port,
-		Dial:           opts.Dial,
-		Resolver:       opts.Resolver,
-		ConnectTimeout: opts.ConnectTimeout,
-		RequestTimeout: opts.RequestTimeout,
-		AllowUnsigned:  opts.AllowUnsigned,
-		Encryption:     opts.Encryption,
-	}
+	cfg := opts.SMB
+	cfg.Label = label
 	sess, err := smb.Dial(ctx, host.Target(), cfg, func(step derrors.Step, took time.Duration, e *derrors.Error) {
 		r.Steps = append(r.Steps, ProbeStepResult{Name: string(step), Duration: took, Err: e})
 	})
@@ -240,24 +214,16 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 // SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE: only an administrator (with
 // an unfiltered token) may.
 func probeAdmin(ctx context.Context, addr, label string, opts ProbeOptions) error {
-	c, err := svcctl.Dial(ctx, addr, svcctl.Config{
-		Credentials:     opts.Credentials,
-		Port:            opts.Port,
-		Dial:            opts.Dial,
-		ConnectTimeout:  opts.ConnectTimeout,
-		CallTimeout:     opts.RequestTimeout,
-		SigningOptional: opts.AllowUnsigned,
-		Encrypt:         opts.Encryption != smb.EncryptNever,
-	})
+	c, err := svcctl.Dial(ctx, addr, opts.svcctlConfig())
 	if err != nil {
-		return probeRelabel(err, label)
+		return relabel(err, label)
 	}
 	defer func() { _ = c.Close() }()
 	m, err := c.OpenSCManager(ctx, svcctl.ManagerConnect|svcctl.ManagerCreateService)
 	if err != nil {
-		return probeRelabel(err, label)
+		return relabel(err, label)
 	}
-	return probeRelabel(m.Close(ctx), label)
+	return relabel(m.Close(ctx), label)
 }
 
 // probeWriteTest uploads a small file to ADMIN$ and deletes it.
@@ -279,20 +245,6 @@ func probeRestep(err error, step derrors.Step) error {
 	if e, ok := derrors.As(err); ok {
 		c := *e
 		c.Step = step
-		return &c
-	}
-	return err
-}
-
-// probeRelabel names the host by its label in an error a client made with its
-// address.
-func probeRelabel(err error, label string) error {
-	if err == nil {
-		return nil
-	}
-	if e, ok := derrors.As(err); ok {
-		c := *e
-		c.Host = label
 		return &c
 	}
 	return err

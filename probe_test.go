@@ -42,11 +42,13 @@ func newProbeLab(t *testing.T, so lab.SambaOptions) *probeLab {
 	return &probeLab{n: n, h: h, s: s,
 		host: discovery.Host{Name: "PC", Addr: s.Addr, Source: "test"},
 		opts: deployer.ProbeOptions{
-			Credentials:    smb.Credentials{User: s.AdminUser, Password: s.AdminPassword, Domain: s.Workgroup},
-			Dial:           n.DialContext,
-			ConnectTimeout: time.Second,
-			RequestTimeout: 10 * time.Second,
-			WriteTest:      true,
+			ConnectConfig: deployer.ConnectConfig{SMB: smb.Config{
+				Credentials:    smb.Credentials{User: s.AdminUser, Password: s.AdminPassword, Domain: s.Workgroup},
+				Dial:           n.DialContext,
+				ConnectTimeout: time.Second,
+				RequestTimeout: 10 * time.Second,
+			}},
+			WriteTest: true,
 		}}
 }
 
@@ -109,7 +111,7 @@ func TestProbePassesOnHardenedSamba(t *testing.T) {
 	assert.Empty(t, ents, "the write test removes its file")
 
 	// A 64 MiB upload over the same hardened session is byte-exact.
-	sess, err := smb.Dial(ctx, l.s.Addr.String(), smb.Config{Credentials: l.opts.Credentials, Dial: l.n.DialContext}, nil)
+	sess, err := smb.Dial(ctx, l.s.Addr.String(), smb.Config{Credentials: l.opts.SMB.Credentials, Dial: l.n.DialContext}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, sess.Close()) })
 	admin, err := sess.Mount(ctx, "ADMIN$")
@@ -127,8 +129,10 @@ func TestProbePassesOnHardenedSamba(t *testing.T) {
 func TestProbeDNSFailure(t *testing.T) {
 	dns := lab.StartDNS(t, map[string][]netip.Addr{"known.lab.test": {netip.MustParseAddr("127.0.0.9")}})
 	r := deployer.Probe(context.Background(), discovery.Host{Name: "PC"}, deployer.ProbeOptions{
-		Credentials: smb.Credentials{User: "u", Password: "p"},
-		Resolver:    dns.Resolver(),
+		ConnectConfig: deployer.ConnectConfig{SMB: smb.Config{
+			Credentials: smb.Credentials{User: "u", Password: "p"},
+			Resolver:    dns.Resolver(),
+		}},
 	})
 	e := assertFailure(t, r, derrors.DNSResolutionFailure, "dns resolution failure", derrors.NoReason, derrors.StepResolve, deployer.ProbeStepResolve)
 	assert.Equal(t, "dns resolution failure", e.Message())
@@ -148,7 +152,7 @@ func TestProbeLogonFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			opts := l.opts
-			opts.Credentials = tt.cred
+			opts.SMB.Credentials = tt.cred
 			r := deployer.Probe(context.Background(), l.host, opts)
 			e := assertFailure(t, r, derrors.LogonFailure, "logon failure", derrors.ReasonBadCredentials, derrors.StepLogon, deployer.ProbeStepLogon)
 			assert.Equal(t, derrors.NTStatusCode(derrors.StatusLogonFailure), e.Code)
@@ -162,8 +166,8 @@ func TestProbeGuestOnly(t *testing.T) {
 	l := newProbeLab(t, lab.SambaOptions{GuestOnly: true})
 	for _, allowUnsigned := range []bool{false, true} {
 		opts := l.opts
-		opts.Credentials = smb.Credentials{User: "someone", Password: "secret"}
-		opts.AllowUnsigned = allowUnsigned
+		opts.SMB.Credentials = smb.Credentials{User: "someone", Password: "secret"}
+		opts.SMB.AllowUnsigned = allowUnsigned
 		r := deployer.Probe(context.Background(), l.host, opts)
 		e := assertFailure(t, r, derrors.LogonFailure, "logon failure", derrors.ReasonGuestOnly, derrors.StepLogon, deployer.ProbeStepLogon)
 		assert.True(t, r.Guest)
@@ -181,10 +185,10 @@ func TestProbeNetworkFaults(t *testing.T) {
 		message string
 		maxTime time.Duration
 	}{
-		{"no route", func() func() { return l.n.Unroute(t, l.s.Addr) }, derrors.HostUnreachable, "host unreachable", 500 * time.Millisecond},
-		{"icmp unreachable", func() func() { return l.h.RejectUnreachable(t, 445) }, derrors.HostUnreachable, "host unreachable", 500 * time.Millisecond},
-		{"dropped", func() func() { return l.h.Drop(t, 445) }, derrors.ConnectionTimeout, "connection timeout", l.opts.ConnectTimeout + time.Second},
-		{"refused", func() func() { return l.h.RejectReset(t, 445) }, derrors.ConnectionRefused, "connection refused", 500 * time.Millisecond},
+		{"no route", func() func() { return l.n.Unroute(t, l.s.Addr) }, derrors.HostUnreachable, "host unreachable", time.Second},
+		{"icmp unreachable", func() func() { return l.h.RejectUnreachable(t, 445) }, derrors.HostUnreachable, "host unreachable", time.Second},
+		{"dropped", func() func() { return l.h.Drop(t, 445) }, derrors.ConnectionTimeout, "connection timeout", l.opts.SMB.ConnectTimeout + time.Second},
+		{"refused", func() func() { return l.h.RejectReset(t, 445) }, derrors.ConnectionRefused, "connection refused", time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,7 +236,7 @@ func TestProbeNotAdministrator(t *testing.T) {
 	require.NoError(t, os.WriteFile(l.s.Conf, []byte(opened), 0o644))
 	require.NoError(t, syscall.Kill(l.s.SmbdPID, syscall.SIGHUP))
 	opts := l.opts
-	opts.Credentials = smb.Credentials{User: l.s.User, Password: l.s.Password, Domain: l.s.Workgroup}
+	opts.SMB.Credentials = smb.Credentials{User: l.s.User, Password: l.s.Password, Domain: l.s.Workgroup}
 	var r *deployer.ProbeReport
 	require.Eventually(t, func() bool {
 		r = deployer.Probe(context.Background(), l.host, opts)

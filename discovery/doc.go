@@ -55,13 +55,15 @@
 // domain (rootDSE defaultNamingContext) or at BaseDN, such as an OU, over
 // the subtree or one level, and reads every page of the paged-results
 // control (1000 per page by default, AD's maximum), so any number of
-// computers is read whole.
+// computers is read whole. Pages are requested one by one (not with
+// go-ldap's SearchWithPaging) so a cancelled context stops between pages.
 //
 // Transport: ldaps://, or ldap:// with StartTLS (the default), or plain
 // ldap:// when Plain is set. Certificates are verified, against CAPEM (the
 // domain CA's PEM) or the system roots; a failure is a *derrors.Error
 // wrapping *tls.CertificateVerificationError. The bind is simple ("user@realm"
-// or "DOMAIN\user") or NTLM. Invalid credentials are a derrors.LogonFailure
+// or "DOMAIN\user") or NTLM (Microsoft's "sicily" bind: Windows DCs accept
+// it, Samba does not). Invalid credentials are a derrors.LogonFailure
 // at step "ldap bind" whose Reason and Detail decode AD's sub-code ("data
 // 52e" wrong password, 525 no such user, 530/531 logon restrictions, 532
 // password expired, 533 disabled, 701 account expired, 773 must change, 775
@@ -71,8 +73,10 @@
 // Each computer's dNSHostName (an FQDN, looked up as rooted) is resolved
 // through ResolveOptions.Resolver with bounded concurrency; one that does
 // not resolve is returned with the zero Addr and Host.Err of kind
-// DNSResolutionFailure. Hosts carry Source "ldap:<url>" and Attrs "os",
-// "os_version", "dns_host_name", "last_logon" (RFC 3339, UTC) and "dn".
+// DNSResolutionFailure. A computer without dNSHostName is named by its cn,
+// looked up as is (through the resolver's search list). Hosts carry Source
+// "ldap:<url>" and Attrs "os", "os_version", "dns_host_name", "last_logon"
+// (RFC 3339, UTC) and "dn".
 //
 // # Address ranges
 //

@@ -76,7 +76,9 @@ type LDAPSource struct {
 	// Plain is set, and never logged.
 	Password string
 	// NTLM binds with NTLM (Microsoft's "sicily" bind) instead of a simple
-	// bind: the password never crosses the wire, even with Plain.
+	// bind: the password never crosses the wire, even with Plain. Windows
+	// DCs accept it; Samba DCs drop the connection (they only take NTLM
+	// inside SASL GSS-SPNEGO, which go-ldap lacks).
 	NTLM bool
 
 	// BaseDN is where the search starts: the domain

@@ -3,6 +3,7 @@ package errors
 import (
 	"context"
 	stderrors "errors"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -71,7 +72,16 @@ func classify(step Step, err error) (Kind, Reason, Code) {
 			return HostUnreachable, NoReason, Code{}
 		case syscall.ETIMEDOUT:
 			return ConnectionTimeout, NoReason, Code{}
+		case syscall.ECONNRESET:
+			if step == StepNegotiate {
+				// The host took the connection and reset it at the first
+				// SMB2 message: it speaks only SMB1, or refuses our dialects.
+				return SharedAccessFailure, ReasonProtocolMismatch, Code{}
+			}
 		}
+	}
+	if step == StepNegotiate && stderrors.Is(err, io.EOF) {
+		return SharedAccessFailure, ReasonProtocolMismatch, Code{}
 	}
 	if isTimeout(err) {
 		return ConnectionTimeout, NoReason, Code{}
@@ -264,30 +274,20 @@ func FromWin32(step Step, code uint32) (Kind, Reason) {
 	return WindowsError, NoReason
 }
 
-func ntstatusName(c uint32) string {
+// ntstatusEntry returns an NTSTATUS code's name and Windows' message for it,
+// or empty strings when the code is unknown.
+func ntstatusEntry(c uint32) (name, text string) {
 	if e, ok := ntstatus.FromCode(c).(*ntstatus.Error); ok && e != nil {
-		return e.Name
+		return e.Name, e.Details
 	}
-	return ""
+	return "", ""
 }
 
-func ntstatusText(c uint32) string {
-	if e, ok := ntstatus.FromCode(c).(*ntstatus.Error); ok && e != nil {
-		return e.Details
-	}
-	return ""
-}
-
-func win32Name(c uint32) string {
+// win32Entry returns a Win32 code's name and Windows' message for it, or
+// empty strings when the code is unknown.
+func win32Entry(c uint32) (name, text string) {
 	if e, ok := win32.FromCode(c).(*win32.Error); ok && e != nil {
-		return e.Name
+		return e.Name, e.Details
 	}
-	return ""
-}
-
-func win32Text(c uint32) string {
-	if e, ok := win32.FromCode(c).(*win32.Error); ok && e != nil {
-		return e.Details
-	}
-	return ""
+	return "", ""
 }

@@ -11,25 +11,26 @@ type Step string
 
 // The steps of discovery, probe, push and install, in the order they run.
 const (
-	StepDiscover      Step = "discover"
-	StepLDAPBind      Step = "ldap bind"
-	StepResolve       Step = "resolve"
-	StepConnect       Step = "connect"
-	StepNegotiate     Step = "negotiate"
-	StepLogon         Step = "logon"
-	StepTreeConnect   Step = "tree connect"
-	StepListShares    Step = "list shares"
-	StepOpenSCManager Step = "open service manager"
-	StepWriteTest     Step = "write test"
-	StepUpload        Step = "upload"
-	StepCreateService Step = "create service"
-	StepOpenService   Step = "open service"
-	StepStartService  Step = "start service"
-	StepQueryService  Step = "query service"
-	StepStopService   Step = "stop service"
-	StepDeleteService Step = "delete service"
-	StepMSIExec       Step = "msiexec"
-	StepCleanup       Step = "cleanup"
+	StepDiscover         Step = "discover"
+	StepLDAPBind         Step = "ldap bind"
+	StepResolve          Step = "resolve"
+	StepConnect          Step = "connect"
+	StepNegotiate        Step = "negotiate"
+	StepLogon            Step = "logon"
+	StepTreeConnect      Step = "tree connect"
+	StepListShares       Step = "list shares"
+	StepOpenSCManager    Step = "open service manager"
+	StepWriteTest        Step = "write test"
+	StepUpload           Step = "upload"
+	StepCreateService    Step = "create service"
+	StepOpenService      Step = "open service"
+	StepConfigureService Step = "configure service"
+	StepStartService     Step = "start service"
+	StepQueryService     Step = "query service"
+	StepStopService      Step = "stop service"
+	StepDeleteService    Step = "delete service"
+	StepMSIExec          Step = "msiexec"
+	StepCleanup          Step = "cleanup"
 )
 
 // CodeSpace says which table a Code belongs to.
@@ -69,34 +70,30 @@ func (c Code) IsZero() bool { return c.Space == NoCode }
 // Name returns the code's symbolic name, such as STATUS_LOGON_FAILURE,
 // ERROR_SERVICE_EXISTS or ERROR_INSTALL_FAILURE, or "" when unknown.
 func (c Code) Name() string {
+	name, _ := c.entry()
+	return name
+}
+
+// entry returns the code's name and Windows' message for it.
+func (c Code) entry() (name, text string) {
 	switch c.Space {
 	case NTStatus:
-		return ntstatusName(c.Value)
+		return ntstatusEntry(c.Value)
 	case Win32:
-		return win32Name(c.Value)
+		return win32Entry(c.Value)
 	case MSIExit:
 		if e, ok := msiExitTable[c.Value]; ok {
-			return e.name
+			return e.name, e.text
 		}
-		return win32Name(c.Value)
+		return win32Entry(c.Value)
 	}
-	return ""
+	return "", ""
 }
 
 // Text returns Windows' own message for the code, or "" when unknown.
 func (c Code) Text() string {
-	switch c.Space {
-	case NTStatus:
-		return ntstatusText(c.Value)
-	case Win32:
-		return win32Text(c.Value)
-	case MSIExit:
-		if e, ok := msiExitTable[c.Value]; ok {
-			return e.text
-		}
-		return win32Text(c.Value)
-	}
-	return ""
+	_, text := c.entry()
+	return text
 }
 
 // Short is the code as it appears in a message: 0xC000006D for an NTSTATUS,

@@ -4,6 +4,7 @@ import (
 	"context"
 	stderrors "errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -169,6 +170,9 @@ func TestWrapNetworkErrors(t *testing.T) {
 		{"context deadline", derrors.StepNegotiate, ctx.Err(), derrors.ConnectionTimeout},
 		{"smb2 context deadline", derrors.StepUpload, &smb2.ContextError{Err: context.DeadlineExceeded}, derrors.ConnectionTimeout},
 		{"smb2 transport refused", derrors.StepConnect, &smb2.TransportError{Err: refused}, derrors.ConnectionRefused},
+		{"reset at negotiate (SMB1-only host)", derrors.StepNegotiate, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, derrors.SharedAccessFailure},
+		{"closed at negotiate", derrors.StepNegotiate, &smb2.TransportError{Err: io.EOF}, derrors.SharedAccessFailure},
+		{"reset mid-upload", derrors.StepUpload, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, derrors.UnknownError},
 		{"anything else", derrors.StepUpload, stderrors.New("boom"), derrors.UnknownError},
 	}
 	for _, c := range cases {

@@ -49,7 +49,8 @@ var msiExitCodes = []uint32{0, 13, 87, 120, 1259,
 var msiExitTable = func() map[uint32]msiExit {
 	t := make(map[uint32]msiExit, len(msiExitCodes))
 	for _, c := range msiExitCodes {
-		e := msiExit{name: win32Name(c), text: win32Text(c), outcome: MSIFailed}
+		name, text := win32Entry(c)
+		e := msiExit{name: name, text: text, outcome: MSIFailed}
 		switch c {
 		case 0:
 			e.name, e.text, e.outcome = "ERROR_SUCCESS", "The action completed successfully.", MSISuccess

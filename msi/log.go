@@ -338,12 +338,13 @@ func truncateRunes(s string, n int) string {
 func (p *Parser) analyze(ll LogLine) {
 	t := ll.Text
 	s := &p.sum
-	if m := reActionStart.FindStringSubmatch(t); m != nil {
+	action := strings.HasPrefix(t, "Action ")
+	if m := match(action, reActionStart, t); m != nil {
 		s.LastActionTime, s.LastAction = m[1], m[2]
 		s.ActionsStarted++
 		return
 	}
-	if m := reActionEnded.FindStringSubmatch(t); m != nil {
+	if m := match(action, reActionEnded, t); m != nil {
 		if m[3] == "3" && s.FailedAction == "" {
 			s.FailedAction = m[2]
 			s.FailedActionLine = ll
@@ -351,20 +352,20 @@ func (p *Parser) analyze(ll LogLine) {
 		}
 		return
 	}
-	if m := reInstalled.FindStringSubmatch(t); m != nil {
+	if m := match(strings.Contains(t, "Windows Installer "), reInstalled, t); m != nil {
 		s.ProductName, s.ProductVersion, s.Manufacturer = m[1], m[2], m[3]
 		p.gotFinal = true
 		p.setCode(m[4], ll)
 		return
 	}
-	if m := reEngine.FindStringSubmatch(t); m != nil {
+	if m := match(strings.Contains(t, "MainEngineThread"), reEngine, t); m != nil {
 		p.setCode(m[1], ll)
 		return
 	}
-	if reOutcome.MatchString(t) {
+	if strings.Contains(t, "Product: ") && reOutcome.MatchString(t) {
 		s.StatusLines = appendCapped(s.StatusLines, ll)
 	}
-	if m := reError.FindStringSubmatch(t); m != nil {
+	if m := match(strings.Contains(t, "Error "), reError, t); m != nil {
 		// The same message is often logged twice (plain and "Product: X --").
 		key := t[strings.Index(t, "Error "):]
 		if !p.seenErr[key] && len(s.Errors) < maxErrorEntries {
@@ -377,14 +378,14 @@ func (p *Parser) analyze(ll LogLine) {
 		}
 		return
 	}
-	if reNote.MatchString(t) {
+	if strings.Contains(t, "Note: 1: ") && reNote.MatchString(t) {
 		if len(s.Notes) < maxErrorEntries {
 			s.Notes = append(s.Notes, ll)
 		}
 		return
 	}
 	if !p.gotFinal {
-		if m := reProperty.FindStringSubmatch(t); m != nil {
+		if m := match(strings.HasPrefix(t, "Property("), reProperty, t); m != nil {
 			switch m[1] {
 			case "ProductName":
 				s.ProductName = m[2]
@@ -395,6 +396,14 @@ func (p *Parser) analyze(ll LogLine) {
 			}
 		}
 	}
+}
+
+// match runs re only when the cheap pre-check passed.
+func match(pre bool, re *regexp.Regexp, t string) []string {
+	if !pre {
+		return nil
+	}
+	return re.FindStringSubmatch(t)
 }
 
 func (p *Parser) setCode(num string, ll LogLine) {

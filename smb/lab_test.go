@@ -240,7 +240,7 @@ func TestLabRemoveRetriesWhileInUse(t *testing.T) {
 	f2, err := hshare.Raw(ctx).OpenFile("busy2.exe", os.O_RDWR, 0)
 	require.NoError(t, err)
 	defer func() { _ = f2.Close() }()
-	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	dctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
 	defer cancel()
 	err = admin.Remove(dctx, "busy2.exe")
 	require.Error(t, err)

@@ -109,15 +109,21 @@ const (
 // just stopped may hold its executable for a moment.
 func (sh *Share) Remove(ctx context.Context, name string) error {
 	backoff := removeFirstBackoff
-	var err error
+	var err, inUse error
 	for attempt := 0; attempt < removeAttempts; attempt++ {
 		err = sh.removeOnce(ctx, name)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
+		if ctx.Err() != nil && inUse != nil {
+			// The deadline cut the last attempt short: the reason is
+			// still the file being in use.
+			return sh.s.wrap(derrors.StepCleanup, errors.Join(inUse, err))
+		}
 		if !retryableRemove(err) {
 			break
 		}
+		inUse = err
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():

@@ -294,7 +294,7 @@ func testSambaFaultRecovery(t *testing.T, p *sambaPeer) {
 			return err
 		}},
 		{"delete", derrors.StepDeleteService, func() error { return spooler.Delete(ctx) }},
-		{"change config", derrors.StepCreateService, func() error {
+		{"change config", derrors.StepConfigureService, func() error {
 			st := svcctl.DemandStart
 			return spooler.ChangeConfig(ctx, svcctl.ChangeOptions{BinaryPath: `C:\x.exe`, StartType: &st})
 		}},

@@ -258,7 +258,7 @@ func (s *Service) ChangeConfig(ctx context.Context, opts ChangeOptions) error {
 	if opts.StartType != nil {
 		startType = uint32(*opts.StartType)
 	}
-	return s.m.c.call(ctx, derrors.StepCreateService, retryOnce, func(ctx context.Context, t *transport) error {
+	return s.m.c.call(ctx, derrors.StepConfigureService, retryOnce, func(ctx context.Context, t *transport) error {
 		h, err := s.handle(ctx, t)
 		if err != nil {
 			return err

@@ -321,18 +321,26 @@ func TestWinhostTransportLoss(t *testing.T) {
 			assert.Equal(t, svcctl.Stopped, st.State)
 			require.NoError(t, other.Close(ctx))
 		}},
-		{"undelivered start of a stopped service is ambiguous", dropBefore, func(t *testing.T) {
-			// The emulated SCM reports a never-started service with exit
-			// code 0 rather than ERROR_SERVICE_NEVER_STARTED (1077), so the
-			// client cannot tell "never sent" from "ran and exited".
+		{"undelivered start of a never-started service is resent", dropBefore, func(t *testing.T) {
+			// The service has never run (ERROR_SERVICE_NEVER_STARTED, 1077),
+			// so a start the server did not receive is safely sent again.
+			require.NoError(t, svc.Start(ctx))
+			require.Len(t, p.prog.runs(), 1)
+			st, err := svcctl.StopAndWait(ctx, svc, svcctl.WaitOptions{Timeout: 10 * time.Second})
+			require.NoError(t, err)
+			assert.Equal(t, svcctl.Stopped, st.State)
+		}},
+		{"undelivered start of a service that ran is ambiguous", dropBefore, func(t *testing.T) {
+			// Stopped after a run, the service looks the same whether the
+			// lost start was never sent or ran and exited at once.
 			err := svc.Start(ctx)
 			requireTyped(t, err, derrors.StepStartService, derrors.UnknownError, 0)
 			assert.ErrorIs(t, err, svcctl.ErrTransportLost)
-			assert.Empty(t, p.prog.runs())
+			assert.Len(t, p.prog.runs(), 1)
 		}},
 		{"delivered start finds the service running", dropAfter, func(t *testing.T) {
 			require.NoError(t, svc.Start(ctx, "x"))
-			require.Len(t, p.prog.runs(), 1)
+			require.Len(t, p.prog.runs(), 2)
 			st, err := svc.QueryStatus(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, svcctl.Running, st.State)

@@ -102,15 +102,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return usage("no hosts: give them as arguments or with -csv")
 	}
 	opts := deployer.ProbeOptions{
-		Credentials:    smb.Credentials{User: *user, Domain: *domain, Password: password},
-		Port:           *port,
-		ConnectTimeout: *timeout,
-		RequestTimeout: *reqTimeout,
-		AllowUnsigned:  *allowUnsigned,
-		WriteTest:      *writeTest,
+		ConnectConfig: deployer.ConnectConfig{SMB: smb.Config{
+			Credentials:    smb.Credentials{User: *user, Domain: *domain, Password: password},
+			Port:           *port,
+			ConnectTimeout: *timeout,
+			RequestTimeout: *reqTimeout,
+			AllowUnsigned:  *allowUnsigned,
+		}},
+		WriteTest: *writeTest,
 	}
 	if *requireEnc {
-		opts.Encryption = smb.EncryptRequired
+		opts.SMB.Encryption = smb.EncryptRequired
 	}
 
 	reports := make([]*deployer.ProbeReport, len(hosts))

@@ -19,7 +19,6 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 	"github.com/nxdeploy/deployer/internal/winhost"
 	"github.com/nxdeploy/deployer/internal/winhost/nxsvcmodel"
-	"github.com/nxdeploy/deployer/internal/winhost/rpc"
 	"github.com/nxdeploy/deployer/internal/winhost/scm"
 	"github.com/nxdeploy/deployer/internal/winhost/smbserver"
 )
@@ -92,7 +91,7 @@ type Host struct {
 	*winhost.Host
 	// Fault is what is wrong with it.
 	Fault Fault
-	// SCM is its service manager (nil for an Offline host).
+	// SCM is its service manager (nil for an Offline host); Close closes it.
 	SCM *scm.Manager
 	// Addr is its address.
 	IP netip.Addr
@@ -198,15 +197,13 @@ func (f *Fleet) start(i int, fault Fault, o Options) (*Host, error) {
 	case AccountLocked:
 		opts = append(opts, winhost.WithAccountLockedOut())
 	}
-	h.SCM = scm.New(scm.Options{AdminDir: admin, StartTimeout: o.StartTimeout,
-		Program: nxsvcmodel.Program(scm.Installer(inst))})
-	opts = append(opts, winhost.WithPipes(rpc.NewOpener(rpc.Config{SCM: h.SCM, ServerName: name})))
+	opts = append(opts, winhost.WithSCM(scm.Options{StartTimeout: o.StartTimeout,
+		Program: nxsvcmodel.Program(scm.Installer(inst))}))
 	wh, err := winhost.New(opts...)
 	if err != nil {
-		h.SCM.Close()
 		return nil, err
 	}
-	h.Host = wh
+	h.Host, h.SCM = wh, wh.SCM
 	return h, nil
 }
 
@@ -264,9 +261,6 @@ func (f *Fleet) Close() error {
 func (f *Fleet) close() error {
 	var errs []error
 	for _, h := range f.Hosts {
-		if h.SCM != nil {
-			errs = append(errs, h.SCM.Close())
-		}
 		if h.Fault != Offline && h.Host != nil {
 			errs = append(errs, h.Host.Close())
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // sambaStartTimeout bounds how long smbd and samba-dcerpcd may take to accept connections.
-const sambaStartTimeout = 15 * time.Second
+const sambaStartTimeout = 30 * time.Second
 
 // SambaOptions selects how a Samba target behaves.
 type SambaOptions struct {
@@ -57,7 +57,8 @@ type Samba struct {
 	Dir string
 	// Conf is the smb.conf path, for Samba tools (`smbpasswd -c`, `net -s`, ...).
 	Conf string
-	// LogDir holds Samba's own logs (log.smbd, log.samba-dcerpcd, log.rpcd_*, log.<client>).
+	// LogDir holds Samba's per-client and helper logs (log.<client address>, log.rpcd_*, ...); the daemons'
+	// own output goes to their process logs in t.TempDir().
 	LogDir string
 	// SmbdPID and DcerpcdPID are the daemons' process IDs (process group leaders).
 	SmbdPID, DcerpcdPID int

@@ -101,6 +101,25 @@ func TestSamba(t *testing.T) {
 		t.Run("put 5 MiB byte for byte", func(t *testing.T) {
 			putAndVerify(t, s, 5<<20)
 		})
+		t.Run("svcctl admin token via net rpc", func(t *testing.T) {
+			Require(t, "net")
+			netRPC := func(user, password string, args ...string) smbclientResult {
+				args = append(append([]string{"--configfile=/dev/null", "rpc", "service"}, args...),
+					"-S", s.Addr.String(), "-U", user)
+				cmd := n.Command(context.Background(), "net", args...)
+				cmd.Env = append(os.Environ(), "PASSWD="+password)
+				out, err := cmd.CombinedOutput()
+				return smbclientResult{out: string(out), ok: err == nil}
+			}
+			r := netRPC(s.AdminUser, s.AdminPassword, "status", "Spooler")
+			require.True(t, r.ok, "%s", r.out)
+			assert.Contains(t, r.out, "Display Name         = Print Spooler")
+			// OpenSCManager(SC_MANAGER_CREATE_SERVICE) passes for the admin; Samba 4.17 then lacks CreateServiceW.
+			r = netRPC(s.AdminUser, s.AdminPassword, "create", "dltest", "dltest", `C:\x.exe`)
+			assert.Contains(t, r.out, "Create service request failed.  [NT_STATUS_RPC_PROCNUM_OUT_OF_RANGE]")
+			r = netRPC(s.User, s.Password, "create", "dltest", "dltest", `C:\x.exe`)
+			assert.Contains(t, r.out, "Failed to open Service Control Manager. [WERR_ACCESS_DENIED]")
+		})
 		t.Run("impacket sees no guest flag", func(t *testing.T) {
 			Require(t, "impacket")
 			cmd := n.Command(context.Background(), systemPython, "-c", impacketGuestProbe, s.Addr.String(), s.User)

@@ -10,8 +10,13 @@
 // UAC remote restrictions (logon succeeds, ADMIN$ and C$ are denied),
 // required signing or encryption, a maximum dialect, an antivirus that
 // quarantines uploaded executables, connections that drop after a number of
-// bytes, and added latency per response. The named pipes of IPC$ (svcctl,
-// srvsvc) are served by a pipe.Opener given with WithPipes.
+// bytes, and added latency per response.
+//
+// The named pipes of IPC$ are served by package rpc: svcctl (alias ntsvcs)
+// backed by a per-host scm.Manager (Host.SCM, configured with WithSCM, whose
+// ADMIN$ is the host's AdminDir), srvsvc (share enumeration for smbclient -L,
+// impacket's listShares, go-smb2's ListSharenames) and lsarpc. WithPipes
+// replaces them with any pipe.Opener.
 //
 // NewFleet starts many hosts, each on its own 127.10.x.y address (Linux
 // routes all of 127.0.0.0/8 to loopback, so no setup or root is needed
@@ -22,6 +27,12 @@
 //
 // What the SMB server models, and what it does not, is listed in the
 // documentation of package smbserver. Nothing here runs Windows programs:
-// service creation and msiexec are modelled by the RPC packages behind the
-// pipes.
+// services and msiexec are modelled by package scm.
+//
+// Typical use:
+//
+//	h := winhost.Start(t, winhost.WithSigningRequired())
+//	// connect to h.Addr as h.User / h.Password; uploads land in h.AdminDir
+//	f, err := winhost.NewFleet(1000, winhost.WithPort(445))
+//	defer f.Close()
 package winhost

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,8 +95,8 @@ func WithUsers(users ...User) Option {
 // (SMB2_SESSION_FLAG_IS_GUEST); Guest may not use ADMIN$ or C$.
 func WithGuestOnly() Option { return func(c *config) { c.guestOnly = true } }
 
-// WithAccountLockedOut makes a correct logon of the administrator account
-// fail with STATUS_ACCOUNT_LOCKED_OUT.
+// WithAccountLockedOut makes every logon of the administrator account fail
+// with STATUS_ACCOUNT_LOCKED_OUT, whatever the password.
 func WithAccountLockedOut() Option {
 	return func(c *config) { c.logonStatus = smbserver.StatusAccountLockedOut }
 }
@@ -279,6 +280,10 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			opts = *cfg.scmOpts
 		}
 		opts.AdminDir = h.AdminDir
+		if opts.Blocked == nil {
+			// The server is made below; the SCM asks it once running.
+			opts.Blocked = func(p string) bool { return h.Server != nil && h.Server.Blocked(p) }
+		}
 		h.SCM = scm.New(opts)
 		var rshares []rpc.Share
 		for _, sh := range rpc.DefaultShares() {
@@ -292,8 +297,8 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 	srv, err := smbserver.New(smbserver.Config{
 		NetBIOSName:       h.Name,
 		Domain:            cfg.domain,
-		DNSName:           toLower(h.Name),
-		DNSDomain:         toLower(h.Name),
+		DNSName:           strings.ToLower(h.Name),
+		DNSDomain:         strings.ToLower(h.Name),
 		Accounts:          accounts,
 		GuestOnly:         cfg.guestOnly,
 		Shares:            shares,
@@ -325,16 +330,6 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		_ = srv.Serve(ctx, l)
 	}()
 	return h, nil
-}
-
-func toLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
 }
 
 func (h *Host) removeRoot() {

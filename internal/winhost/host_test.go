@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,15 +142,21 @@ func TestHostQuarantine(t *testing.T) {
 			require.NoError(t, fs.WriteFile("bad.exe", []byte("MZ"), 0o644))
 			path := filepath.Join(h.AdminDir, "bad.exe")
 			require.Eventually(t, func() bool {
-				_, err := fs.Stat("bad.exe")
 				if tc.mode == smbserver.AVDelete {
+					_, err := fs.Stat("bad.exe")
 					_, serr := os.Stat(path)
 					return os.IsNotExist(serr) && errors.Is(err, os.ErrNotExist)
 				}
+				_, err := fs.ReadFile("bad.exe")
 				return status(err) == smbserver.StatusVirusInfected
 			}, 10*time.Second, 20*time.Millisecond)
 			_, err = fs.Stat("ok.txt")
 			require.NoError(t, err)
+			if tc.mode == smbserver.AVBlock {
+				// Its content stays blocked, but the file can be deleted.
+				require.NoError(t, fs.Remove("bad.exe"))
+				assert.NoFileExists(t, path)
+			}
 		})
 	}
 }
@@ -213,5 +220,20 @@ func TestFleet(t *testing.T) {
 		got, err := os.ReadFile(filepath.Join(h.AdminDir, "x.txt"))
 		require.NoError(t, err)
 		assert.True(t, bytes.Equal([]byte(h.Name), got))
+	}
+}
+
+func TestFleetCommonPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	f, err := NewFleet(3, WithPort(port))
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, f.Close()) })
+	for i, addr := range f.Addrs() {
+		assert.Equal(t, net.JoinHostPort(FleetAddress(i), strconv.Itoa(port)), addr)
+		_, err := logon(t, addr, DefaultUser, DefaultPassword, smb2.Negotiator{})
+		require.NoError(t, err)
 	}
 }

@@ -290,8 +290,7 @@ func (a *association) invoke(ctx context.Context, call *pendingCall) (stub []byt
 	if bc.ndr64 {
 		codec = ndr.NDR64
 	}
-	op, err := handle(ctx, int(call.opnum), codec(call.stub, drep))
-	println("DEBUG", bc.ndr64, call.opnum, err == nil)
+	op, err := handle(ctx, int(call.opnum), newBoundedReader(codec(call.stub, drep), len(call.stub)))
 	var fe *faultError
 	switch {
 	case errors.As(err, &fe):

@@ -1,17 +1,19 @@
 // Package rpc is the DCE/RPC server side of the emulated Windows host: the
 // connection-oriented runtime (C706 chapter 12 with the [MS-RPCE]
-// extensions) around go-msrpc's generated svcctl and srvsvc server stubs.
+// extensions) around go-msrpc's generated svcctl, srvsvc and lsarpc server
+// stubs.
 //
 // Public API:
 //
+//	mgr := scm.New(scm.Options{AdminDir: adminDir})
 //	rpc.NewOpener(rpc.Config{SCM: mgr, Shares: shares, ServerName: "HOST1"}) pipe.Opener
-//	rpc.ServeTCP(ctx, ln, cfg) error   // ncacn_ip_tcp, svcctl and srvsvc on one endpoint
+//	rpc.ServeTCP(ctx, ln, cfg) error // ncacn_ip_tcp, all interfaces on one endpoint
 //
 // NewOpener serves the named pipes "svcctl" (alias "ntsvcs"), "srvsvc" and
 // "lsarpc" (alias "lsass") for the SMB2 server (package pipe is the
-// contract). Each pipe instance is
-// one association; its svcctl context handles are an scm.Session, closed
-// with the pipe. The pipe's caller (pipe.Caller.Admin) decides the SCM
+// contract). Each pipe instance is one association, processed in order by
+// one goroutine until Close; its svcctl context handles are an scm.Session,
+// closed with the pipe. The pipe's caller (pipe.Caller.Admin) decides the SCM
 // access checks. Over TCP there is no SMB session: Config.TCPCaller gives
 // the identity (an administrator by default).
 //
@@ -21,11 +23,13 @@
 // PDUs (nca_op_rng_error for unknown or unimplemented opnums,
 // nca_s_fault_ndr for undecodable stub data, RPC_X_INVALID_BOUND for
 // out-of-range buffer sizes) and cancel/orphaned PDUs. Presentation
-// contexts are decided one by one as Windows does: NDR 2.0 is accepted;
-// NDR64-only contexts are rejected with proposed_transfer_syntaxes_not_supported;
-// unknown interfaces with abstract_syntax_not_supported; a bind-time feature
-// negotiation context gets negotiate_ack. There is no RPC-level security
-// provider (on ncacn_np the SMB session carries the identity, and impacket
+// contexts are decided one by one as 64-bit Windows does: NDR64 is chosen
+// when offered, else NDR 2.0 (the go-msrpc stubs run in either); a context
+// offering neither is rejected with proposed_transfer_syntaxes_not_supported,
+// an unknown interface with abstract_syntax_not_supported; a bind-time
+// feature negotiation context gets negotiate_ack. NDR counts larger than
+// the stub are refused before go-msrpc allocates them. There is no
+// RPC-level security provider (on ncacn_np the SMB session carries the identity, and impacket
 // and goexec bind svcctl without auth): a bind with an auth verifier gets
 // bind_nak authentication_type_not_recognized, a request with one a fault.
 //

@@ -32,7 +32,8 @@ func FuzzParsePDU(f *testing.F) {
 	})
 }
 
-// FuzzAssociation feeds a bound svcctl+srvsvc+lsarpc association arbitrary PDUs:
+// FuzzAssociation feeds a bound svcctl (NDR and NDR64)+srvsvc+lsarpc
+// association arbitrary PDUs:
 // it must never panic and must only emit well-formed PDUs within the
 // negotiated fragment size.
 func FuzzAssociation(f *testing.F) {
@@ -47,6 +48,9 @@ func FuzzAssociation(f *testing.F) {
 	openPolicy, err := hex.DecodeString("000002005c00000018000000000000000000000000000000000000000000000000000002")
 	require.NoError(f, err)
 	seeds = append(seeds, requestPDUs(7, 2, opnumOpenPolicy, openPolicy, 4096)[0])
+	stub64, err := ndr.Marshal64(&svcctl.OpenSCMWRequest{MachineName: "H", DesiredAccess: scm.SCManagerAllAccess})
+	require.NoError(f, err)
+	seeds = append(seeds, requestPDUs(8, 3, 15, stub64, 4096)[0])
 	frags := requestPDUs(6, 0, 17, make([]byte, 40), 8)
 	seeds = append(seeds, append(append([]byte(nil), frags[0]...), frags[1]...))
 	for _, s := range seeds {
@@ -61,7 +65,7 @@ func FuzzAssociation(f *testing.F) {
 		ctx := context.Background()
 		_, err := a.process(ctx, bindPDU(ptypeBind, 1, 256, 256, []pduCtx{
 			{0, svcctlSyntax, []syntaxID{ndr20}}, {1, srvsvcSyntax, []syntaxID{ndr20}},
-			{2, lsarpcSyntax, []syntaxID{ndr20}}}, nil))
+			{2, lsarpcSyntax, []syntaxID{ndr20}}, {3, svcctlSyntax, []syntaxID{ndr64}}}, nil))
 		require.NoError(t, err)
 		for len(data) >= headerSize {
 			h, _ := parseHeader(data)

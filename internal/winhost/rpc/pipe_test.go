@@ -206,7 +206,8 @@ func TestPipeBindNegotiation(t *testing.T) {
 		{2, unknown, []syntaxID{ndr20}},
 		{3, srvsvcSyntax, []syntaxID{ndr20}},
 		{4, svcctlSyntax, []syntaxID{featureNeg}},
-		{5, svcctlSyntax, []syntaxID{ndr64, ndr20}},
+		{5, svcctlSyntax, []syntaxID{ndr20, ndr64}},
+		{6, svcctlSyntax, []syntaxID{unknown}},
 	}, nil))
 	h, err := parseHeader(ack)
 	require.NoError(t, err)
@@ -217,11 +218,12 @@ func TestPipeBindNegotiation(t *testing.T) {
 	assert.Equal(t, `\PIPE\ntsvcs`, secAddr)
 	assert.Equal(t, []ctxResult{
 		{Result: resultAcceptance, Transfer: ndr20},
-		{Result: resultProviderRejection, Reason: reasonTransferSyntaxNotSupported},
+		{Result: resultAcceptance, Transfer: ndr64},
 		{Result: resultProviderRejection, Reason: reasonAbstractSyntaxNotSupported},
 		{Result: resultProviderRejection, Reason: reasonAbstractSyntaxNotSupported},
 		{Result: resultNegotiateAck, Reason: 3},
-		{Result: resultAcceptance, Transfer: ndr20},
+		{Result: resultAcceptance, Transfer: ndr64},
+		{Result: resultProviderRejection, Reason: reasonTransferSyntaxNotSupported},
 	}, results)
 
 	// A second bind on the association is refused; alter_context works.
@@ -233,15 +235,35 @@ func TestPipeBindNegotiation(t *testing.T) {
 	assert.Empty(t, secAddr)
 	assert.Equal(t, []ctxResult{{Result: resultAcceptance, Transfer: ndr20}}, results)
 
-	// Requests on the accepted contexts run; on rejected ones they fault.
-	stub, err := ndr.Marshal(&svcctl.OpenSCMWRequest{DesiredAccess: scm.SCManagerConnect})
+	// Requests on the accepted contexts run in their transfer syntax; on
+	// rejected ones they fault.
+	req := &svcctl.OpenSCMWRequest{MachineName: "HOST", DesiredAccess: scm.SCManagerConnect}
+	stub20, err := ndr.Marshal(req)
+	require.NoError(t, err)
+	stub64, err := ndr.Marshal64(req)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		ctxID uint16
+		ndr64 bool
 		fault uint32
-	}{{0, 0}, {7, 0}, {5, 0}, {1, faultInvalidPresCtxID}, {99, faultInvalidPresCtxID}} {
-		_, _, fault := p.call(10+uint32(tc.ctxID), tc.ctxID, 15, stub, 4096)
-		assert.Equal(t, tc.fault, fault, "context %d", tc.ctxID)
+	}{{0, false, 0}, {7, false, 0}, {1, true, 0}, {5, true, 0}, {6, false, faultInvalidPresCtxID}, {99, false, faultInvalidPresCtxID}} {
+		stub := stub20
+		if tc.ndr64 {
+			stub = stub64
+		}
+		resp, _, fault := p.call(10+uint32(tc.ctxID), tc.ctxID, 15, stub, 4096)
+		require.Equal(t, tc.fault, fault, "context %d", tc.ctxID)
+		if fault != 0 {
+			continue
+		}
+		var open svcctl.OpenSCMWResponse
+		if tc.ndr64 {
+			require.NoError(t, ndr.Unmarshal64(resp, &open))
+		} else {
+			require.NoError(t, ndr.Unmarshal(resp, &open))
+		}
+		assert.Zero(t, open.Return, "context %d", tc.ctxID)
+		assert.NotNil(t, open.SCM.UUID)
 	}
 }
 

@@ -30,7 +30,7 @@
 // /l*v log under ADMIN$, and the exit code reported as a service-specific
 // exit code (dwWin32ExitCode ERROR_SERVICE_SPECIFIC_ERROR 1066).
 //
-// Command lines are split with SplitCommandLine (CommandLineToArgvW rules).
+// Command lines are split with msi.SplitCommandLine (CommandLineToArgvW rules).
 // A Manager keeps all its state itself and is safe for concurrent use;
 // Close stops every running program and waits for it.
 package scm

@@ -18,6 +18,7 @@ const (
 	ErrorInsufficientBuffer       Errno = 122
 	ErrorInvalidName              Errno = 123
 	ErrorInvalidLevel             Errno = 124
+	ErrorVirusInfected            Errno = 225
 	ErrorMoreData                 Errno = 234
 	ErrorInvalidServiceControl    Errno = 1052
 	ErrorServiceRequestTimeout    Errno = 1053
@@ -31,6 +32,7 @@ const (
 	ErrorProcessAborted           Errno = 1067
 	ErrorServiceMarkedForDelete   Errno = 1072
 	ErrorServiceExists            Errno = 1073
+	ErrorServiceNeverStarted      Errno = 1077
 	ErrorDuplicateServiceName     Errno = 1078
 	ErrorShutdownInProgress       Errno = 1115
 	ErrorInstallUserExit          Errno = 1602
@@ -58,6 +60,8 @@ var errnoNames = map[Errno]string{
 	ErrorProcessAborted:          "ERROR_PROCESS_ABORTED",
 	ErrorServiceMarkedForDelete:  "ERROR_SERVICE_MARKED_FOR_DELETE",
 	ErrorServiceExists:           "ERROR_SERVICE_EXISTS",
+	ErrorServiceNeverStarted:     "ERROR_SERVICE_NEVER_STARTED",
+	ErrorVirusInfected:           "ERROR_VIRUS_INFECTED",
 	ErrorDuplicateServiceName:    "ERROR_DUPLICATE_SERVICE_NAME",
 	ErrorShutdownInProgress:      "ERROR_SHUTDOWN_IN_PROGRESS",
 }

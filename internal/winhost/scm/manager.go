@@ -3,6 +3,7 @@ package scm
 import (
 	"context"
 	"crypto/rand"
+	"github.com/nxdeploy/deployer/msi"
 	"sort"
 	"strings"
 	"sync"
@@ -23,6 +24,10 @@ type Options struct {
 	// SystemRoot is the Windows path of the system root, `C:\Windows` by
 	// default.
 	SystemRoot string
+	// Blocked, when set, reports whether an antivirus blocks the executable
+	// at a host path; StartServiceW then fails with ERROR_VIRUS_INFECTED
+	// (225), as CreateProcess does on Windows.
+	Blocked func(hostPath string) bool
 	// StartTimeout bounds how long StartServiceW waits for the program to
 	// report RUNNING before failing with ERROR_SERVICE_REQUEST_TIMEOUT.
 	StartTimeout time.Duration
@@ -252,7 +257,7 @@ func (m *Manager) maybeRemoveLocked(svc *service) {
 // program returns.
 func (m *Manager) launchLocked(svc *service, startArgs []string, prog Program) (*Run, <-chan struct{}, <-chan struct{}) {
 	cmd := m.mapper.expand(svc.cfg.BinaryPath)
-	args := SplitCommandLine(cmd)
+	args := msi.SplitCommandLine(cmd)
 	exe := ""
 	if len(args) > 0 {
 		exe, _ = m.mapper.HostPath(args[0])

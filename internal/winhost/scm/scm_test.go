@@ -233,7 +233,7 @@ func TestStartServiceErrors(t *testing.T) {
 		{"already running", blocking(0, false), exePath("nx/a.exe"), StartDemand, true, ErrorServiceAlreadyRunning,
 			Status{CurrentState: StateRunning, ControlsAccepted: AcceptStop}},
 		{"disabled", blocking(0, false), exePath("nx/a.exe"), StartDisabled, false, ErrorServiceDisabled,
-			Status{CurrentState: StateStopped}},
+			Status{CurrentState: StateStopped, Win32ExitCode: uint32(ErrorServiceNeverStarted)}},
 		{"quarantined binary", blocking(0, false), func(*fixture, *testing.T) string { return `%SystemRoot%\nx\gone.exe -x` },
 			StartDemand, false, ErrorFileNotFound, Status{CurrentState: StateStopped, Win32ExitCode: 2}},
 		{"binary path is a directory", blocking(0, false), func(f *fixture, t *testing.T) string {
@@ -608,4 +608,20 @@ func TestErrnoCode(t *testing.T) {
 	assert.Equal(t, uint32(87), Code(context.Canceled))
 	assert.Equal(t, "scm: ERROR_SERVICE_EXISTS (1073)", ErrorServiceExists.Error())
 	assert.Equal(t, "scm: win32 error 4242", Errno(4242).Error())
+}
+
+func TestStartServiceBlockedByAntivirus(t *testing.T) {
+	var asked []string
+	f := newFixture(t, Options{Program: blocking(0, false), Blocked: func(p string) bool {
+		asked = append(asked, p)
+		return strings.HasSuffix(p, "bad.exe")
+	}})
+	bad := f.create(t, "bad", f.exe(t, "nx/bad.exe"), StartDemand)
+	require.ErrorIs(t, f.s.StartService(context.Background(), bad, nil), ErrorVirusInfected)
+	st := f.waitState(t, bad, StateStopped)
+	assert.Equal(t, uint32(ErrorVirusInfected), st.Win32ExitCode)
+	good := f.create(t, "good", f.exe(t, "nx/good.exe"), StartDemand)
+	require.NoError(t, f.s.StartService(context.Background(), good, nil))
+	require.Len(t, asked, 2, "the hook sees the executable's host path")
+	assert.True(t, filepath.IsAbs(asked[0]))
 }

@@ -2,6 +2,7 @@ package scm
 
 import (
 	"context"
+	"github.com/nxdeploy/deployer/msi"
 	"os"
 	"strings"
 	"time"
@@ -198,7 +199,9 @@ func (s *Session) CreateService(scm Handle, p CreateParams) (Handle, error) {
 		ServiceType: p.ServiceType, StartType: p.StartType, ErrorControl: p.ErrorControl, BinaryPath: p.BinaryPath,
 		LoadOrderGroup: p.LoadOrderGroup, Dependencies: append([]string(nil), p.Dependencies...),
 		StartName: startName, DisplayName: p.DisplayName,
-	}, status: Status{ServiceType: p.ServiceType, CurrentState: StateStopped}}
+	}, status: Status{ServiceType: p.ServiceType, CurrentState: StateStopped,
+		// As on Windows, a service that never ran says so.
+		Win32ExitCode: uint32(ErrorServiceNeverStarted)}}
 	s.m.services[strings.ToLower(p.Name)] = svc
 	return s.addLocked(&handle{access: granted, svc: svc}), nil
 }
@@ -400,10 +403,10 @@ func (s *Session) StartService(ctx context.Context, h Handle, args []string) err
 	prog := m.prog
 	if svc.builtin {
 		prog = idleProgram
-	} else if missingExecutable(m.mapper, svc.cfg.BinaryPath) {
-		svc.status.Win32ExitCode = uint32(ErrorFileNotFound)
+	} else if code := launchError(m.mapper, svc.cfg.BinaryPath, m.opts.Blocked); code != 0 {
+		svc.status.Win32ExitCode = uint32(code)
 		m.mu.Unlock()
-		return ErrorFileNotFound
+		return code
 	}
 	run, running, done := m.launchLocked(svc, append([]string(nil), args...), prog)
 	m.mu.Unlock()
@@ -444,17 +447,26 @@ func (s *Session) StartService(ctx context.Context, h Handle, args []string) err
 
 // missingExecutable reports whether the executable of the command line lies
 // under the system root and is missing (or is a directory) on the host.
-func missingExecutable(p pathMapper, binaryPath string) bool {
-	args := SplitCommandLine(p.expand(binaryPath))
+// launchError is why CreateProcess would fail for a service's binary path:
+// ERROR_FILE_NOT_FOUND when the executable under the system root is missing
+// (or is a directory), ERROR_VIRUS_INFECTED when blocked says an antivirus
+// blocks it, 0 otherwise.
+func launchError(p pathMapper, binaryPath string, blocked func(hostPath string) bool) Errno {
+	args := msi.SplitCommandLine(p.expand(binaryPath))
 	if len(args) == 0 {
-		return true
+		return ErrorFileNotFound
 	}
 	host, ok := p.HostPath(args[0])
 	if !ok {
-		return false
+		return 0
 	}
-	fi, err := os.Stat(host)
-	return err != nil || fi.IsDir()
+	if fi, err := os.Stat(host); err != nil || fi.IsDir() {
+		return ErrorFileNotFound
+	}
+	if blocked != nil && blocked(host) {
+		return ErrorVirusInfected
+	}
+	return 0
 }
 
 // EnumServices implements REnumServicesStatusW's selection: services of the

@@ -21,7 +21,9 @@ func kdf(key, label, context []byte) []byte {
 	return h.Sum(nil)[:16]
 }
 
-// cmac computes AES-CMAC (RFC 4493) of msg with block cipher c.
+// cmac computes AES-CMAC (RFC 4493) of msg with block cipher c. The
+// complete blocks before the last go through the cipher's CBC mode, which
+// is much faster than one Encrypt call per block.
 func cmac(c cipher.Block, msg []byte) [16]byte {
 	var l, k1, k2 [16]byte
 	c.Encrypt(l[:], l[:])
@@ -46,11 +48,15 @@ func cmac(c cipher.Block, msg []byte) [16]byte {
 		}
 	}
 	var x [16]byte
-	for i := 0; i < n-1; i++ {
-		for j := 0; j < 16; j++ {
-			x[j] ^= msg[i*16+j]
+	if head := msg[:(n-1)*16]; len(head) > 0 {
+		cbc := cipher.NewCBCEncrypter(c, x[:])
+		var scratch [4096]byte
+		for len(head) > 0 {
+			m := min(len(head), len(scratch))
+			cbc.CryptBlocks(scratch[:m], head[:m])
+			copy(x[:], scratch[m-16:m])
+			head = head[m:]
 		}
-		c.Encrypt(x[:], x[:])
 	}
 	for j := range x {
 		x[j] ^= last[j]

@@ -28,8 +28,9 @@
 // and domain names, a timestamp and an OS version (10.0.20348 by default);
 // KEY_EXCH is honoured; the server's mechListMIC is sent when the client
 // sent one. Unknown user or wrong password → STATUS_LOGON_FAILURE;
-// Account.LogonStatus returns STATUS_ACCOUNT_LOCKED_OUT, _DISABLED or
-// STATUS_PASSWORD_EXPIRED after a correct password; anonymous logons →
+// Account.LogonStatus returns STATUS_ACCOUNT_LOCKED_OUT (whatever the
+// password), STATUS_ACCOUNT_DISABLED or STATUS_PASSWORD_EXPIRED (after a
+// correct password); anonymous logons →
 // STATUS_LOGON_FAILURE; Config.GuestOnly maps every logon to Guest
 // (SMB2_SESSION_FLAG_IS_GUEST, no signing).
 //

@@ -19,7 +19,9 @@ const (
 	accReadData     uint32 = 0x00000001
 	accWriteData    uint32 = 0x00000002
 	accAppendData   uint32 = 0x00000004
+	accReadAttrs    uint32 = 0x00000080
 	accDelete       uint32 = 0x00010000
+	accSynchronize  uint32 = 0x00100000
 	accMaxAllowed   uint32 = 0x02000000
 	accGenericAll   uint32 = 0x10000000
 	accGenericWrite uint32 = 0x40000000
@@ -269,7 +271,10 @@ func (c *conn) create(r *request) response {
 	if st != StatusSuccess {
 		return errResp(st)
 	}
-	if c.srv.isInfected(t.share.Path, rel) {
+	// A blocked file cannot be opened for its content, but an open that
+	// only deletes it (or reads its attributes) is let through, as an
+	// antivirus filter lets the owner remove a detected file.
+	if access&^(accDelete|accReadAttrs|accSynchronize) != 0 && c.srv.isInfected(t.share.Path, rel) {
 		return errResp(StatusVirusInfected)
 	}
 	fi, err := root.Stat(rel)
@@ -573,6 +578,25 @@ func writeBody(n int) []byte {
 	le.PutUint16(body, 17)
 	le.PutUint32(body[4:], uint32(n))
 	return body
+}
+
+// Blocked reports whether the antivirus blocks the file at hostPath (a
+// path under a share's directory), for the service manager's CreateProcess.
+func (s *Server) Blocked(hostPath string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.infected[hostPath]
+}
+
+// renameInfected keeps the antivirus's verdict with a renamed file.
+func (s *Server) renameInfected(sharePath, oldRel, newRel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	from := path.Join(sharePath, oldRel)
+	if s.infected[from] {
+		delete(s.infected, from)
+		s.infected[path.Join(sharePath, newRel)] = true
+	}
 }
 
 // isInfected reports whether the antivirus blocks the file.

@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -87,5 +88,38 @@ func FuzzServeFrames(f *testing.F) {
 		if _, ok := parseHeader(b); !ok && !bytes.HasPrefix(b, []byte{0xFD, 'S', 'M', 'B'}) {
 			t.Fatalf("unparseable response % x", b[:min(len(b), 64)])
 		}
+	})
+}
+
+// FuzzHandleFrame feeds one transport frame to a fresh connection: SMB1
+// negotiates, SMB2 messages and chains, and TRANSFORM_HEADERs.
+func FuzzHandleFrame(f *testing.F) {
+	c0 := &rawClient{}
+	f.Add(c0.msg(cmdNegotiate, negotiateReq(Dialect202, Dialect210, Dialect300, Dialect311), 0))
+	smb1 := append([]byte{0xFF, 'S', 'M', 'B', 0x72}, make([]byte, 27)...)
+	data := []byte("\x02NT LM 0.12\x00\x02SMB 2.???\x00")
+	f.Add(append(append(smb1, 0, byte(len(data)), 0), data...))
+	f.Add(append([]byte{0xFD, 'S', 'M', 'B'}, make([]byte, 120)...))
+	chain := c0.msg(cmdNegotiate, negotiateReq(Dialect311), 0)
+	le.PutUint32(chain[20:], uint32(len(chain)))
+	f.Add(append(chain, c0.msg(cmdEcho, fixed(4, 4), flagRelated)...))
+	srv, err := New(Config{Shares: []Share{{Name: "IPC$", Type: SharePipe}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		a, b := net.Pipe()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = io.Copy(io.Discard, b)
+		}()
+		c := newConn(srv, a)
+		if c.handleFrame(frame) {
+			c.handleFrame(frame)
+		}
+		c.close()
+		_ = b.Close()
+		<-done
 	})
 }

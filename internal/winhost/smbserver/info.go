@@ -415,6 +415,7 @@ func (c *conn) setInfo(r *request) response {
 		if err := root.Rename(rel, newRel); err != nil {
 			return errResp(statusOf(err))
 		}
+		c.srv.renameInfected(o.tree.share.Path, rel, newRel)
 		o.mu.Lock()
 		o.rel, o.name = newRel, target
 		o.mu.Unlock()

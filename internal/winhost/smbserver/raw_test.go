@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/binary"
@@ -317,4 +318,76 @@ func TestRawCompoundRelated(t *testing.T) {
 	got, err := os.ReadFile(ts.admin + "/comp.txt")
 	require.NoError(t, err)
 	assert.Equal(t, "compound", string(got))
+}
+
+func ioctlReq(ctl uint32, fid []byte, in []byte) []byte {
+	b := make([]byte, 56, 56+len(in)+1)
+	le.PutUint16(b, 57)
+	le.PutUint32(b[4:], ctl)
+	copy(b[8:24], fid)
+	le.PutUint32(b[24:], headerSize+56)
+	le.PutUint32(b[28:], uint32(len(in)))
+	le.PutUint32(b[44:], 65536)
+	le.PutUint32(b[48:], 1)
+	b = append(b, in...)
+	if len(in) == 0 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func TestRawSessionTreeAndIoctl(t *testing.T) {
+	ts := startServer(t, nil)
+	c := newRaw(t, ts.addr)
+	require.Equal(t, StatusSuccess, c.logon(testUser, testPass))
+	assert.Equal(t, 1, ts.srv.Sessions())
+	require.Equal(t, StatusSuccess, c.treeConnect("ADMIN$"))
+	ff := bytes.Repeat([]byte{0xFF}, 16)
+
+	cases := []struct {
+		name string
+		ctl  uint32
+		want uint32
+	}{
+		{name: "DFS referrals", ctl: fsctlDFSGetReferrals, want: StatusNotFound},
+		{name: "network interfaces", ctl: fsctlQueryNetworkInterfaceInfo, want: StatusNotSupported},
+		{name: "unknown FSCTL", ctl: 0x00090000, want: StatusInvalidDeviceRequest},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _ := c.call(cmdIoctl, ioctlReq(tc.ctl, ff, nil))
+			assert.Equal(t, tc.want, h.Status)
+		})
+	}
+
+	t.Run("delete on close", func(t *testing.T) {
+		h, body := c.call(cmdCreate, createReq("tmp.txt", 0x0012019F|accDelete, dispCreate, optDeleteOnClose))
+		require.Equal(t, StatusSuccess, h.Status)
+		fid := append([]byte(nil), body[64:80]...)
+		_, err := os.Stat(ts.admin + "/tmp.txt")
+		require.NoError(t, err)
+		h, _ = c.call(cmdClose, closeReq(fid))
+		require.Equal(t, StatusSuccess, h.Status)
+		_, err = os.Stat(ts.admin + "/tmp.txt")
+		assert.True(t, os.IsNotExist(err))
+		h, _ = c.call(cmdClose, closeReq(fid))
+		assert.Equal(t, StatusFileClosed, h.Status)
+	})
+
+	t.Run("echo", func(t *testing.T) {
+		h, _ := c.call(cmdEcho, fixed(4, 4))
+		assert.Equal(t, StatusSuccess, h.Status)
+	})
+
+	t.Run("tree disconnect then logoff", func(t *testing.T) {
+		h, _ := c.call(cmdTreeDisconnect, fixed(4, 4))
+		require.Equal(t, StatusSuccess, h.Status)
+		h, _ = c.call(cmdCreate, createReq("x.txt", 0x0012019F, dispOpenIf, 0))
+		assert.Equal(t, StatusNetworkNameDeleted, h.Status)
+		h, _ = c.call(cmdLogoff, fixed(4, 4))
+		require.Equal(t, StatusSuccess, h.Status)
+		assert.Equal(t, 0, ts.srv.Sessions())
+		h, _ = c.call(cmdTreeConnect, fixed(9, 9))
+		assert.Equal(t, StatusUserSessionDeleted, h.Status)
+	})
 }

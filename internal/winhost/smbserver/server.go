@@ -52,9 +52,10 @@ type Account struct {
 	// Admin gives the session an administrator token that is not filtered by
 	// UAC remote restrictions.
 	Admin bool
-	// LogonStatus, when non-zero, is returned by SESSION_SETUP after the
-	// password was verified: StatusAccountLockedOut, StatusAccountDisabled,
-	// StatusPasswordExpired, as a domain controller would.
+	// LogonStatus, when non-zero, makes SESSION_SETUP fail with it as
+	// Windows does: StatusAccountLockedOut whatever the password,
+	// StatusAccountDisabled and StatusPasswordExpired only after the
+	// password was verified (a wrong one still gets StatusLogonFailure).
 	LogonStatus uint32
 }
 

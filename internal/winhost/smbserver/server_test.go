@@ -113,6 +113,8 @@ func TestLogonStatuses(t *testing.T) {
 		{name: "wrong password", user: testUser, pass: "nope", status: StatusLogonFailure},
 		{name: "unknown user", user: "nobody", pass: testPass, status: StatusLogonFailure},
 		{name: "locked out", user: "locked", pass: "pw", status: StatusAccountLockedOut},
+		{name: "locked out, wrong password", user: "locked", pass: "bad", status: StatusAccountLockedOut},
+		{name: "disabled, wrong password", user: "disabled", pass: "bad", status: StatusLogonFailure},
 		{name: "disabled", user: "disabled", pass: "pw", status: StatusAccountDisabled},
 		{name: "expired", user: "expired", pass: "pw", status: StatusPasswordExpired},
 	}

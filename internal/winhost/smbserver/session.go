@@ -110,6 +110,10 @@ func (c *conn) sessionSetup(r *request) response {
 		if acct == nil {
 			return fail(StatusLogonFailure)
 		}
+		if acct.LogonStatus == StatusAccountLockedOut {
+			// A locked-out account is refused before its password is checked.
+			return fail(StatusAccountLockedOut)
+		}
 		h := NTHash(acct.Password)
 		if acct.NTHash != nil {
 			h = *acct.NTHash

@@ -78,9 +78,12 @@ res['user_connect'] = code(lambda: scmr.hROpenSCManagerW(user, dwDesiredAccess=s
 user.disconnect()
 
 try:
-    dial(admin_port, scmr.MSRPC_UUID_SCMR, transfer_syntax=('71710533-BEBA-4937-8319-B5DBEF9CCC36', '1.0'))
-    res['ndr64'] = 'accepted'
-except DCERPCException as e:
+    d64 = dial(admin_port, scmr.MSRPC_UUID_SCMR, frag, transfer_syntax=('71710533-BEBA-4937-8319-B5DBEF9CCC36', '1.0'))
+    h64 = scmr.hROpenSCManagerW(d64)['lpScHandle']
+    s64 = scmr.hROpenServiceW(d64, h64, 'Spooler\x00')['lpServiceHandle']
+    res['ndr64'] = scmr.hRQueryServiceStatus(d64, s64)['lpServiceStatus']['dwCurrentState']
+    d64.disconnect()
+except Exception as e:
     res['ndr64'] = str(e)
 
 sv = dial(admin_port, srvs.MSRPC_UUID_SRVS)
