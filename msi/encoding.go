@@ -2,7 +2,6 @@ package msi
 
 import (
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -40,16 +39,6 @@ func decodeUTF8(b []byte) string {
 		return string(b)
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-// decodeUTF16LE decodes little-endian UTF-16; an odd trailing byte is
-// dropped and unpaired surrogates become U+FFFD.
-func decodeUTF16LE(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-	}
-	return string(utf16.Decode(u))
 }
 
 // decoderFor returns the decoder for a database code page. UTF-8 (65001)

@@ -183,7 +183,7 @@ func TestParseLogEncodings(t *testing.T) {
 		if bom {
 			b = append(b, 0xFF, 0xFE)
 		}
-		for _, u := range []rune(s) {
+		for _, u := range s {
 			if u >= 0x10000 {
 				u -= 0x10000
 				hi, lo := 0xD800+(u>>10), 0xDC00+(u&0x3FF)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	//lint:ignore SA1019 the NT hash of NTLM is MD4 by definition ([MS-NLMP] 3.3.1)
 	"golang.org/x/crypto/md4"
 
 	derrors "github.com/nxdeploy/deployer/errors"

@@ -234,7 +234,11 @@ func TestWineStopKillsProcessTree(t *testing.T) {
 	d.create(ctx, b64Args(t, d.job(time.Hour, heartbeat, d.dir+"parent.txt", d.dir+"child.txt"))...)
 	d.start(ctx)
 	st, err := w.WaitState(ctx, d.name, winelab.Running, 100*time.Millisecond)
-	require.NoError(t, err)
+	if err != nil {
+		// Say why the service is not running: its result file tells.
+		raw, rerr := os.ReadFile(filepath.Join(d.host, "result.json"))
+		t.Fatalf("%v (status %+v; result.json: %s %v)", err, st, raw, rerr)
+	}
 	assert.Equal(t, winelab.Running, st.State, "nxsvc reports RUNNING while its command runs")
 	waitBeating(t, d, "parent.txt", "child.txt")
 

@@ -220,7 +220,7 @@ func (w *Wine) Net(ctx context.Context, args ...string) (string, error) {
 // as Wine does; missing ones keep the given spelling.
 func (w *Wine) Path(winPath string) (string, error) {
 	if len(winPath) < 3 || !strings.EqualFold(winPath[:3], `C:\`) {
-		return "", fmt.Errorf("winelab: %q is not an absolute path on drive C:", winPath)
+		return "", fmt.Errorf("winelab: %q is not an absolute path on drive C", winPath)
 	}
 	p := filepath.Join(w.Prefix, "drive_c")
 	for _, c := range strings.Split(winPath[3:], `\`) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 )
 
 // Package is the import path of the service's main package.
@@ -109,8 +108,9 @@ func goTool(explicit string) string {
 	if explicit != "" {
 		return explicit
 	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
+	// The go command of the toolchain on PATH: GOTOOLCHAIN and go.mod pick
+	// the same version wherever the build runs.
+	if p, err := exec.LookPath("go"); err == nil {
 		return p
 	}
 	return "go"

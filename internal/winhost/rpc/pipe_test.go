@@ -357,7 +357,7 @@ func TestPipeFaultsAndFragments(t *testing.T) {
 	// Delete, then closing the pipe runs down the handles: the service goes.
 	stub, err = ndr.Marshal(&svcctl.DeleteServiceRequest{Service: created.Service})
 	require.NoError(t, err)
-	resp, _, fault = p.call(10, 0, 2, stub, 4096)
+	_, _, fault = p.call(10, 0, 2, stub, 4096)
 	require.Zero(t, fault)
 	info, ok := mgr.Service("nx-pipe")
 	require.True(t, ok)

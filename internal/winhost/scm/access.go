@@ -39,8 +39,6 @@ const (
 	GenericRead          uint32 = 0x80000000
 )
 
-const standardRights = AccessDelete | AccessReadControl | AccessWriteDAC | AccessWriteOwner
-
 // genericMapping maps generic rights onto object-specific rights.
 type genericMapping struct{ read, write, execute, all uint32 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	//lint:ignore SA1019 the NT hash of NTLM is MD4 by definition ([MS-NLMP] 3.3.1)
 	"golang.org/x/crypto/md4"
 )
 

@@ -50,7 +50,7 @@ const (
 	Dialect302 uint16 = 0x0302
 	// Dialect311 is SMB 3.1.1.
 	Dialect311      uint16 = 0x0311
-	dialectWildcard        = 0x02FF
+	dialectWildcard uint16 = 0x02FF
 )
 
 // NTSTATUS values the server returns ([MS-ERREF] 2.3.1).
