@@ -129,6 +129,11 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 			cerr = removeDeployment(cctx, c, id, nil)
 			cancel()
 		}
+		if cerr != nil {
+			// This connection may be what failed (a dropped session): try
+			// once more over a fresh one before leaving anything behind.
+			cerr = c.cleanupFresh(ctx, id)
+		}
 		res.CleanupErr = cerr
 		if err == nil && cerr != nil {
 			err = cerr
@@ -190,6 +195,19 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+}
+
+// cleanupFresh removes deployment id over a new connection to the host, for
+// when this one can no longer be used.
+func (c *Conn) cleanupFresh(ctx context.Context, id string) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	nc, err := Connect(ctx, c.host, c.cfg)
+	if err != nil {
+		return derrors.Wrap(c.label, derrors.StepCleanup, err)
+	}
+	defer nc.Close()
+	return removeDeployment(ctx, nc, id, nil)
 }
 
 // stagePackage returns the Windows path msiexec opens: the pushed copy, or

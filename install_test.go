@@ -313,3 +313,57 @@ func TestConnectFailuresAreTyped(t *testing.T) {
 		})
 	}
 }
+
+func TestRunInstallerConnectionDroppedMidUpload(t *testing.T) {
+	// Every connection is cut after 256 KiB: the service binary (2.5 MB)
+	// cannot be pushed. Cleanup then goes over a fresh connection.
+	e := startEmulated(t, hostOpts{win: []winhost.Option{winhost.WithDropAfterBytes(256 << 10)}})
+	conn := connect(t, e)
+	res, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
+	require.Error(t, err)
+	de, ok := derrors.As(err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, derrors.StepUpload, de.Step, "%v", err)
+	assert.Equal(t, e.Name, de.Host)
+	require.NotNil(t, res)
+	assert.NoError(t, res.CleanupErr)
+	e.assertClean(t)
+	entries, err := os.ReadDir(filepath.Join(e.AdminDir, "nxdeploy"))
+	if err == nil {
+		assert.Empty(t, entries, "no partial upload is left")
+	}
+}
+
+func TestRunInstallerServiceMarkedForDelete(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	conn := connect(t, e)
+	ctx := context.Background()
+	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "same"})
+	require.NoError(t, err)
+	_, err = rs.Stop(ctx)
+	require.NoError(t, err)
+	// Someone (a Services console, say) holds the service open while it is
+	// deleted: it lingers, marked for delete.
+	holder := connect(t, e)
+	held, err := holder.ServiceManager().OpenService(ctx, rs.Name, svcctl.ServiceQueryStatus)
+	require.NoError(t, err)
+	svc, err := conn.ServiceManager().OpenService(ctx, rs.Name, svcctl.ServiceAllAccess)
+	require.NoError(t, err)
+	require.NoError(t, svc.Delete(ctx))
+	require.NoError(t, svc.Close(ctx))
+	require.NoError(t, rs.Close(ctx))
+	release := time.AfterFunc(time.Second, func() { held.Close(context.Background()) })
+	defer release.Stop()
+
+	// A deployment with the same id meets ERROR_SERVICE_MARKED_FOR_DELETE;
+	// its cleanup waits until the service is gone.
+	_, err = deployer.RunInstaller(ctx, conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{DeploymentID: "same"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, derrors.ReasonServiceMarkedForDelete, "%v", err)
+	assert.Equal(t, derrors.RetryBackoff, derrors.Retry(err))
+	de, _ := derrors.As(err)
+	assert.Equal(t, "windows error (1072)", de.Message())
+	e.assertClean(t)
+	_, exists := e.SCM.Service(rs.Name)
+	assert.False(t, exists)
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/internal/winpath"
 )
 
 //go:embed shim/bcryptprimitives.c
@@ -230,25 +231,9 @@ func (w *Wine) Path(winPath string) (string, error) {
 		case "..":
 			return "", fmt.Errorf("winelab: %q has a .. component", winPath)
 		}
-		p = filepath.Join(p, matchName(p, c))
+		p = filepath.Join(p, winpath.MatchName(p, c))
 	}
 	return p, nil
-}
-
-func matchName(dir, name string) string {
-	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-		return name
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return name
-	}
-	for _, e := range entries {
-		if strings.EqualFold(e.Name(), name) {
-			return e.Name()
-		}
-	}
-	return name
 }
 
 // Close stops every Wine process of the prefix (wineserver -k, then the

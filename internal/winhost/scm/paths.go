@@ -1,9 +1,10 @@
 package scm
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nxdeploy/deployer/internal/winpath"
 )
 
 // pathMapper maps Windows paths under the system root (C:\Windows, the
@@ -69,24 +70,7 @@ func (p pathMapper) HostPath(win string) (string, bool) {
 			}
 			continue
 		}
-		host = filepath.Join(host, matchName(host, part))
+		host = filepath.Join(host, winpath.MatchName(host, part))
 	}
 	return host, true
-}
-
-// matchName returns the entry of dir equal to name ignoring case, or name.
-func matchName(dir, name string) string {
-	if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
-		return name
-	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return name
-	}
-	for _, e := range entries {
-		if strings.EqualFold(e.Name(), name) {
-			return e.Name()
-		}
-	}
-	return name
 }
