@@ -98,6 +98,15 @@ func (sh *Share) Upload(ctx context.Context, dst string, src io.ReaderAt, size i
 	if conc <= 0 {
 		conc = DefaultConcurrency
 	}
+	// A small file needs neither full-size buffers nor idle writers: memory
+	// is min(conc, chunks) × min(chunk, size), for the writes and the
+	// read-back alike.
+	if size > 0 && int64(chunk) > size {
+		chunk = int(size)
+	}
+	if n := (size + int64(chunk) - 1) / int64(chunk); int64(conc) > n {
+		conc = int(max(n, 1))
+	}
 	dir, base := splitPath(dst)
 	dst = joinPath(dir, base)
 	tmp, err := tempName(dir, base)
