@@ -7,42 +7,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nxdeploy/deployer/svcctl"
 )
 
-// State is a service's current state (SERVICE_STATUS.dwCurrentState).
-type State uint32
+// State is a service's current state (SERVICE_STATUS.dwCurrentState); its
+// String is the name sc prints.
+type State = svcctl.State
 
 // Service states as numbered by Windows and printed by sc.
 const (
-	Stopped         State = 1
-	StartPending    State = 2
-	StopPending     State = 3
-	Running         State = 4
-	ContinuePending State = 5
-	PausePending    State = 6
-	Paused          State = 7
+	Stopped         = svcctl.Stopped
+	StartPending    = svcctl.StartPending
+	StopPending     = svcctl.StopPending
+	Running         = svcctl.Running
+	ContinuePending = svcctl.ContinuePending
+	PausePending    = svcctl.PausePending
+	Paused          = svcctl.Paused
 )
-
-// String returns the name sc prints for s.
-func (s State) String() string {
-	switch s {
-	case Stopped:
-		return "STOPPED"
-	case StartPending:
-		return "START_PENDING"
-	case StopPending:
-		return "STOP_PENDING"
-	case Running:
-		return "RUNNING"
-	case ContinuePending:
-		return "CONTINUE_PENDING"
-	case PausePending:
-		return "PAUSE_PENDING"
-	case Paused:
-		return "PAUSED"
-	}
-	return fmt.Sprintf("STATE(%d)", uint32(s))
-}
 
 // ServiceStatus is one service's status as printed by `sc query` (and by
 // `sc start`/`sc stop`, which print the same block), on Wine or Windows.

@@ -84,7 +84,7 @@ func TestParseSCQueryRejects(t *testing.T) {
 func TestStateString(t *testing.T) {
 	for s, want := range map[State]string{
 		Stopped: "STOPPED", StartPending: "START_PENDING", StopPending: "STOP_PENDING", Running: "RUNNING",
-		ContinuePending: "CONTINUE_PENDING", PausePending: "PAUSE_PENDING", Paused: "PAUSED", State(9): "STATE(9)",
+		ContinuePending: "CONTINUE_PENDING", PausePending: "PAUSE_PENDING", Paused: "PAUSED", State(9): "State(9)",
 	} {
 		assert.Equal(t, want, s.String())
 	}
