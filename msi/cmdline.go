@@ -263,7 +263,7 @@ func (c UninstallCommand) String() string {
 }
 
 // NormalizeProductCode validates a product (or upgrade) code and returns it
-// in the canonical form {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}, upper case.
+// in the canonical form {8-4-4-4-12 hex digits}, upper case, e.g. {6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}.
 func NormalizeProductCode(code string) (string, error) {
 	s := strings.TrimSuffix(strings.TrimPrefix(code, "{"), "}")
 	bad := &ArgumentError{Field: "ProductCode", Reason: fmt.Sprintf("%q is not a GUID like {6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", code)}

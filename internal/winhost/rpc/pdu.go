@@ -99,7 +99,7 @@ var (
 	// ndr64 is the NDR64 transfer syntax ([MS-RPCE] 2.2.5.2).
 	ndr64 = mustSyntax("71710533-beba-4937-8319-b5dbef9ccc36", 1, 0)
 	// bindTimeFeaturePrefix is the first 8 bytes (little-endian form) of the
-	// bind-time feature negotiation UUID 6cb71c2c-9812-4540-XXXX-XXXXXXXXXXXX
+	// bind-time feature negotiation UUID 6cb71c2c-9812-4540-hhhh-hhhhhhhhhhhh (h: feature bits)
 	// ([MS-RPCE] 3.3.1.5.3): the last 8 bytes carry the feature bitmask.
 	bindTimeFeaturePrefix = [8]byte{0x2c, 0x1c, 0xb7, 0x6c, 0x12, 0x98, 0x40, 0x45}
 )
