@@ -16,6 +16,8 @@ import (
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/remotesvc"
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 	"github.com/nxdeploy/deployer/internal/winhost"
 	"github.com/nxdeploy/deployer/internal/winhost/nxsvcmodel"
 	"github.com/nxdeploy/deployer/internal/winhost/scm"
@@ -366,4 +368,32 @@ func TestRunInstallerServiceMarkedForDelete(t *testing.T) {
 	e.assertClean(t)
 	_, exists := e.SCM.Service(rs.Name)
 	assert.False(t, exists)
+}
+
+func TestPushServiceReplacesADifferentBinary(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	conn := connect(t, e)
+	ctx := context.Background()
+	first, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap"})
+	require.NoError(t, err)
+	require.NoError(t, first.Close(ctx))
+
+	// The same deployment with another (say, code-signed) binary: our
+	// service is stopped, reused, and its binary replaced.
+	other, err := remotesvc.Binary("arm64")
+	require.NoError(t, err)
+	second, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap", Binary: other, VerifySHA256: true})
+	require.NoError(t, err)
+	assert.True(t, second.Reused)
+	assert.NotEqual(t, first.SHA256, second.SHA256)
+	onHost, err := os.ReadFile(filepath.Join(e.AdminDir, "nxdeploy", "swap", "nxsvc.exe"))
+	require.NoError(t, err)
+	assert.Equal(t, other, onHost, "the host runs the new binary")
+	// It was started again: with no job it reports a bad job and stops.
+	require.Eventually(t, func() bool {
+		st, err := second.Status(ctx)
+		return err == nil && st.State == svcctl.Stopped && st.ServiceSpecificExitCode == job.CodeBadJob
+	}, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, second.Remove(ctx))
+	e.assertClean(t)
 }
