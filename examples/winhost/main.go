@@ -6,7 +6,8 @@
 //
 //	DEPLOY_PW=secret winhost -count 20 -password-env DEPLOY_PW -faults mix > hosts.csv
 //
-// Hosts listen on 127.10.x.y, all on one port (printed on standard error).
+// Hosts listen on 127.10.x.y, all on one port (-listen :PORT; printed on
+// standard error).
 // -faults mix gives them the demo fleet's mix of faults; -faults none makes
 // every host healthy.
 package main
@@ -16,12 +17,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/nxdeploy/deployer/internal/demo"
+	"github.com/nxdeploy/deployer/internal/winhost"
 )
 
 func main() {
@@ -35,7 +39,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	var (
 		count   = fl.Int("count", 10, "number of hosts")
-		port    = fl.Int("port", 0, "SMB port of every host (0: a free one)")
+		listen  = fl.String("listen", ":0", "listen address :PORT of every host (hosts take 127.10.x.y in turn; port 0: a free one)")
 		user    = fl.String("user", "Administrator", "administrator account of every host")
 		pwEnv   = fl.String("password-env", "", "environment variable holding the account's password (default: the built-in demo password)")
 		faults  = fl.String("faults", "none", "fault mix: none (all healthy) or mix (the demo fleet's mix)")
@@ -48,7 +52,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "winhost: -count must be between 1 and 64000")
 		return 2
 	}
-	opts := demo.Options{Port: *port, User: *user, InstallTime: *install}
+	host, portText, err := net.SplitHostPort(*listen)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil || port < 0 || port > 65535 || (host != "" && host != winhost.FleetAddress(0)) {
+		fmt.Fprintf(stderr, "winhost: -listen %q: want :PORT (hosts listen on %s, 127.10.0.2, ...)\n", *listen, winhost.FleetAddress(0))
+		return 2
+	}
+	opts := demo.Options{Port: port, User: *user, InstallTime: *install}
 	if *pwEnv != "" {
 		pw, ok := os.LookupEnv(*pwEnv)
 		if !ok || pw == "" {

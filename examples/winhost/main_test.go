@@ -70,7 +70,8 @@ func TestServesHostsTheLibraryCanProbe(t *testing.T) {
 }
 
 func TestFlagErrors(t *testing.T) {
-	for _, args := range [][]string{{"-count", "0"}, {"-faults", "some"}, {"-password-env", "DEPLOYER_TEST_UNSET_VARIABLE"}} {
+	for _, args := range [][]string{{"-count", "0"}, {"-faults", "some"}, {"-password-env", "DEPLOYER_TEST_UNSET_VARIABLE"},
+		{"-listen", "10.0.0.1:445"}, {"-listen", "445"}, {"-listen", ":99999"}} {
 		var out, errOut syncBuffer
 		assert.Equal(t, 2, run(context.Background(), args, &out, &errOut), "%v", args)
 		assert.Empty(t, out.String())
