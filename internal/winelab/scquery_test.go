@@ -109,3 +109,18 @@ func FuzzParseSCQuery(f *testing.F) {
 		require.Equal(t, all[0], first)
 	})
 }
+
+func TestLaunchFailedIsRetriedOnlyForWinesOwnFailure(t *testing.T) {
+	cases := []struct {
+		err  RunError
+		want bool
+	}{
+		{RunError{ExitCode: 1, Stderr: "Application could not be started, or no application associated with the specified file.\nShellExecuteEx failed: Internal error.\n"}, true},
+		{RunError{ExitCode: 1, Stdout: "ShellExecuteEx failed: File not found.\n"}, true},
+		{RunError{ExitCode: 1060, Stdout: "[SC] OpenService FAILED 1060:\n"}, false},
+		{RunError{ExitCode: 1}, false},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, launchFailed(&c.err), "%+v", c.err)
+	}
+}

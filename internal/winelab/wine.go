@@ -178,7 +178,37 @@ func (e *RunError) Error() string {
 // A non-zero exit code yields a *RunError (with the output). Output goes
 // through files, not pipes, because wine leaves helper processes (services,
 // explorer) running that would hold a pipe open.
+//
+// When Wine's launcher could not start the program at all ("Application
+// could not be started", "ShellExecuteEx failed": seen under load, the
+// program never ran), the command is run again, up to three times.
 func (w *Wine) Run(ctx context.Context, args ...string) (string, error) {
+	wait := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		out, err := w.runOnce(ctx, args...)
+		var re *RunError
+		if attempt == 3 || !errors.As(err, &re) || !launchFailed(re) {
+			return out, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return out, err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// launchFailed reports Wine's own failure to start a program, as opposed to
+// the program's failure.
+func launchFailed(e *RunError) bool {
+	text := e.Stdout + e.Stderr
+	return strings.Contains(text, "ShellExecuteEx failed") || strings.Contains(text, "Application could not be started")
+}
+
+func (w *Wine) runOnce(ctx context.Context, args ...string) (string, error) {
 	cmd := w.CommandContext(ctx, "wine", args...)
 	stdout, err := os.CreateTemp("", "winelab-out-")
 	if err != nil {
