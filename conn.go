@@ -186,12 +186,7 @@ func (c *Conn) serviceName(id string) string { return c.cfg.prefix() + "-" + id 
 
 // readFile reads a whole file of ADMIN$, up to limit bytes.
 func (c *Conn) readFile(ctx context.Context, rel string, limit int64) ([]byte, error) {
-	f, err := c.admin.Raw(ctx).Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, limit))
+	return c.readFrom(ctx, rel, 0, limit)
 }
 
 // readFrom reads the bytes of an ADMIN$ file from offset on, up to limit.

@@ -212,19 +212,27 @@ func (c InstallCommand) Args() ([]string, error) {
 // literal for msiexec and are never escaped.
 func (c InstallCommand) Line() (string, error) {
 	args, err := c.Args()
-	if err != nil {
-		return "", err
-	}
-	return joinMsiexec(args, len(args)-len(c.Properties)), nil
+	return commandLine(args, len(c.Properties), err)
 }
 
 // String returns Line, or a description of the error.
-func (c InstallCommand) String() string {
-	s, err := c.Line()
+func (c InstallCommand) String() string { return describe(c.Line()) }
+
+// commandLine joins args, whose last nprops elements are properties, with
+// msiexec's quoting; err is the error of building args.
+func commandLine(args []string, nprops int, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	return joinMsiexec(args, len(args)-nprops), nil
+}
+
+// describe returns a command line, or a description of why there is none.
+func describe(line string, err error) string {
 	if err != nil {
 		return "<invalid msiexec command: " + err.Error() + ">"
 	}
-	return s
+	return line
 }
 
 // Args returns the logical arguments, as InstallCommand.Args does.
@@ -247,20 +255,11 @@ func (c UninstallCommand) Args() ([]string, error) {
 // Line returns the msiexec command line, quoted as InstallCommand.Line.
 func (c UninstallCommand) Line() (string, error) {
 	args, err := c.Args()
-	if err != nil {
-		return "", err
-	}
-	return joinMsiexec(args, len(args)-len(c.Properties)), nil
+	return commandLine(args, len(c.Properties), err)
 }
 
 // String returns Line, or a description of the error.
-func (c UninstallCommand) String() string {
-	s, err := c.Line()
-	if err != nil {
-		return "<invalid msiexec command: " + err.Error() + ">"
-	}
-	return s
-}
+func (c UninstallCommand) String() string { return describe(c.Line()) }
 
 // NormalizeProductCode validates a product (or upgrade) code and returns it
 // in the canonical form {8-4-4-4-12 hex digits}, upper case, e.g. {6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}.
