@@ -59,9 +59,13 @@ func (c ConnectConfig) systemRoot() string {
 	return strings.TrimRight(c.SystemRoot, `\`)
 }
 
-func (c ConnectConfig) svcctlConfig() svcctl.Config {
+// svcctlConfig is the service manager client's configuration for a host
+// whose SMB session is info: the same account and settings, and under
+// Kerberos the name the session's ticket was for.
+func (c ConnectConfig) svcctlConfig(info smb.Info) svcctl.Config {
 	return svcctl.Config{
 		Credentials:     c.SMB.Credentials,
+		ServerName:      strings.TrimPrefix(info.SPN, "cifs/"),
 		Port:            c.SMB.Port,
 		Dial:            c.SMB.Dial,
 		ConnectTimeout:  c.SMB.ConnectTimeout,
@@ -113,7 +117,7 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 	// The service manager's session goes to the address this one reached,
 	// so a name is resolved once.
 	target := sess.Info().Addr.Addr().String()
-	if c.scm, err = svcctl.Dial(ctx, target, cfg.svcctlConfig()); err != nil {
+	if c.scm, err = svcctl.Dial(ctx, target, cfg.svcctlConfig(sess.Info())); err != nil {
 		c.Close()
 		return nil, relabel(err, label)
 	}

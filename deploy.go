@@ -303,7 +303,7 @@ func (r *run) host(ctx context.Context, h discovery.Host, rec HostRecord) {
 		r.set(ctx, &rec, Scheduled, nil)
 		res, loggedOn, err := r.attempt(ctx, h, &rec, creds, leftover)
 		r.sem.Release(1)
-		r.d.doneLogon(creds, derrors.KindOf(err) == derrors.LogonFailure, loggedOn)
+		r.d.doneLogon(creds, derrors.AccountAttempt(err), loggedOn)
 		if err == nil {
 			leftover = ""
 			rec.RebootNeeded = res.RebootNeeded

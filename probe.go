@@ -86,8 +86,14 @@ type ProbeReport struct {
 	Cipher string
 	// Guest reports that the server mapped the logon to Guest.
 	Guest bool
+	// Auth is the logon's mechanism: "NTLM" or "Kerberos".
+	Auth string
+	// SPN is the service principal of the Kerberos ticket, such as
+	// "cifs/pc1.corp.example.com"; empty under NTLM.
+	SPN string
 	// Server is what the server says about itself in NTLM: NetBIOS and DNS
-	// names, domain, and Windows version.
+	// names, domain, and Windows version. Kerberos has no such message, so
+	// it is empty then.
 	Server smb.ServerIdentity
 	// Shares lists the host's shares (srvsvc NetShareEnumAll).
 	Shares []string
@@ -153,6 +159,8 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 	r.Cipher = info.Cipher
 	r.Guest = info.Guest
 	r.Server = info.Server
+	r.Auth = info.Auth
+	r.SPN = info.SPN
 
 	step := func(name string, fatal bool, f func() error) bool {
 		t0 := time.Now()
@@ -199,7 +207,7 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 		return err
 	})
 	if !step(ProbeStepSCManager, true, func() error {
-		return probeAdmin(ctx, info.Addr.Addr().String(), label, opts)
+		return probeAdmin(ctx, info, label, opts)
 	}) {
 		return r
 	}
@@ -213,8 +221,8 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 // probeAdmin opens the service manager over \pipe\svcctl with
 // SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE: only an administrator (with
 // an unfiltered token) may.
-func probeAdmin(ctx context.Context, addr, label string, opts ProbeOptions) error {
-	c, err := svcctl.Dial(ctx, addr, opts.svcctlConfig())
+func probeAdmin(ctx context.Context, info smb.Info, label string, opts ProbeOptions) error {
+	c, err := svcctl.Dial(ctx, info.Addr.Addr().String(), opts.svcctlConfig(info))
 	if err != nil {
 		return relabel(err, label)
 	}

@@ -45,6 +45,11 @@ func Wrap(host string, step Step, err error) *Error {
 }
 
 func classify(step Step, err error) (Kind, Reason, Code) {
+	// First, because a Kerberos failure may wrap the DNS or network error
+	// met on the way to a KDC, which says nothing about the host.
+	if k, r, c, ok := classifyKerberos(err); ok {
+		return k, r, c
+	}
 	var (
 		resp   *smb2.ResponseError
 		w32    *win32.Error

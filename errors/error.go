@@ -47,6 +47,8 @@ const (
 	MSIExit
 	// LDAPResult is an LDAP result code; AD's sub-code goes in Error.Detail.
 	LDAPResult
+	// Kerberos is a KRB-ERROR code from a KDC ([RFC 4120] 7.5.9).
+	Kerberos
 )
 
 // Code is the code a host sent, in its table.
@@ -60,6 +62,9 @@ func NTStatusCode(c uint32) Code { return Code{NTStatus, c} }
 
 // Win32Code returns c as a Win32 error code.
 func Win32Code(c uint32) Code { return Code{Win32, c} }
+
+// KerberosErrorCode returns c as a Kerberos error code.
+func KerberosErrorCode(c int32) Code { return Code{Kerberos, uint32(c)} }
 
 // MSIExitCode returns c as an msiexec exit code.
 func MSIExitCode(c uint32) Code { return Code{MSIExit, c} }
@@ -86,6 +91,8 @@ func (c Code) entry() (name, text string) {
 			return e.name, e.text
 		}
 		return win32Entry(c.Value)
+	case Kerberos:
+		return kerberosEntry(c.Value)
 	}
 	return "", ""
 }
@@ -123,6 +130,8 @@ func (c Code) String() string {
 		space = "MSI"
 	case LDAPResult:
 		space = "LDAP"
+	case Kerberos:
+		space = "KRB"
 	}
 	s := space + " " + c.Short()
 	if n := c.Name(); n != "" {

@@ -22,6 +22,11 @@ const (
 	ReasonLogonRestricted
 	ReasonGuestOnly
 	ReasonCredentialConflict
+	ReasonAccountRevoked
+	ReasonKDCUnreachable
+	ReasonClockSkew
+	ReasonUnknownServicePrincipal
+	ReasonKerberosEtype
 
 	// Shared access failure.
 	ReasonAdminShareMissing
@@ -78,6 +83,21 @@ var reasons = map[Reason]reasonRow{
 	ReasonCredentialConflict: {LogonFailure, "credential conflict",
 		"Another connection from the Engine to this computer already uses different credentials (ERROR_SESSION_CREDENTIAL_CONFLICT)",
 		"Close the other connection (for example a mounted share) or use the same account for both"},
+	ReasonAccountRevoked: {LogonFailure, "account revoked",
+		"The domain controller refused a Kerberos ticket for the account (KDC_ERR_CLIENT_REVOKED): it is disabled, locked out or expired",
+		"Check the account in \"Active Directory Users and Computers\" (enabled, not locked out, not expired), or provide another account with administrative privileges"},
+	ReasonKDCUnreachable: {LogonFailure, "KDC unreachable",
+		"The Engine found no Kerberos key distribution centre (domain controller) for the account's realm, or none answered on port 88",
+		"Check the Kerberos realm (the domain's DNS name) and KDC addresses in the deployer's settings, or the realm's _kerberos._tcp SRV records in DNS, and that TCP port 88 from the Engine to the domain controllers is open; or log on with NTLM"},
+	ReasonClockSkew: {LogonFailure, "clock skew",
+		"The clocks of the Engine and the domain controller differ by more than Kerberos allows (KRB_AP_ERR_SKEW; 5 minutes by default)",
+		"Synchronise the Engine's clock with the domain (NTP), then deploy again"},
+	ReasonUnknownServicePrincipal: {LogonFailure, "unknown service principal",
+		"The domain has no computer with the name used to reach this computer (KDC_ERR_S_PRINCIPAL_UNKNOWN): Kerberos needs the computer's DNS name as registered in Active Directory, not an address or an alias",
+		"Reach the computer by its fully qualified DNS name (check the name with: setspn -Q cifs/NAME), or log on with NTLM"},
+	ReasonKerberosEtype: {LogonFailure, "no common Kerberos encryption type",
+		"The domain controller supports none of the encryption types the Engine offered (KDC_ERR_ETYPE_NOSUPP); an NT hash allows only RC4, which the domain may have turned off",
+		"Provide the account's password instead of its NT hash (so AES keys are used), or allow the account's encryption types in the domain"},
 	ReasonAdminShareMissing: {SharedAccessFailure, "ADMIN$ missing",
 		"The logon succeeded but the computer has no ADMIN$ share (the administrative shares are turned off)",
 		"Enable the administrative shares: set HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters AutoShareWks (workstations) or AutoShareServer (servers) to 1, or delete the value, then restart the Server service; check with \"net share\" that ADMIN$ and IPC$ exist"},

@@ -11,9 +11,11 @@ import (
 	"sync"
 	"time"
 
+	msrpcsmb2 "github.com/oiweiwei/go-msrpc/smb2"
 	smb2 "github.com/oiweiwei/go-smb2.fork"
 
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/krbauth"
 )
 
 // Dialect is an SMB2 dialect revision ([MS-SMB2] 2.2.3).
@@ -67,7 +69,13 @@ type Info struct {
 	Cipher string
 	// Guest reports that the server mapped the logon to the Guest account.
 	Guest bool
-	// Server is what the server says about itself in NTLM.
+	// Auth names the logon's mechanism: "NTLM" or "Kerberos".
+	Auth string
+	// SPN is the service principal the Kerberos ticket was for, such as
+	// "cifs/pc1.corp.example.com"; empty under NTLM.
+	SPN string
+	// Server is what the server says about itself in its NTLM challenge;
+	// it is empty under Kerberos, which has no such message.
 	Server ServerIdentity
 	// MaxWriteSize is the largest write the server accepts in one request.
 	MaxWriteSize uint32
@@ -112,6 +120,15 @@ func Dial(ctx context.Context, host string, cfg Config, trace Trace) (*Session, 
 	if cfg.Credentials.User == "" {
 		return nil, derrors.New(label, derrors.StepLogon, derrors.LogonFailure, errNoUser)
 	}
+	var spn string
+	if cfg.Credentials.Kerberos != nil {
+		name, err := krbauth.ServerName(host, cfg.Label, cfg.Credentials.realm())
+		if err != nil {
+			return nil, &derrors.Error{Host: label, Step: derrors.StepLogon, Kind: derrors.LogonFailure,
+				Reason: derrors.ReasonUnknownServicePrincipal, Err: err}
+		}
+		spn = "cifs/" + name
+	}
 
 	start := time.Now()
 	ip, err := resolve(ctx, host, cfg)
@@ -140,6 +157,10 @@ func Dial(ctx context.Context, host string, cfg Config, trace Trace) (*Session, 
 	s := &Session{cfg: cfg, label: label, conn: conn, trace: trace}
 	s.info.Host = host
 	s.info.Addr = addr
+	s.info.Auth, s.info.SPN = "NTLM", spn
+	if spn != "" {
+		s.info.Auth = "Kerberos"
+	}
 	if err := s.handshake(ctx); err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -181,7 +202,22 @@ func (s *Session) handshake(ctx context.Context) error {
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.requestTimeout())
 	defer cancel()
 	sniff := newSniffConn(s.conn)
-	init := newIdentityInitiator(s.cfg.Credentials)
+	var init smb2.Initiator
+	ntlm := newIdentityInitiator(s.cfg.Credentials)
+	init = ntlm
+	if s.info.SPN != "" {
+		mech, err := krbauth.New(hctx, s.cfg.Credentials.kerberosSetup(s.cfg.dial(), s.cfg.resolver(), s.cfg.connectTimeout()))
+		if err != nil {
+			e := derrors.Wrap(s.label, derrors.StepLogon, err)
+			if e.Kind == derrors.UnknownError {
+				e.Kind = derrors.LogonFailure
+			}
+			s.trace(derrors.StepLogon, time.Since(start), e)
+			return e
+		}
+		defer mech.Close()
+		init = msrpcsmb2.SecurtiyContextInitiator(mech.SMBOptions(s.info.SPN)...)
+	}
 	d := &smb2.Dialer{
 		MaxCreditBalance: s.cfg.maxCredits(),
 		Negotiator: smb2.Negotiator{
@@ -192,7 +228,7 @@ func (s *Session) handshake(ctx context.Context) error {
 	}
 	sess, err := d.DialContext(hctx, sniff)
 	facts := sniff.snapshot()
-	s.info.Server = init.identity()
+	s.info.Server = ntlm.identity()
 	negotiated := start
 	if facts.negotiated {
 		negotiated = facts.negotiatedAt

@@ -18,6 +18,7 @@ import (
 	"github.com/oiweiwei/go-msrpc/ssp/gssapi"
 
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/krbauth"
 )
 
 // Client speaks [MS-SCMR] to one host over ncacn_np:HOST[\pipe\svcctl].
@@ -191,6 +192,35 @@ func (c *Client) credential() any {
 	return credential.NewFromPassword(cr.User, cr.Password, opts...)
 }
 
+// kerberos sets up a Kerberos logon to the host: its DNS name (the host
+// given to Dial, or Config.ServerName) and the mechanism, whose KDC
+// connections go through the same dial hook as the SMB ones.
+func (c *Client) kerberos(ctx context.Context, hook func(context.Context, string, string) (net.Conn, error)) (*krbauth.Mechanism, string, error) {
+	cr := c.cfg.Credentials
+	kc := cr.Kerberos
+	realm := krbauth.Realm(kc.Realm, cr.User, cr.Domain)
+	name, err := krbauth.ServerName(c.host, c.cfg.ServerName, realm)
+	if err != nil {
+		return nil, "", &derrors.Error{Host: c.host, Step: derrors.StepLogon, Kind: derrors.LogonFailure,
+			Reason: derrors.ReasonUnknownServicePrincipal, Err: err}
+	}
+	mech, err := krbauth.New(ctx, krbauth.Setup{
+		Account:        krbauth.Account{User: cr.User, Realm: realm, Password: cr.Password, NTHash: cr.NTHash, CCache: kc.CCache},
+		KDCs:           kc.KDCs,
+		Dial:           c.cfg.Dial,
+		Resolver:       c.cfg.Resolver,
+		ConnectTimeout: c.cfg.ConnectTimeout,
+	})
+	if err != nil {
+		e := derrors.Wrap(c.host, derrors.StepLogon, err)
+		if e.Kind == derrors.UnknownError {
+			e.Kind = derrors.LogonFailure
+		}
+		return nil, "", e
+	}
+	return mech, name, nil
+}
+
 // dial opens a new transport: TCP connect through cfg.Dial, SMB negotiate
 // and session set-up (NTLM through SPNEGO, signing required unless
 // SigningOptional), tree connect to IPC$, open \pipe\svcctl, and the svcctl
@@ -213,8 +243,31 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		return conn, nil
 	}
 
-	cred := gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, c.credential())
-	smbOpts := []msrpcsmb2.DialerOption{msrpcsmb2.WithSecurity(cred, ssp.SPNEGO, ssp.NTLM)}
+	// The watchdog bounds the whole set-up, KDC exchanges included.
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.CallTimeout)
+	defer cancel()
+
+	var (
+		cred     any
+		smbSec   []gssapi.ContextOption
+		rpcMechs []dcerpc.Option
+	)
+	if kc := c.cfg.Credentials.Kerberos; kc != nil {
+		mech, name, err := c.kerberos(wctx, hook)
+		if err != nil {
+			return nil, err
+		}
+		defer mech.Close()
+		cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, mech.Credential)
+		smbSec = mech.SMBOptions("cifs/" + name)
+		rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO),
+			dcerpc.WithMechanism(ssp.KRB5, mech.Config), dcerpc.WithTargetName("host/" + name)}
+	} else {
+		cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, c.credential())
+		smbSec = []gssapi.ContextOption{cred, ssp.SPNEGO, ssp.NTLM}
+		rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO), dcerpc.WithMechanism(ssp.NTLM)}
+	}
+	smbOpts := []msrpcsmb2.DialerOption{msrpcsmb2.WithSecurity(smbSec...)}
 	if !c.cfg.SigningOptional {
 		smbOpts = append(smbOpts, msrpcsmb2.WithSign())
 	}
@@ -236,10 +289,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 	case RPCAuthNone:
 		bindOpts = append(bindOpts, dcerpc.WithInsecure())
 	case RPCAuthIntegrity, RPCAuthPrivacy:
-		bindOpts = append(bindOpts,
-			dcerpc.WithCredentials(cred),
-			dcerpc.WithMechanism(ssp.SPNEGO),
-			dcerpc.WithMechanism(ssp.NTLM))
+		bindOpts = append(bindOpts, rpcMechs...)
 		if c.cfg.RPCAuth == RPCAuthPrivacy {
 			bindOpts = append(bindOpts, dcerpc.WithSeal())
 		} else {
@@ -254,8 +304,6 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 	// context for the transport's whole life, so the bind must not inherit
 	// the caller's cancellation; the watchdog below bounds it instead.
 	bctx := context.WithoutCancel(ctx)
-	wctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.CallTimeout)
-	defer cancel()
 	stop := context.AfterFunc(wctx, set.closeAll)
 
 	var (

@@ -59,8 +59,14 @@ func (a RPCAuth) String() string {
 // ncacn_np:HOST[\pipe\svcctl].
 type Config struct {
 	// Credentials is the account used for the SMB session (NTLM through
-	// SPNEGO), and for the RPC bind when RPCAuth is not RPCAuthNone.
+	// SPNEGO, or Kerberos when Credentials.Kerberos is set), and for the RPC
+	// bind when RPCAuth is not RPCAuthNone.
 	Credentials smb.Credentials
+	// ServerName is the host's DNS name for Kerberos, when Dial is given an
+	// address: the SMB ticket is for cifs/ServerName and an authenticated
+	// bind's for host/ServerName. A single-label name gets the realm as its
+	// domain. Unused under NTLM.
+	ServerName string
 	// Port is the SMB TCP port; 0 means DefaultPort.
 	Port int
 	// Dial makes the TCP connection of every transport the Client opens

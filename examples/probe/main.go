@@ -7,6 +7,13 @@
 // Usage:
 //
 //	NXPASS=... probe -user Administrator -domain CORP -password-env NXPASS [-json] [-csv hosts.csv] [host ...]
+//	NXPASS=... probe -kerberos -user deploy -domain corp.example.com -password-env NXPASS [-kdc dc1,dc2] pc1.corp.example.com
+//
+// With -kerberos the logon uses Kerberos: -domain (or -realm) is the
+// domain's DNS name, the KDCs come from -kdc or the realm's SRV records, and
+// hosts must be given by name (a CSV's BIOS_NAME gets the realm as its DNS
+// domain). -ccache FILE uses a credentials cache from kinit instead of a
+// password.
 //
 // Hosts are names or addresses, as arguments or in a CSV file in the
 // seed's format (BIOS_NAME,IP_ADDRESS). The password is read from the
@@ -74,6 +81,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	allowUnsigned := fs.Bool("allow-unsigned", false, "accept servers that cannot sign SMB messages")
 	requireEnc := fs.Bool("require-encryption", false, "fail hosts that do not offer SMB3 encryption")
 	parallel := fs.Int("parallel", 16, "hosts probed at once")
+	kerberos := fs.Bool("kerberos", false, "log on with Kerberos instead of NTLM")
+	realm := fs.String("realm", "", "Kerberos `realm` (the domain's DNS name); empty means -domain")
+	kdcs := fs.String("kdc", "", "comma-separated Kerberos KDC `hosts` (host or host:port); empty means the realm's SRV records")
+	ccache := fs.String("ccache", "", "Kerberos credentials cache `file` (from kinit), instead of a password")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -84,12 +95,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *user == "" {
 		return usage("-user is required")
 	}
-	if *passEnv == "" {
+	var password string
+	switch {
+	case *passEnv != "":
+		if password = getenv(*passEnv); password == "" {
+			return usage("environment variable %s is empty", *passEnv)
+		}
+	case *kerberos && *ccache != "":
+	default:
 		return usage("-password-env is required (the password is never taken from a flag)")
 	}
-	password := getenv(*passEnv)
-	if password == "" {
-		return usage("environment variable %s is empty", *passEnv)
+	if !*kerberos && (*realm != "" || *kdcs != "" || *ccache != "") {
+		return usage("-realm, -kdc and -ccache need -kerberos")
 	}
 	hosts, err := readHosts(ctx, *csvPath, fs.Args())
 	if err != nil && len(hosts) == 0 {
@@ -113,6 +130,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if *requireEnc {
 		opts.SMB.Encryption = smb.EncryptRequired
+	}
+	if *kerberos {
+		k := &smb.Kerberos{Realm: *realm, CCache: *ccache}
+		for _, kdc := range strings.Split(*kdcs, ",") {
+			if kdc = strings.TrimSpace(kdc); kdc != "" {
+				k.KDCs = append(k.KDCs, kdc)
+			}
+		}
+		opts.SMB.Credentials.Kerberos = k
 	}
 
 	reports := make([]*deployer.ProbeReport, len(hosts))
@@ -187,6 +213,8 @@ type hostJSON struct {
 	Signing     bool       `json:"signing"`
 	Encryption  bool       `json:"encryption"`
 	Cipher      string     `json:"cipher,omitempty"`
+	Auth        string     `json:"auth,omitempty"`
+	SPN         string     `json:"spn,omitempty"`
 	OS          string     `json:"os,omitempty"`
 	NetBIOSName string     `json:"netbios_name,omitempty"`
 	DNSName     string     `json:"dns_name,omitempty"`
@@ -226,6 +254,8 @@ func toJSON(r *deployer.ProbeReport) hostJSON {
 		Signing:     r.Signing,
 		Encryption:  r.Encryption,
 		Cipher:      r.Cipher,
+		Auth:        r.Auth,
+		SPN:         r.SPN,
 		OS:          r.OS(),
 		NetBIOSName: r.Server.NetBIOSName,
 		DNSName:     r.Server.DNSName,

@@ -1,0 +1,132 @@
+package krbauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oiweiwei/go-msrpc/ssp/krb5"
+	"github.com/oiweiwei/gokrb5.fork/v9/client"
+	kconfig "github.com/oiweiwei/gokrb5.fork/v9/config"
+	"github.com/oiweiwei/gokrb5.fork/v9/credentials"
+	"github.com/oiweiwei/gokrb5.fork/v9/iana/etypeID"
+	"github.com/oiweiwei/gokrb5.fork/v9/messages"
+	"github.com/oiweiwei/gokrb5.fork/v9/types"
+)
+
+// tgtMargin is how long before its end a cached TGT is replaced.
+const tgtMargin = 5 * time.Minute
+
+// The TGT cache. Each logon to a host needs a service ticket, but the
+// account's ticket-granting ticket serves them all until it expires: a fleet
+// deployment asks the KDC for one TGT per account and then one service
+// ticket per host, instead of a password check per host. It also keeps
+// gokrb5 from starting its TGT auto-renewal goroutine at every logon (a
+// client made from a credentials cache has none), which would outlive the
+// logon by hours.
+var tgts = tgtCache{m: make(map[string]*tgtEntry)}
+
+type tgtCache struct {
+	mu sync.Mutex
+	m  map[string]*tgtEntry
+}
+
+// tgtEntry is one account's TGT; sem lets one logon at a time fetch it, so
+// a fleet starting 64 logons at once sends one AS exchange, not 64 (each a
+// password check a wrong password would count towards lockout).
+type tgtEntry struct {
+	sem chan struct{}
+	cc  *credentials.CCache
+	end time.Time
+}
+
+// tgtKey names an account and its secret (by digest; the cache never holds
+// a password).
+func tgtKey(user, realm string, a Account) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", user, realm, a.Password)
+	h.Write(a.NTHash)
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// get returns the cached TGT for key, or fetches one.
+func (c *tgtCache) get(ctx context.Context, key string, fetch func() (*credentials.CCache, time.Time, error)) (*credentials.CCache, error) {
+	c.mu.Lock()
+	e := c.m[key]
+	if e == nil {
+		e = &tgtEntry{sem: make(chan struct{}, 1)}
+		c.m[key] = e
+	}
+	c.mu.Unlock()
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("krbauth: %s: waiting for the account's TGT: %w", errKDCDial, ctx.Err())
+	}
+	defer func() { <-e.sem }()
+	if e.cc != nil && time.Until(e.end) > tgtMargin {
+		return e.cc, nil
+	}
+	cc, end, err := fetch()
+	if err != nil {
+		return nil, err
+	}
+	e.cc, e.end = cc, end
+	return cc, nil
+}
+
+// forget empties the cache (for tests).
+func (c *tgtCache) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m = make(map[string]*tgtEntry)
+}
+
+// ForgetTGTs drops every cached TGT, so the next logon of each account
+// asks the KDC again.
+func ForgetTGTs() { tgts.forget() }
+
+// fetchTGT runs the AS exchange (with pre-authentication) for the account
+// and returns the TGT as a credentials cache.
+func fetchTGT(user, realm string, a Account, conf *kconfig.Config, kc *krb5.Config) (*credentials.CCache, time.Time, error) {
+	var cl *client.Client
+	settings := kc.ClientSettings()
+	if a.Password != "" {
+		cl = client.NewWithPassword(user, realm, a.Password, conf, settings...)
+	} else {
+		cl = client.NewWithEncryptionKey(user, realm, types.EncryptionKey{KeyType: etypeID.RC4_HMAC, KeyValue: a.NTHash},
+			conf, settings...)
+	}
+	req, err := messages.NewASReqForTGT(realm, conf, cl.Credentials.CName())
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("krbauth: AS-REQ: %w", err)
+	}
+	rep, err := cl.ASExchange(realm, req, 0)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("krbauth: TGT for %s@%s: %w", user, realm, err)
+	}
+	tkt, err := rep.Ticket.Marshal()
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("krbauth: TGT: %w", err)
+	}
+	ep := rep.DecryptedEncPart
+	client := credentials.Principal{Realm: rep.CRealm, PrincipalName: rep.CName}
+	cc := &credentials.CCache{
+		Version:          4,
+		DefaultPrincipal: client,
+		Credentials: []*credentials.Credential{{
+			Client:      client,
+			Server:      credentials.Principal{Realm: rep.Ticket.Realm, PrincipalName: rep.Ticket.SName},
+			Key:         ep.Key,
+			AuthTime:    ep.AuthTime,
+			StartTime:   ep.StartTime,
+			EndTime:     ep.EndTime,
+			RenewTill:   ep.RenewTill,
+			TicketFlags: ep.Flags,
+			Ticket:      tkt,
+		}},
+	}
+	return cc, ep.EndTime, nil
+}
