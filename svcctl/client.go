@@ -290,7 +290,10 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		bindOpts = append(bindOpts, dcerpc.WithInsecure())
 	case RPCAuthIntegrity, RPCAuthPrivacy:
 		bindOpts = append(bindOpts, rpcMechs...)
-		if c.cfg.RPCAuth == RPCAuthPrivacy {
+		// Under Kerberos, integrity is asked for as privacy (which also
+		// signs): go-msrpc v1.5.2 cannot decode Kerberos sign-only
+		// responses ("decode packet" errors against Samba 4.17's DC).
+		if c.cfg.RPCAuth == RPCAuthPrivacy || c.cfg.Credentials.Kerberos != nil {
 			bindOpts = append(bindOpts, dcerpc.WithSeal())
 		} else {
 			bindOpts = append(bindOpts, dcerpc.WithSign())

@@ -35,10 +35,11 @@ const (
 	// fail with RPC_S_CANNOT_SUPPORT (go-msrpc issue #51).
 	RPCAuthNone RPCAuth = iota
 	// RPCAuthIntegrity signs every RPC PDU (RPC_C_AUTHN_LEVEL_PKT_INTEGRITY)
-	// with NTLM through SPNEGO.
+	// through SPNEGO. Under Kerberos it binds as RPCAuthPrivacy (which also
+	// signs): go-msrpc v1.5.2 fails to decode Kerberos sign-only responses.
 	RPCAuthIntegrity
 	// RPCAuthPrivacy signs and encrypts every RPC PDU
-	// (RPC_C_AUTHN_LEVEL_PKT_PRIVACY) with NTLM through SPNEGO.
+	// (RPC_C_AUTHN_LEVEL_PKT_PRIVACY) through SPNEGO.
 	RPCAuthPrivacy
 )
 
