@@ -62,6 +62,8 @@ func TestUsageErrors(t *testing.T) {
 		{"password flag refused", []string{"-user", "u", "-password", "x", "h"}, "flag provided but not defined"},
 		{"no hosts", []string{"-user", "u", "-password-env", "PW"}, "no hosts"},
 		{"missing csv", []string{"-user", "u", "-password-env", "PW", "-csv", "/nonexistent.csv"}, "no such file"},
+		{"kerberos options without -kerberos", []string{"-user", "u", "-password-env", "PW", "-kdc", "dc1", "h"}, "need -kerberos"},
+		{"ccache without -kerberos", []string{"-user", "u", "-ccache", "/tmp/cc", "h"}, "-password-env is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -114,6 +116,22 @@ func TestTableOutput(t *testing.T) {
 	assert.Contains(t, out, "FAIL  127.0.0.1")
 	assert.Contains(t, out, "connection refused at connect")
 	assert.Contains(t, out, "solution: ")
+}
+
+// TestKerberosNeedsAName runs -kerberos end to end for a host known only by
+// its address: no ticket can be asked for it, and the JSON says so before
+// any packet is sent.
+func TestKerberosNeedsAName(t *testing.T) {
+	code, out, errOut := runProbe(t, env(map[string]string{"PW": "secret"}),
+		"-kerberos", "-user", "u", "-domain", "corp.example.com", "-password-env", "PW", "-json", "192.0.2.7")
+	assert.Equal(t, exitFailed, code, errOut)
+	o := decodeLines(t, out)[0]
+	errObj := o["error"].(map[string]any)
+	assert.Equal(t, "logon failure", errObj["message"])
+	assert.Equal(t, "logon", errObj["step"])
+	assert.Contains(t, errObj["cause"], "KDC_ERR_S_PRINCIPAL_UNKNOWN")
+	assert.Contains(t, errObj["solution"], "fully qualified DNS name")
+	assert.NotContains(t, out+errOut, "secret")
 }
 
 func TestAgainstSamba(t *testing.T) {
