@@ -3,6 +3,7 @@ package deployer_test
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -216,6 +217,34 @@ func TestDeployLogonFailureBudget(t *testing.T) {
 	}
 	assert.Equal(t, 2, tried, "the account failed exactly the budget")
 	assert.Equal(t, len(faults)-2, spared)
+}
+
+// TestDeployBudgetCountsOnlyAccountAttempts: Kerberos failures that never
+// tested the password (here, hosts known only by address, for which no
+// ticket can be asked) do not spend the account's logon-failure budget.
+func TestDeployBudgetCountsOnlyAccountAttempts(t *testing.T) {
+	var hosts []discovery.Host
+	for i := range 6 {
+		hosts = append(hosts, discovery.Host{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(10 + i)}), Source: "test"})
+	}
+	cfg := deployer.Config{
+		Connect: deployer.ConnectConfig{SMB: smb.Config{
+			Credentials: smb.Credentials{User: "deploy", Domain: "corp.example", Password: "pw", Kerberos: &smb.Kerberos{}},
+		}},
+		Package:            deployer.Package{Path: testPackage},
+		LogonFailureBudget: 1,
+	}
+	d, err := deployer.New(cfg)
+	require.NoError(t, err)
+	sum, err := d.Run(context.Background(), hosts)
+	require.NoError(t, err)
+	require.Len(t, sum.Failed, len(hosts))
+	for _, r := range sum.Failed {
+		require.NotNil(t, r.Error)
+		assert.Equal(t, "logon failure", r.Error.Message)
+		assert.Equal(t, derrors.ReasonUnknownServicePrincipal.String(), r.Error.Reason, "%s", r.Key)
+		assert.NotContains(t, r.Error.Error, deployer.ErrLogonBudgetExhausted.Error(), "%s", r.Key)
+	}
 }
 
 func TestDeployCancelLeavesNothingBehind(t *testing.T) {

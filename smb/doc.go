@@ -5,7 +5,13 @@
 // moves files into ADMIN$ quickly and safely.
 //
 // It is built on github.com/oiweiwei/go-smb2.fork. Signing is required by
-// default and encryption is used whenever the server offers it. Every
+// default and encryption is used whenever the server offers it. The logon
+// is NTLM, or Kerberos when Credentials.Kerberos is set (through
+// github.com/oiweiwei/go-msrpc's gssapi): tickets for the host's cifs/
+// service principal, KDCs from a list or the realm's SRV records reached
+// through the same dial hook, and one TGT per account cached for the
+// process, so a fleet costs the KDC one password check per account and one
+// service ticket per host. Every
 // failure is a *derrors.Error (package github.com/nxdeploy/deployer/errors)
 // that names the host and the step.
 //
@@ -17,6 +23,7 @@
 //
 //	s, err := smb.Dial(ctx, "pc1.corp.example", smb.Config{
 //		Credentials: smb.Credentials{User: "admin", Domain: "CORP", Password: pw},
+//		// or Kerberos: Domain: "corp.example", Kerberos: &smb.Kerberos{}
 //	}, nil)
 //	if err != nil {
 //		return err // *derrors.Error: logon failure, host unreachable, ...

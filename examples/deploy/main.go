@@ -22,6 +22,7 @@
 //	NXPASS=... AD_PW=... deploy -msi x.msi -user admin -password-env NXPASS \
 //	    -ldap ldaps://dc1.corp.example -bind-user admin@corp.example -ldap-password-env AD_PW -base DC=corp,DC=example
 //	NXPASS=... deploy -msi x.msi -user admin -password-env NXPASS -store deploy.journal -prop SERVER=engine1 pc1 10.0.0.7
+//	NXPASS=... deploy -msi x.msi -kerberos -user admin -domain corp.example -password-env NXPASS -csv hosts.csv
 //
 // Hosts come from a CSV file in the seed's BIOS_NAME,IP_ADDRESS format
 // (-csv), from Active Directory (-ldap), from the arguments (names or
@@ -120,6 +121,8 @@ type options struct {
 	args                                                          []string
 
 	msiPath, user, domain, passEnv string
+	kerberos                       bool
+	realm, kdcs, ccache            string
 	port                           int
 	concurrency                    int
 	hostTimeout, installTimeout    time.Duration
@@ -182,6 +185,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.user, "user", "", "account `name`, an administrator of the hosts")
 	fs.StringVar(&o.domain, "domain", "", "account `domain`; empty or \".\" for a local account")
 	fs.StringVar(&o.passEnv, "password-env", "", "read the account's password from the environment variable `NAME`")
+	fs.BoolVar(&o.kerberos, "kerberos", false, "log on with Kerberos instead of NTLM (hosts by name; -domain is the DNS domain)")
+	fs.StringVar(&o.realm, "realm", "", "Kerberos `realm` (the domain's DNS name); empty means -domain")
+	fs.StringVar(&o.kdcs, "kdc", "", "comma-separated Kerberos KDC `hosts`; empty means the realm's SRV records")
+	fs.StringVar(&o.ccache, "ccache", "", "Kerberos credentials cache `file` (from kinit), instead of a password")
 	fs.IntVar(&o.port, "port", 445, "SMB TCP `port`")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "hosts worked on at once")
 	fs.DurationVar(&o.hostTimeout, "timeout", 0, "bound on one attempt on one host (0: the install timeout plus 5 minutes)")
@@ -210,15 +217,17 @@ func (o *options) validate() error {
 	switch {
 	case o.demo && hasInput:
 		return usagef("-demo deploys to its own fleet: give no -csv, -ldap or host arguments with it")
-	case o.demo && (o.user != "" || o.passEnv != ""):
-		return usagef("-demo uses the demo fleet's account: -user and -password-env do not apply")
+	case o.demo && (o.user != "" || o.passEnv != "" || o.kerberos):
+		return usagef("-demo uses the demo fleet's account: -user, -password-env and -kerberos do not apply")
+	case !o.kerberos && (o.realm != "" || o.kdcs != "" || o.ccache != ""):
+		return usagef("-realm, -kdc and -ccache need -kerberos")
 	case !o.demo && !hasInput:
 		return usagef("no hosts: give -csv, -ldap, host arguments, or -demo")
 	case !o.demo && o.msiPath == "":
 		return usagef("-msi is required")
 	case !o.demo && o.user == "":
 		return usagef("-user is required")
-	case !o.demo && o.passEnv == "":
+	case !o.demo && o.passEnv == "" && o.ccache == "":
 		return usagef("-password-env is required (the password is never taken from a flag)")
 	case o.ldapURL == "" && (o.bindUser != "" || o.ldapPassEnv != "" || o.base != "" || o.filter != "" || o.caFile != ""):
 		return usagef("-bind-user, -ldap-password-env, -base, -filter and -ca need -ldap")
@@ -272,11 +281,23 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 		if _, err := os.Stat(o.msiPath); err != nil {
 			return exitUsage, usagef("-msi: %v", err)
 		}
-		password, ok := os.LookupEnv(o.passEnv)
-		if !ok || password == "" {
-			return exitUsage, usagef("environment variable %s is empty or not set", o.passEnv)
+		var password string
+		if o.passEnv != "" {
+			var ok bool
+			if password, ok = os.LookupEnv(o.passEnv); !ok || password == "" {
+				return exitUsage, usagef("environment variable %s is empty or not set", o.passEnv)
+			}
 		}
 		cfg.Connect.SMB.Credentials = smb.Credentials{User: o.user, Domain: o.domain, Password: password}
+		if o.kerberos {
+			k := &smb.Kerberos{Realm: o.realm, CCache: o.ccache}
+			for _, kdc := range strings.Split(o.kdcs, ",") {
+				if kdc = strings.TrimSpace(kdc); kdc != "" {
+					k.KDCs = append(k.KDCs, kdc)
+				}
+			}
+			cfg.Connect.SMB.Credentials.Kerberos = k
+		}
 		var err error
 		hosts, err = discover(ctx, o, stderr)
 		if err != nil {

@@ -120,7 +120,10 @@ func TestRunFlagErrors(t *testing.T) {
 			"DEPLOY_TEST_UNSET is empty or not set"},
 		{"missing msi", []string{"-msi", "nope.msi", "-user", "u", "-password-env", "DEPLOY_TEST_PW", "h1"}, "nope.msi"},
 		{"demo with hosts", []string{"-demo", "h1"}, "-demo deploys to its own fleet"},
-		{"demo with user", []string{"-demo", "-user", "u"}, "-user and -password-env do not apply"},
+		{"demo with user", []string{"-demo", "-user", "u"}, "-user, -password-env and -kerberos do not apply"},
+		{"demo with kerberos", []string{"-demo", "-kerberos"}, "-kerberos do not apply"},
+		{"kerberos flags without kerberos", []string{"-msi", msiPath, "-user", "u", "-password-env", "DEPLOY_TEST_PW",
+			"-kdc", "dc1", "h1"}, "need -kerberos"},
 		{"ldap flags without ldap", []string{"-msi", msiPath, "-user", "u", "-password-env", "DEPLOY_TEST_PW",
 			"-base", "DC=x", "h1"}, "need -ldap"},
 		{"bind user without password env", []string{"-msi", msiPath, "-user", "u", "-password-env", "DEPLOY_TEST_PW",
@@ -188,6 +191,18 @@ func TestRunCSVOfDemoHostsResumesWithStore(t *testing.T) {
 		assert.Equal(t, !installed, touched[h.Name], "%s (%s) touched by the re-run", h.Name, h.Fault)
 	}
 	assert.Contains(t, errOut, "5 hosts: With Collector 3; Failed 2;")
+}
+
+// TestRunKerberosByAddress deploys with -kerberos to a host given only by
+// its address: it fails with the typed reason before anything is sent, and
+// the run completes.
+func TestRunKerberosByAddress(t *testing.T) {
+	t.Setenv("DEPLOY_TEST_PW", "pw")
+	code, out, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-kerberos", "-user", "u",
+		"-domain", "corp.example", "-password-env", "DEPLOY_TEST_PW", "192.0.2.9")
+	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	assert.Regexp(t, `(?m)^Failed\s+1$`, out)
+	assert.Contains(t, out, "fully qualified DNS name")
 }
 
 func TestRunArgumentHostUnreachable(t *testing.T) {
