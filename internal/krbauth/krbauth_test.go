@@ -3,6 +3,7 @@ package krbauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -147,6 +148,32 @@ func TestTGTCacheFetchesOncePerAccount(t *testing.T) {
 	_, err = c.get(ctx, "k3", fetch)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	close(hold)
+}
+
+func TestTGTCacheSweepsDeadEntries(t *testing.T) {
+	var c tgtCache
+	c.forget()
+	live := &credentials.CCache{Version: 4}
+	fail := errors.New("no")
+	for i := range tgtSweepAt {
+		key := fmt.Sprintf("k%d", i)
+		if i == 0 {
+			_, err := c.get(context.Background(), key, func() (*credentials.CCache, time.Time, error) {
+				return live, time.Now().Add(time.Hour), nil
+			})
+			require.NoError(t, err)
+			continue
+		}
+		_, err := c.get(context.Background(), key, func() (*credentials.CCache, time.Time, error) { return nil, time.Time{}, fail })
+		require.ErrorIs(t, err, fail)
+	}
+	require.Len(t, c.m, tgtSweepAt)
+	_, err := c.get(context.Background(), "new", func() (*credentials.CCache, time.Time, error) {
+		return live, time.Now().Add(time.Hour), nil
+	})
+	require.NoError(t, err)
+	assert.Len(t, c.m, 2, "only the live TGT and the new one remain")
+	assert.Same(t, live, c.m["k0"].cc)
 }
 
 func TestTGTKeyNeverHoldsTheSecret(t *testing.T) {

@@ -56,6 +56,9 @@ func (c *tgtCache) get(ctx context.Context, key string, fetch func() (*credentia
 	c.mu.Lock()
 	e := c.m[key]
 	if e == nil {
+		if len(c.m) >= tgtSweepAt {
+			c.sweep()
+		}
 		e = &tgtEntry{sem: make(chan struct{}, 1)}
 		c.m[key] = e
 	}
@@ -75,6 +78,25 @@ func (c *tgtCache) get(ctx context.Context, key string, fetch func() (*credentia
 	}
 	e.cc, e.end = cc, end
 	return cc, nil
+}
+
+// tgtSweepAt is the cache size at which expired and failed entries are
+// dropped before a new one is added, so per-host accounts cannot grow it
+// without bound.
+const tgtSweepAt = 1024
+
+// sweep drops entries with no usable TGT that no logon holds. c.mu is held.
+func (c *tgtCache) sweep() {
+	for k, e := range c.m {
+		select {
+		case e.sem <- struct{}{}:
+			if e.cc == nil || time.Until(e.end) <= tgtMargin {
+				delete(c.m, k)
+			}
+			<-e.sem
+		default: // a logon is fetching it
+		}
+	}
 }
 
 // forget empties the cache (for tests).
