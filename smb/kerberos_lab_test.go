@@ -270,3 +270,45 @@ func TestLabKerberos(t *testing.T) {
 		assert.Equal(t, "Kerberos", sess.Info().Auth)
 	})
 }
+
+// TestLabKerberosDomainRebuilt: the process caches an account's TGT; when the
+// domain's krbtgt key changes (here: a new domain with the same realm, the
+// account and the password, as after a rebuilt test domain or a krbtgt
+// reset), the KDC refuses the cached TGT, and the logon drops it and gets a
+// new one instead of failing.
+func TestLabKerberosDomainRebuilt(t *testing.T) {
+	lab.Require(t, "root", "netns", "samba-tool", "samba", "ldbadd")
+	n := lab.NewNet(t)
+	ctx := context.Background()
+	logon := func(dc *addc.DC) (int32, error) {
+		var kdcConns atomic.Int32
+		cfg := smb.Config{
+			Credentials: smb.Credentials{User: "Administrator", Domain: addc.Zone, Password: addc.AdminPassword,
+				Kerberos: &smb.Kerberos{KDCs: []string{dc.Addr.String()}}},
+			Label: addc.DCName,
+			Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+				if strings.HasSuffix(address, ":88") {
+					kdcConns.Add(1)
+				}
+				return dc.Dial(ctx, network, address)
+			},
+			ConnectTimeout: 2 * time.Second,
+			RequestTimeout: 20 * time.Second,
+		}
+		s, err := smb.Dial(ctx, dc.Addr.String(), cfg, nil)
+		if err == nil {
+			err = s.Close()
+		}
+		return kdcConns.Load(), err
+	}
+	first := addc.Start(t, n, "dca", nil)
+	_, err := logon(first)
+	require.NoError(t, err)
+	second := addc.Start(t, n, "dcb", nil)
+	conns, err := logon(second)
+	require.NoError(t, err, "the refused TGT is replaced")
+	assert.Equal(t, int32(4), conns, "TGS refused, AS twice (pre-authentication), TGS")
+	conns, err = logon(second)
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), conns, "the new TGT is cached")
+}

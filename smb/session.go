@@ -206,7 +206,7 @@ func (s *Session) handshake(ctx context.Context) error {
 	ntlm := newIdentityInitiator(s.cfg.Credentials)
 	init = ntlm
 	if s.info.SPN != "" {
-		mech, err := krbauth.New(hctx, s.cfg.Credentials.kerberosSetup(s.cfg.dial(), s.cfg.resolver(), s.cfg.connectTimeout()))
+		mech, err := krbauth.New(hctx, s.cfg.Credentials.kerberosSetup(s.cfg.dial(), s.cfg.resolver(), s.cfg.connectTimeout()), s.info.SPN)
 		if err != nil {
 			e := derrors.Wrap(s.label, derrors.StepLogon, err)
 			if e.Kind == derrors.UnknownError {
@@ -216,7 +216,7 @@ func (s *Session) handshake(ctx context.Context) error {
 			return e
 		}
 		defer mech.Close()
-		init = msrpcsmb2.SecurtiyContextInitiator(mech.SMBOptions(s.info.SPN)...)
+		init = msrpcsmb2.SecurtiyContextInitiator(mech.SMBOptions()...)
 	}
 	d := &smb2.Dialer{
 		MaxCreditBalance: s.cfg.maxCredits(),

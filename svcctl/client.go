@@ -193,9 +193,9 @@ func (c *Client) credential() any {
 }
 
 // kerberos sets up a Kerberos logon to the host: its DNS name (the host
-// given to Dial, or Config.ServerName) and the mechanism, whose KDC
-// connections go through the same dial hook as the SMB ones.
-func (c *Client) kerberos(ctx context.Context, hook func(context.Context, string, string) (net.Conn, error)) (*krbauth.Mechanism, string, error) {
+// given to Dial, or Config.ServerName) and the mechanism with a ticket for
+// cifs/NAME, whose KDC connections go through Config.Dial.
+func (c *Client) kerberos(ctx context.Context) (*krbauth.Mechanism, string, error) {
 	cr := c.cfg.Credentials
 	kc := cr.Kerberos
 	realm := krbauth.Realm(kc.Realm, cr.User, cr.Domain)
@@ -210,7 +210,7 @@ func (c *Client) kerberos(ctx context.Context, hook func(context.Context, string
 		Dial:           c.cfg.Dial,
 		Resolver:       c.cfg.Resolver,
 		ConnectTimeout: c.cfg.ConnectTimeout,
-	})
+	}, "cifs/"+name)
 	if err != nil {
 		e := derrors.Wrap(c.host, derrors.StepLogon, err)
 		if e.Kind == derrors.UnknownError {
@@ -253,13 +253,13 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		rpcMechs []dcerpc.Option
 	)
 	if kc := c.cfg.Credentials.Kerberos; kc != nil {
-		mech, name, err := c.kerberos(wctx, hook)
+		mech, name, err := c.kerberos(wctx)
 		if err != nil {
 			return nil, err
 		}
 		defer mech.Close()
 		cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, mech.Credential)
-		smbSec = mech.SMBOptions("cifs/" + name)
+		smbSec = mech.SMBOptions()
 		rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO),
 			dcerpc.WithMechanism(ssp.KRB5, mech.Config), dcerpc.WithTargetName("host/" + name)}
 	} else {

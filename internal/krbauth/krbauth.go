@@ -10,6 +10,12 @@
 // NT_STATUS_INTERNAL_ERROR). go-smb2 runs session set-up in exactly two
 // round trips, so the context is DCE style (AP-REQ, AP-REP, AP-REP), which
 // Windows and Samba both accept.
+//
+// New does the KDC work before the SMB connection is used: the account's TGT
+// (one per account and process, see the TGT cache) and the service ticket.
+// go-msrpc is handed both as a credentials cache and sends no KDC request
+// itself, and a cached TGT the KDC refuses (a changed krbtgt key) is
+// replaced by a new one, once, before any SMB message is spent.
 package krbauth
 
 import (
@@ -28,7 +34,6 @@ import (
 	"github.com/oiweiwei/go-msrpc/ssp/gssapi"
 	"github.com/oiweiwei/go-msrpc/ssp/krb5"
 	kconfig "github.com/oiweiwei/gokrb5.fork/v9/config"
-	"github.com/oiweiwei/gokrb5.fork/v9/credentials"
 )
 
 // KDCPort is the Kerberos port.
@@ -82,6 +87,8 @@ type Mechanism struct {
 	Credential credential.Credential
 	// Realm is the realm in upper case.
 	Realm string
+	// SPN is the service principal the mechanism holds a ticket for.
+	SPN string
 
 	dialer *kdcDialer
 }
@@ -94,10 +101,14 @@ var ErrNoRealm = errors.New("krbauth: no Kerberos realm: set the realm (the doma
 // or credentials cache.
 var ErrNoSecret = errors.New("krbauth: the account has no password, NT hash or credentials cache")
 
-// New resolves the KDCs (an SRV lookup when Setup.KDCs is empty) and builds
-// the mechanism. ctx bounds every KDC exchange of the logon: when it ends,
-// open KDC connections are closed and new ones refused.
-func New(ctx context.Context, s Setup) (*Mechanism, error) {
+// New resolves the KDCs (an SRV lookup when Setup.KDCs is empty), gets the
+// account's TGT (from the process's cache, a credentials cache file, or an
+// AS exchange) and a service ticket for spn ("cifs/host.example.com"), and
+// builds the mechanism, which then needs no KDC for the logon itself. ctx
+// bounds every KDC exchange: when it ends, open KDC connections are closed
+// and new ones refused. Every failure names what the KDC said (its KRB-ERROR
+// text) or why no KDC answered.
+func New(ctx context.Context, s Setup, spn string) (*Mechanism, error) {
 	user, realm := s.Account.User, s.Account.Realm
 	if u, r, ok := strings.Cut(user, "@"); ok {
 		user = u
@@ -145,33 +156,22 @@ func New(ctx context.Context, s Setup) (*Mechanism, error) {
 	kc.Flags = append(kc.Flags, int(gssapi.MutualAuthn), int(gssapi.Integrity), int(gssapi.Confidentiality),
 		int(gssapi.ReplayDetection), int(gssapi.Sequencing))
 
-	var cc *credentials.CCache
-	if a.Password == "" && len(a.NTHash) == 0 {
-		cc, err = credentials.LoadCCache(a.CCache)
-		if err != nil {
-			d.stop()
-			return nil, fmt.Errorf("krbauth: credentials cache %s: %w", a.CCache, err)
-		}
-	} else {
-		cc, err = tgts.get(ctx, tgtKey(user, realm, a), func() (*credentials.CCache, time.Time, error) {
-			return fetchTGT(user, realm, a, conf, kc)
-		})
-		if err != nil {
-			d.stop()
-			return nil, err
-		}
+	cc, err := logonCCache(ctx, user, realm, spn, a, conf, kc)
+	if err != nil {
+		d.stop()
+		return nil, err
 	}
 	cred := credential.NewFromCCacheV9(user, cc, credential.Domain(realm))
-	return &Mechanism{Config: kc, Credential: cred, Realm: realm, dialer: d}, nil
+	return &Mechanism{Config: kc, Credential: cred, Realm: realm, SPN: spn, dialer: d}, nil
 }
 
-// SMBOptions returns the gssapi options of an SMB session set-up that logs
-// on to spn ("cifs/host.example.com").
-func (m *Mechanism) SMBOptions(spn string) []gssapi.ContextOption {
+// SMBOptions returns the gssapi options of an SMB session set-up with the
+// mechanism's service ticket.
+func (m *Mechanism) SMBOptions() []gssapi.ContextOption {
 	return []gssapi.ContextOption{
 		gssapi.WithCredential(m.Credential),
 		gssapi.WithMechanismFactory(ssp.KRB5, m.Config),
-		gssapi.WithTargetName(spn),
+		gssapi.WithTargetName(m.SPN),
 	}
 }
 

@@ -89,9 +89,9 @@ func TestConfigTextParses(t *testing.T) {
 }
 
 func TestNewRefusesIncompleteAccounts(t *testing.T) {
-	_, err := New(context.Background(), Setup{Account: Account{User: "u", Password: "p"}, KDCs: []string{"127.0.0.1"}})
+	_, err := New(context.Background(), Setup{Account: Account{User: "u", Password: "p"}, KDCs: []string{"127.0.0.1"}}, "cifs/pc1.lab.test")
 	assert.ErrorIs(t, err, ErrNoRealm)
-	_, err = New(context.Background(), Setup{Account: Account{User: "u@LAB.TEST"}, KDCs: []string{"127.0.0.1"}})
+	_, err = New(context.Background(), Setup{Account: Account{User: "u@LAB.TEST"}, KDCs: []string{"127.0.0.1"}}, "cifs/pc1.lab.test")
 	assert.ErrorIs(t, err, ErrNoSecret)
 }
 
@@ -110,7 +110,7 @@ func TestTGTCacheFetchesOncePerAccount(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := c.get(context.Background(), "k", fetch)
+			got, _, err := c.get(context.Background(), "k", fetch)
 			assert.NoError(t, err)
 			assert.Same(t, cc, got)
 		}()
@@ -120,24 +120,40 @@ func TestTGTCacheFetchesOncePerAccount(t *testing.T) {
 
 	// A failure is not cached; a TGT near its end is replaced.
 	boom := errors.New("KDC said no")
-	_, err := c.get(context.Background(), "k2", func() (*credentials.CCache, time.Time, error) { return nil, time.Time{}, boom })
+	_, _, err := c.get(context.Background(), "k2", func() (*credentials.CCache, time.Time, error) { return nil, time.Time{}, boom })
 	assert.ErrorIs(t, err, boom)
-	got, err := c.get(context.Background(), "k2", func() (*credentials.CCache, time.Time, error) {
+	got, fresh, err := c.get(context.Background(), "k2", func() (*credentials.CCache, time.Time, error) {
 		return cc, time.Now().Add(tgtMargin / 2), nil
 	})
 	require.NoError(t, err)
 	assert.Same(t, cc, got)
-	fresh := &credentials.CCache{Version: 4}
-	got, err = c.get(context.Background(), "k2", func() (*credentials.CCache, time.Time, error) {
-		return fresh, time.Now().Add(time.Hour), nil
+	assert.True(t, fresh)
+	renewed := &credentials.CCache{Version: 4}
+	got, fresh, err = c.get(context.Background(), "k2", func() (*credentials.CCache, time.Time, error) {
+		return renewed, time.Now().Add(time.Hour), nil
 	})
 	require.NoError(t, err)
-	assert.Same(t, fresh, got, "a TGT within the margin of its end is fetched again")
+	assert.Same(t, renewed, got, "a TGT within the margin of its end is fetched again")
+	assert.True(t, fresh)
+	got, fresh, err = c.get(context.Background(), "k2", fetch)
+	require.NoError(t, err)
+	assert.Same(t, renewed, got)
+	assert.False(t, fresh, "served from the cache")
+
+	// A TGT the KDC refused is dropped, unless another logon replaced it.
+	c.drop("k2", cc)
+	got, _, _ = c.get(context.Background(), "k2", fetch)
+	assert.Same(t, renewed, got, "dropping an older TGT keeps the newer one")
+	c.drop("k2", renewed)
+	got, fresh, _ = c.get(context.Background(), "k2", fetch)
+	assert.Same(t, cc, got)
+	assert.True(t, fresh)
+	c.drop("missing", cc)
 
 	// A logon waiting for another's fetch gives up with its context.
 	hold := make(chan struct{})
 	go func() {
-		_, _ = c.get(context.Background(), "k3", func() (*credentials.CCache, time.Time, error) {
+		_, _, _ = c.get(context.Background(), "k3", func() (*credentials.CCache, time.Time, error) {
 			<-hold
 			return cc, time.Now().Add(time.Hour), nil
 		})
@@ -145,7 +161,7 @@ func TestTGTCacheFetchesOncePerAccount(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, err = c.get(ctx, "k3", fetch)
+	_, _, err = c.get(ctx, "k3", fetch)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	close(hold)
 }
@@ -158,17 +174,17 @@ func TestTGTCacheSweepsDeadEntries(t *testing.T) {
 	for i := range tgtSweepAt {
 		key := fmt.Sprintf("k%d", i)
 		if i == 0 {
-			_, err := c.get(context.Background(), key, func() (*credentials.CCache, time.Time, error) {
+			_, _, err := c.get(context.Background(), key, func() (*credentials.CCache, time.Time, error) {
 				return live, time.Now().Add(time.Hour), nil
 			})
 			require.NoError(t, err)
 			continue
 		}
-		_, err := c.get(context.Background(), key, func() (*credentials.CCache, time.Time, error) { return nil, time.Time{}, fail })
+		_, _, err := c.get(context.Background(), key, func() (*credentials.CCache, time.Time, error) { return nil, time.Time{}, fail })
 		require.ErrorIs(t, err, fail)
 	}
 	require.Len(t, c.m, tgtSweepAt)
-	_, err := c.get(context.Background(), "new", func() (*credentials.CCache, time.Time, error) {
+	_, _, err := c.get(context.Background(), "new", func() (*credentials.CCache, time.Time, error) {
 		return live, time.Now().Add(time.Hour), nil
 	})
 	require.NoError(t, err)

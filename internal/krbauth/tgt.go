@@ -12,8 +12,11 @@ import (
 	kconfig "github.com/oiweiwei/gokrb5.fork/v9/config"
 	"github.com/oiweiwei/gokrb5.fork/v9/credentials"
 	"github.com/oiweiwei/gokrb5.fork/v9/iana/etypeID"
+	"github.com/oiweiwei/gokrb5.fork/v9/iana/nametype"
 	"github.com/oiweiwei/gokrb5.fork/v9/messages"
 	"github.com/oiweiwei/gokrb5.fork/v9/types"
+
+	derrors "github.com/nxdeploy/deployer/errors"
 )
 
 // tgtMargin is how long before its end a cached TGT is replaced.
@@ -51,8 +54,9 @@ func tgtKey(user, realm string, a Account) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-// get returns the cached TGT for key, or fetches one.
-func (c *tgtCache) get(ctx context.Context, key string, fetch func() (*credentials.CCache, time.Time, error)) (*credentials.CCache, error) {
+// get returns the cached TGT for key, or fetches one; fresh says it was
+// fetched now.
+func (c *tgtCache) get(ctx context.Context, key string, fetch func() (*credentials.CCache, time.Time, error)) (cc *credentials.CCache, fresh bool, err error) {
 	c.mu.Lock()
 	e := c.m[key]
 	if e == nil {
@@ -66,18 +70,34 @@ func (c *tgtCache) get(ctx context.Context, key string, fetch func() (*credentia
 	select {
 	case e.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("krbauth: %s: waiting for the account's TGT: %w", errKDCDial, ctx.Err())
+		return nil, false, fmt.Errorf("krbauth: %s: waiting for the account's TGT: %w", errKDCDial, ctx.Err())
 	}
 	defer func() { <-e.sem }()
 	if e.cc != nil && time.Until(e.end) > tgtMargin {
-		return e.cc, nil
+		return e.cc, false, nil
 	}
 	cc, end, err := fetch()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	e.cc, e.end = cc, end
-	return cc, nil
+	return cc, true, nil
+}
+
+// drop forgets key's TGT if it is still cc (the KDC refused it: its key
+// changed, or it was revoked), so the next get fetches a new one.
+func (c *tgtCache) drop(key string, cc *credentials.CCache) {
+	c.mu.Lock()
+	e := c.m[key]
+	c.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.sem <- struct{}{}
+	if e.cc == cc {
+		e.cc, e.end = nil, time.Time{}
+	}
+	<-e.sem
 }
 
 // tgtSweepAt is the cache size at which expired and failed entries are
@@ -151,4 +171,88 @@ func fetchTGT(user, realm string, a Account, conf *kconfig.Config, kc *krb5.Conf
 		}},
 	}
 	return cc, ep.EndTime, nil
+}
+
+// Kerberos error codes that mean the KDC no longer accepts a TGT it issued
+// ([RFC 4120] 7.5.9): a fresh TGT may succeed where the cached one failed.
+var staleTGTCodes = map[int32]bool{
+	20: true, // KDC_ERR_TGT_REVOKED
+	31: true, // KRB_AP_ERR_BAD_INTEGRITY (the krbtgt key changed)
+	32: true, // KRB_AP_ERR_TKT_EXPIRED
+	41: true, // KRB_AP_ERR_MODIFIED
+}
+
+// logonCCache returns a credentials cache with the account's TGT and a
+// service ticket for spn. A cached TGT the KDC refuses is dropped and the
+// exchange run once more with a new one.
+func logonCCache(ctx context.Context, user, realm, spn string, a Account, conf *kconfig.Config, kc *krb5.Config) (*credentials.CCache, error) {
+	if a.Password == "" && len(a.NTHash) == 0 {
+		cc, err := credentials.LoadCCache(a.CCache)
+		if err != nil {
+			return nil, fmt.Errorf("krbauth: credentials cache %s: %w", a.CCache, err)
+		}
+		return withServiceTicket(cc, realm, spn, conf, kc)
+	}
+	key := tgtKey(user, realm, a)
+	for {
+		tgt, fresh, err := tgts.get(ctx, key, func() (*credentials.CCache, time.Time, error) {
+			return fetchTGT(user, realm, a, conf, kc)
+		})
+		if err != nil {
+			return nil, err
+		}
+		cc, err := withServiceTicket(tgt, realm, spn, conf, kc)
+		if code, ok := derrors.KerberosCode(err); ok && !fresh && staleTGTCodes[code] {
+			tgts.drop(key, tgt)
+			continue
+		}
+		return cc, err
+	}
+}
+
+// withServiceTicket runs the TGS exchange for spn with the TGT in tgt and
+// returns a new cache holding both tickets. The client is made from a
+// credentials cache, so gokrb5 starts no renewal goroutine.
+func withServiceTicket(tgt *credentials.CCache, realm, spn string, conf *kconfig.Config, kc *krb5.Config) (*credentials.CCache, error) {
+	cl, err := client.NewFromCCacheOptionalTGT(tgt, conf, kc.ClientSettings()...)
+	if err != nil {
+		return nil, fmt.Errorf("krbauth: TGT: %w", err)
+	}
+	var entry *credentials.Credential
+	for _, c := range tgt.GetEntries() {
+		if len(c.Server.PrincipalName.NameString) > 0 && c.Server.PrincipalName.NameString[0] == "krbtgt" {
+			entry = c
+			break
+		}
+	}
+	if entry == nil {
+		return nil, fmt.Errorf("krbauth: the credentials cache has no TGT for %s", realm)
+	}
+	var t messages.Ticket
+	if err := t.Unmarshal(entry.Ticket); err != nil {
+		return nil, fmt.Errorf("krbauth: TGT: %w", err)
+	}
+	princ := types.NewPrincipalName(nametype.KRB_NT_PRINCIPAL, spn)
+	_, rep, err := cl.TGSREQGenerateAndExchange(princ, realm, t, entry.Key, false)
+	if err != nil {
+		return nil, fmt.Errorf("krbauth: service ticket for %s: %w", spn, err)
+	}
+	b, err := rep.Ticket.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("krbauth: service ticket: %w", err)
+	}
+	ep := rep.DecryptedEncPart
+	out := *tgt
+	out.Credentials = append(append([]*credentials.Credential(nil), tgt.Credentials...), &credentials.Credential{
+		Client:      tgt.DefaultPrincipal,
+		Server:      credentials.Principal{Realm: rep.Ticket.Realm, PrincipalName: rep.Ticket.SName},
+		Key:         ep.Key,
+		AuthTime:    ep.AuthTime,
+		StartTime:   ep.StartTime,
+		EndTime:     ep.EndTime,
+		RenewTill:   ep.RenewTill,
+		TicketFlags: ep.Flags,
+		Ticket:      b,
+	})
+	return &out, nil
 }

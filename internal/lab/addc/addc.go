@@ -55,7 +55,8 @@ const readyTimeout = 60 * time.Second
 const startTimeout = 5 * time.Minute
 
 // DC is a running Samba Active Directory domain controller in a lab host's
-// namespace: LDAP on 389 (StartTLS) and 636, DNS on 53 for Zone.
+// namespace: LDAP on 389 (StartTLS) and 636, DNS on 53 for Zone, Kerberos on
+// 88, and SMB on 445 (sysvol, netlogon, IPC$ and Options.Shares).
 type DC struct {
 	// Host is the lab host it runs on.
 	Host *lab.Host
@@ -303,7 +304,9 @@ func (dc *DC) writeCerts(dir string) error {
 	return nil
 }
 
-// waitReady polls an LDAP bind as Administrator until it succeeds.
+// waitReady polls an LDAP bind as Administrator until it succeeds, and then
+// until the KDC (88) and SMB (445) take connections: samba starts its
+// services one by one, and smbd is often the last.
 func (dc *DC) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -312,6 +315,9 @@ func (dc *DC) waitReady(ctx context.Context) error {
 		c, err := dc.Conn(ctx)
 		if err == nil {
 			c.Close()
+			err = dc.listening(ctx, 88, 445)
+		}
+		if err == nil {
 			return nil
 		}
 		last = err
@@ -332,6 +338,18 @@ func (dc *DC) SambaTool(ctx context.Context, args ...string) ([]byte, error) {
 		return out, fmt.Errorf("samba-tool %s: %v\n%s", strings.Join(args[:min(2, len(args))], " "), err, lastLines(out, 10))
 	}
 	return out, nil
+}
+
+// listening reports an error unless every port takes a TCP connection.
+func (dc *DC) listening(ctx context.Context, ports ...uint16) error {
+	for _, p := range ports {
+		c, err := dc.Dial(ctx, "tcp", netip.AddrPortFrom(dc.Addr, p).String())
+		if err != nil {
+			return err
+		}
+		c.Close()
+	}
+	return nil
 }
 
 // Dial is a dial hook reaching the DC from the lab's client namespace.
