@@ -60,12 +60,19 @@ func (c ConnectConfig) systemRoot() string {
 }
 
 // svcctlConfig is the service manager client's configuration for a host
-// whose SMB session is info: the same account and settings, and under
-// Kerberos the name the session's ticket was for.
-func (c ConnectConfig) svcctlConfig(info smb.Info) svcctl.Config {
+// whose SMB session is sess. Without RPC-level authentication the client
+// speaks over \pipe\svcctl on sess itself: one TCP connection and one
+// logon per host. With it, go-msrpc dials its own session with the same
+// account and settings (under Kerberos, for the name sess's ticket was for).
+func (c ConnectConfig) svcctlConfig(sess *smb.Session) svcctl.Config {
+	var pipe func(context.Context) (io.ReadWriteCloser, error)
+	if c.RPCAuth == svcctl.RPCAuthNone {
+		pipe = func(ctx context.Context) (io.ReadWriteCloser, error) { return sess.OpenPipe(ctx, "svcctl") }
+	}
 	return svcctl.Config{
+		Pipe:            pipe,
 		Credentials:     c.SMB.Credentials,
-		ServerName:      strings.TrimPrefix(info.SPN, "cifs/"),
+		ServerName:      strings.TrimPrefix(sess.Info().SPN, "cifs/"),
 		Port:            c.SMB.Port,
 		Dial:            c.SMB.Dial,
 		ConnectTimeout:  c.SMB.ConnectTimeout,
@@ -78,8 +85,9 @@ func (c ConnectConfig) svcctlConfig(info smb.Info) svcctl.Config {
 }
 
 // Conn is an administrative connection to one host: an SMB session with
-// ADMIN$ mounted for files, and a client of its service manager (which dials
-// its own SMB session for the \pipe\svcctl named pipe). It is what
+// ADMIN$ mounted for files, and a client of its service manager over
+// \pipe\svcctl on the same session (or, with RPC-level authentication, on a
+// session of its own). It is what
 // PushService and RunInstaller work through. Close it when done.
 type Conn struct {
 	host   discovery.Host
@@ -117,7 +125,7 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 	// The service manager's session goes to the address this one reached,
 	// so a name is resolved once.
 	target := sess.Info().Addr.Addr().String()
-	if c.scm, err = svcctl.Dial(ctx, target, cfg.svcctlConfig(sess.Info())); err != nil {
+	if c.scm, err = svcctl.Dial(ctx, target, cfg.svcctlConfig(sess)); err != nil {
 		c.Close()
 		return nil, relabel(err, label)
 	}

@@ -192,6 +192,9 @@ func (c *Client) credential() any {
 	return credential.NewFromPassword(cr.User, cr.Password, opts...)
 }
 
+// errPipeAuth rejects an authenticated bind over a caller's session pipe.
+var errPipeAuth = errors.New("svcctl: Config.Pipe needs RPCAuthNone: an authenticated bind needs go-msrpc's own SMB session")
+
 // kerberos sets up a Kerberos logon to the host: its DNS name (the host
 // given to Dial, or Config.ServerName) and the mechanism with a ticket for
 // cifs/NAME, whose KDC connections go through Config.Dial.
@@ -248,41 +251,67 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 	defer cancel()
 
 	var (
-		cred     any
-		smbSec   []gssapi.ContextOption
+		dialOpts []dcerpc.Option
 		rpcMechs []dcerpc.Option
+		endpoint = `ncacn_np:[\pipe\svcctl]`
 	)
-	if kc := c.cfg.Credentials.Kerberos; kc != nil {
-		mech, name, err := c.kerberos(wctx)
-		if err != nil {
-			return nil, err
+	if c.cfg.Pipe != nil {
+		if c.cfg.RPCAuth != RPCAuthNone {
+			return nil, derrors.New(c.host, derrors.StepOpenSCManager, derrors.UnknownError, errPipeAuth)
 		}
-		defer mech.Close()
-		cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, mech.Credential)
-		smbSec = mech.SMBOptions()
-		rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO),
-			dcerpc.WithMechanism(ssp.KRB5, mech.Config), dcerpc.WithTargetName("host/" + name)}
+		// go-msrpc dials with the bind's unbounded context; the pipe open
+		// is bounded by the watchdog's instead.
+		pipeHook := func(context.Context, string, string) (net.Conn, error) {
+			p, err := c.cfg.Pipe(wctx)
+			if err != nil {
+				set.dialFailed()
+				return nil, err
+			}
+			conn := pipeConn{ReadWriteCloser: p, addr: pipeAddr(c.addr + `\pipe\svcctl`)}
+			if !set.add(conn) {
+				_ = conn.Close()
+				return nil, ErrClosed
+			}
+			return conn, nil
+		}
+		dialOpts = []dcerpc.Option{dcerpc.WithDialer(dialerFunc(pipeHook)), dcerpc.WithTimeout(c.cfg.CallTimeout)}
+		endpoint = "ncacn_ip_tcp:[445]"
 	} else {
-		cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, c.credential())
-		smbSec = []gssapi.ContextOption{cred, ssp.SPNEGO, ssp.NTLM}
-		rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO), dcerpc.WithMechanism(ssp.NTLM)}
-	}
-	smbOpts := []msrpcsmb2.DialerOption{msrpcsmb2.WithSecurity(smbSec...)}
-	if !c.cfg.SigningOptional {
-		smbOpts = append(smbOpts, msrpcsmb2.WithSign())
-	}
-	if c.cfg.Encrypt {
-		smbOpts = append(smbOpts, msrpcsmb2.WithSeal())
-	}
-
-	dialOpts := []dcerpc.Option{
-		dcerpc.WithDialer(dialerFunc(hook)),
-		dcerpc.WithSMBDialer(msrpcsmb2.NewDialer(smbOpts...)),
-		dcerpc.WithSMBPort(c.cfg.Port),
-		dcerpc.WithTimeout(c.cfg.CallTimeout),
+		var (
+			cred   any
+			smbSec []gssapi.ContextOption
+		)
+		if kc := c.cfg.Credentials.Kerberos; kc != nil {
+			mech, name, err := c.kerberos(wctx)
+			if err != nil {
+				return nil, err
+			}
+			defer mech.Close()
+			cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, mech.Credential)
+			smbSec = mech.SMBOptions()
+			rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO),
+				dcerpc.WithMechanism(ssp.KRB5, mech.Config), dcerpc.WithTargetName("host/" + name)}
+		} else {
+			cred = gssapi.NewCredential("", nil, gssapi.InitiateAndAccept, c.credential())
+			smbSec = []gssapi.ContextOption{cred, ssp.SPNEGO, ssp.NTLM}
+			rpcMechs = []dcerpc.Option{dcerpc.WithCredentials(cred), dcerpc.WithMechanism(ssp.SPNEGO), dcerpc.WithMechanism(ssp.NTLM)}
+		}
+		smbOpts := []msrpcsmb2.DialerOption{msrpcsmb2.WithSecurity(smbSec...)}
+		if !c.cfg.SigningOptional {
+			smbOpts = append(smbOpts, msrpcsmb2.WithSign())
+		}
+		if c.cfg.Encrypt {
+			smbOpts = append(smbOpts, msrpcsmb2.WithSeal())
+		}
+		dialOpts = []dcerpc.Option{
+			dcerpc.WithDialer(dialerFunc(hook)),
+			dcerpc.WithSMBDialer(msrpcsmb2.NewDialer(smbOpts...)),
+			dcerpc.WithSMBPort(c.cfg.Port),
+			dcerpc.WithTimeout(c.cfg.CallTimeout),
+		}
 	}
 	bindOpts := []dcerpc.Option{
-		dcerpc.WithEndpoint(`ncacn_np:[\pipe\svcctl]`),
+		dcerpc.WithEndpoint(endpoint),
 		dcerpc.WithErrorMapper(win32.Mapper{}),
 	}
 	switch c.cfg.RPCAuth {

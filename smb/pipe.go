@@ -1,0 +1,104 @@
+package smb
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"time"
+
+	smb2 "github.com/oiweiwei/go-smb2.fork"
+
+	derrors "github.com/nxdeploy/deployer/errors"
+)
+
+// Pipe is a named pipe opened on the session's IPC$ share, such as
+// \pipe\svcctl: DCE/RPC over the session's own connection and logon, with
+// no second TCP connection or SMB session (impacket and Windows' own tools
+// work this way). Read and Write move whole RPC fragments; a Read waits for
+// the server's answer, with no timeout of its own (the RPC layer bounds its
+// calls and closes the pipe when one runs out). Close ends pending reads.
+type Pipe struct {
+	s      *Session
+	name   string
+	ipc    *smb2.Share
+	f      *smb2.File
+	cancel context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// OpenPipe opens \pipe\name (name without the prefix, e.g. "svcctl") on the
+// session's IPC$ share. ctx bounds the tree connect and the open; the pipe
+// then lives until Close or the session's end. A failure is a
+// *derrors.Error at the tree connect step.
+func (s *Session) OpenPipe(ctx context.Context, name string) (*Pipe, error) {
+	rctx, cancel := s.requestContext(ctx)
+	defer cancel()
+	// The share and file carry the context of every request made through
+	// them; the pipe's own outlives this call and ends with Close.
+	life, end := context.WithCancel(context.Background())
+	ipc, err := s.s.WithContext(rctx).Mount(`\\` + s.serverName() + `\IPC$`)
+	if err != nil {
+		end()
+		return nil, s.wrap(derrors.StepTreeConnect, err)
+	}
+	opened := make(chan struct{})
+	stop := context.AfterFunc(rctx, func() {
+		select {
+		case <-opened:
+		default:
+			end() // the open overran ctx: abandon it
+		}
+	})
+	ipc = ipc.WithContext(life)
+	f, err := ipc.OpenFile(name, os.O_RDWR, 0)
+	close(opened)
+	stop()
+	if err != nil {
+		cctx, ccancel := s.cleanupContext(ctx)
+		_ = ipc.WithContext(cctx).Umount()
+		ccancel()
+		end()
+		if rctx.Err() != nil {
+			err = errors.Join(err, rctx.Err())
+		}
+		return nil, s.wrap(derrors.StepTreeConnect, err)
+	}
+	return &Pipe{s: s, name: name, ipc: ipc, f: f, cancel: end}, nil
+}
+
+// Read reads one message (or its next part) from the pipe.
+func (p *Pipe) Read(b []byte) (int, error) { return p.f.Read(b) }
+
+// Write writes b to the pipe as one message.
+func (p *Pipe) Write(b []byte) (int, error) { return p.f.Write(b) }
+
+// Close closes the pipe's handle and its tree connect on the server (within
+// the session's request timeout, at most 5 s) and ends any read still
+// waiting. It is safe to call more than once and from any goroutine.
+func (p *Pipe) Close() error {
+	p.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() {
+			err := p.f.Close()
+			if uerr := p.ipc.Umount(); err == nil {
+				err = uerr
+			}
+			done <- err
+		}()
+		timer := time.NewTimer(min(p.s.cfg.requestTimeout(), 5*time.Second))
+		defer timer.Stop()
+		select {
+		case err := <-done:
+			if err != nil {
+				p.closeErr = p.s.wrap(derrors.StepCleanup, err)
+			}
+		case <-timer.C:
+			p.closeErr = p.s.wrap(derrors.StepCleanup, context.DeadlineExceeded)
+		}
+		p.cancel()
+	})
+	return p.closeErr
+}
