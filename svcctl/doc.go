@@ -9,11 +9,18 @@
 //
 // Dial resolves the host (Config.Resolver), makes the TCP connection through
 // Config.Dial (go-msrpc's SMB transport dials through this hook), sets up an
-// SMB session with NTLM through SPNEGO (signing required unless
+// SMB session with NTLM through SPNEGO, or Kerberos when
+// Config.Credentials.Kerberos is set (signing required unless
 // Config.SigningOptional), opens \pipe\svcctl on IPC$ and binds the svcctl
 // interface. By default the bind carries no RPC-level authentication and
 // relies on the SMB session, as impacket and goexec do on real Windows;
 // Config.RPCAuth asks for packet integrity or privacy instead.
+//
+// With Config.Pipe the Client makes no connection of its own: it speaks over
+// \pipe\svcctl opened on an SMB session the caller already has
+// (smb.Session.OpenPipe), so a host costs one TCP connection and one logon
+// for files and services together. The deployer's Connect and Probe work
+// this way.
 //
 //	c, err := svcctl.Dial(ctx, "host1", svcctl.Config{Credentials: creds})
 //	if err != nil { ... }                                   // *derrors.Error: resolve, connect, logon, ...
