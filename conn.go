@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"path"
 	"regexp"
 	"strings"
@@ -23,7 +24,7 @@ import (
 const DefaultPrefix = "nxdeploy"
 
 // DefaultSystemRoot is the Windows directory behind ADMIN$ when
-// ConnectConfig.SystemRoot is empty.
+// ConnectConfig.SystemRoot is empty and the host does not say.
 const DefaultSystemRoot = `C:\Windows`
 
 // ConnectConfig says how to reach and administer a host.
@@ -38,8 +39,10 @@ type ConnectConfig struct {
 	// Prefix names what the deployer creates on the host; "" means
 	// DefaultPrefix. Letters, digits and '-' only.
 	Prefix string
-	// SystemRoot is the Windows directory ADMIN$ stands for; "" means
-	// DefaultSystemRoot.
+	// SystemRoot is the Windows directory ADMIN$ stands for. "" means ask
+	// the host (srvsvc NetrShareGetInfo of ADMIN$, which Windows answers
+	// administrators) and fall back to DefaultSystemRoot when it does not
+	// answer with a drive path.
 	SystemRoot string
 }
 
@@ -52,11 +55,21 @@ func (c ConnectConfig) prefix() string {
 	return c.Prefix
 }
 
-func (c ConnectConfig) systemRoot() string {
-	if c.SystemRoot == "" {
-		return DefaultSystemRoot
+// drivePath matches an absolute Windows path on a drive, such as D:\WINNT.
+var drivePath = regexp.MustCompile(`^[A-Za-z]:\\[^\x00-\x1f"*?<>|]*$`)
+
+// systemRoot returns the configured system root, or asks sess for ADMIN$'s
+// path, or DefaultSystemRoot.
+func (c ConnectConfig) systemRoot(ctx context.Context, sess *smb.Session) string {
+	if c.SystemRoot != "" {
+		return strings.TrimRight(c.SystemRoot, `\`)
 	}
-	return strings.TrimRight(c.SystemRoot, `\`)
+	if p, err := sess.SharePath(ctx, "ADMIN$"); err == nil && drivePath.MatchString(p) {
+		if root := strings.TrimRight(p, `\`); len(root) > 2 {
+			return root
+		}
+	}
+	return DefaultSystemRoot
 }
 
 // svcctlConfig is the service manager client's configuration for a host
@@ -65,9 +78,9 @@ func (c ConnectConfig) systemRoot() string {
 // logon per host. With it, go-msrpc dials its own session with the same
 // account and settings (under Kerberos, for the name sess's ticket was for).
 func (c ConnectConfig) svcctlConfig(sess *smb.Session) svcctl.Config {
-	var pipe func(context.Context) (io.ReadWriteCloser, error)
+	var pipe func(context.Context) (net.Conn, error)
 	if c.RPCAuth == svcctl.RPCAuthNone {
-		pipe = func(ctx context.Context) (io.ReadWriteCloser, error) { return sess.OpenPipe(ctx, "svcctl") }
+		pipe = func(ctx context.Context) (net.Conn, error) { return sess.OpenPipe(ctx, "svcctl") }
 	}
 	return svcctl.Config{
 		Pipe:            pipe,
@@ -97,6 +110,7 @@ type Conn struct {
 	admin  *smb.Share
 	scm    *svcctl.Client
 	mgr    *svcctl.Manager
+	root   string // the Windows directory behind ADMIN$
 	closed bool
 }
 
@@ -134,6 +148,7 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 		c.Close()
 		return nil, relabel(err, label)
 	}
+	c.root = cfg.systemRoot(ctx, sess)
 	return c, nil
 }
 
@@ -190,8 +205,13 @@ func (c *Conn) shareDir(id string) string { return path.Join(c.cfg.prefix(), id)
 
 // windowsPath maps a path relative to ADMIN$ to the host's absolute path.
 func (c *Conn) windowsPath(rel string) string {
-	return c.cfg.systemRoot() + `\` + strings.ReplaceAll(rel, "/", `\`)
+	return c.root + `\` + strings.ReplaceAll(rel, "/", `\`)
 }
+
+// SystemRoot returns the Windows directory behind the host's ADMIN$ (where
+// the deployer's files are, as the host sees them): ConnectConfig's, or
+// what the host said, or DefaultSystemRoot.
+func (c *Conn) SystemRoot() string { return c.root }
 
 // serviceName is the service of deployment id.
 func (c *Conn) serviceName(id string) string { return c.cfg.prefix() + "-" + id }

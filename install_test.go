@@ -397,3 +397,33 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 	require.NoError(t, second.Remove(ctx))
 	e.assertClean(t)
 }
+
+// TestRunInstallerOnAnotherSystemRoot deploys to a host whose Windows
+// directory is D:\WINNT (and which has no C:\Windows): Connect asks srvsvc
+// where ADMIN$ is, and the service's binary path and the job's paths follow.
+func TestRunInstallerOnAnotherSystemRoot(t *testing.T) {
+	e := startEmulated(t, hostOpts{win: []winhost.Option{winhost.WithSystemRoot(`D:\WINNT`)},
+		installer: scm.InstallerOptions{Outcomes: []uint32{0}}})
+	ctx := context.Background()
+	conn, err := deployer.Connect(ctx, e.target(), e.connectConfig())
+	require.NoError(t, err)
+	defer conn.Close()
+	assert.Equal(t, `D:\WINNT`, conn.SystemRoot())
+
+	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "sysroot"})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(rs.BinaryPath, `D:\WINNT\nxdeploy\sysroot\`), rs.BinaryPath)
+	require.NoError(t, rs.Remove(ctx))
+
+	res, err := deployer.RunInstaller(ctx, conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, uint32(0), res.ExitCode)
+	e.assertClean(t)
+
+	cfg := e.connectConfig()
+	cfg.SystemRoot = `E:\Win\`
+	other, err := deployer.Connect(ctx, e.target(), cfg)
+	require.NoError(t, err)
+	defer other.Close()
+	assert.Equal(t, `E:\Win`, other.SystemRoot(), "a configured root is used as is")
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,6 +69,19 @@ func TestLabDialFacts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, shares, "ADMIN$")
 	assert.Contains(t, shares, "IPC$")
+
+	// srvsvc over \pipe\srvsvc on this session: Samba reports the share's
+	// directory as a drive path.
+	adminPath, err := sess.SharePath(ctx, "ADMIN$")
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(adminPath, `C:\`), adminPath)
+	assert.True(t, strings.HasSuffix(strings.ReplaceAll(adminPath, `\`, "/"), filepath.ToSlash(s.AdminShareDir)), adminPath)
+	_, err = sess.SharePath(ctx, "NOSUCHSHARE")
+	require.Error(t, err)
+	de, ok := derrors.As(err)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, derrors.StepListShares, de.Step, "%v", err)
+	assert.Equal(t, derrors.Win32, de.Code.Space, "the server's code is kept (Samba: ERROR_INVALID_NAME): %v", err)
 
 	admin, err := sess.Mount(ctx, "ADMIN$")
 	require.NoError(t, err)

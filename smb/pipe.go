@@ -3,6 +3,7 @@ package smb
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -18,6 +19,10 @@ import (
 // work this way). Read and Write move whole RPC fragments; a Read waits for
 // the server's answer, with no timeout of its own (the RPC layer bounds its
 // calls and closes the pipe when one runs out). Close ends pending reads.
+//
+// A Pipe is a net.Conn, so an RPC library can take it as the connection of
+// an ncacn_ip_tcp binding (the PDUs are the same bytes); it has no
+// deadlines: SetDeadline and its kin return ErrNoDeadline.
 type Pipe struct {
 	s      *Session
 	name   string
@@ -102,3 +107,31 @@ func (p *Pipe) Close() error {
 	})
 	return p.closeErr
 }
+
+// ErrNoDeadline is returned by a Pipe's SetDeadline methods.
+var ErrNoDeadline = errors.New("smb: a named pipe has no deadlines; close it to end a read")
+
+// LocalAddr returns the session's connection's local address.
+func (p *Pipe) LocalAddr() net.Addr { return p.s.conn.LocalAddr() }
+
+// RemoteAddr names the pipe: the server's address and \pipe\NAME.
+func (p *Pipe) RemoteAddr() net.Addr {
+	return pipeAddr(p.s.info.Addr.String() + `\pipe\` + p.name)
+}
+
+// SetDeadline returns ErrNoDeadline.
+func (p *Pipe) SetDeadline(time.Time) error { return ErrNoDeadline }
+
+// SetReadDeadline returns ErrNoDeadline.
+func (p *Pipe) SetReadDeadline(time.Time) error { return ErrNoDeadline }
+
+// SetWriteDeadline returns ErrNoDeadline.
+func (p *Pipe) SetWriteDeadline(time.Time) error { return ErrNoDeadline }
+
+var _ net.Conn = (*Pipe)(nil)
+
+// pipeAddr is a Pipe's address.
+type pipeAddr string
+
+func (a pipeAddr) Network() string { return "smb-pipe" }
+func (a pipeAddr) String() string  { return string(a) }

@@ -262,12 +262,11 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		// go-msrpc dials with the bind's unbounded context; the pipe open
 		// is bounded by the watchdog's instead.
 		pipeHook := func(context.Context, string, string) (net.Conn, error) {
-			p, err := c.cfg.Pipe(wctx)
+			conn, err := c.cfg.Pipe(wctx)
 			if err != nil {
 				set.dialFailed()
 				return nil, err
 			}
-			conn := pipeConn{ReadWriteCloser: p, addr: pipeAddr(c.addr + `\pipe\svcctl`)}
 			if !set.add(conn) {
 				_ = conn.Close()
 				return nil, ErrClosed

@@ -2,8 +2,6 @@ package svcctl
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
 	"time"
 
@@ -92,14 +90,16 @@ type Config struct {
 	// Encrypt asks for SMB3 encryption whenever the server supports it.
 	Encrypt bool
 	// Pipe, when set, opens \pipe\svcctl on an SMB session the caller
-	// already has (such as smb.Session.OpenPipe), and the Client speaks over
-	// it instead of dialing a TCP connection and logging on again: one
+	// already has (such as smb.Session.OpenPipe, whose *smb.Pipe is a
+	// net.Conn without deadlines), and the Client speaks over it, as the
+	// connection of an ncacn_ip_tcp binding (DCE/RPC PDUs are the same bytes
+	// on a pipe), instead of dialing a TCP connection and logging on again: one
 	// connection and one logon per host instead of two. Port, Dial,
 	// Credentials, ServerName, SigningOptional and Encrypt are then unused,
 	// and RPCAuth must be RPCAuthNone (an authenticated bind needs keys of
 	// go-msrpc's own SMB session). A transport lost to a fault opens a new
 	// pipe on the same session.
-	Pipe func(ctx context.Context) (io.ReadWriteCloser, error)
+	Pipe func(ctx context.Context) (net.Conn, error)
 	// MaxRedials is how many transports in a row the Client may dial after
 	// losing one without a call completing in between; 0 means
 	// DefaultMaxRedials, a negative value disables recovery. Past the limit
@@ -139,27 +139,3 @@ type dialerFunc func(ctx context.Context, network, address string) (net.Conn, er
 func (f dialerFunc) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
 	return f(ctx, network, address)
 }
-
-// pipeConn gives go-msrpc a pipe opened on the caller's SMB session as the
-// "TCP connection" of an ncacn_ip_tcp binding: DCE/RPC PDUs are the same
-// bytes on a named pipe. go-msrpc sets no deadlines; the Client ends a stuck
-// call by closing the pipe, which ends its reads.
-type pipeConn struct {
-	io.ReadWriteCloser
-	addr net.Addr
-}
-
-func (p pipeConn) LocalAddr() net.Addr              { return p.addr }
-func (p pipeConn) RemoteAddr() net.Addr             { return p.addr }
-func (p pipeConn) SetDeadline(time.Time) error      { return errNoDeadline }
-func (p pipeConn) SetReadDeadline(time.Time) error  { return errNoDeadline }
-func (p pipeConn) SetWriteDeadline(time.Time) error { return errNoDeadline }
-
-// errNoDeadline says a pipeConn has no deadlines.
-var errNoDeadline = errors.New("svcctl: a pipe on an SMB session has no deadlines; close it to end a call")
-
-// pipeAddr names a session pipe in net.Conn's terms.
-type pipeAddr string
-
-func (a pipeAddr) Network() string { return "smb-pipe" }
-func (a pipeAddr) String() string  { return string(a) }

@@ -3,7 +3,6 @@ package svcctl_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -26,7 +25,7 @@ type sessionPipes struct {
 	pipes []*smb.Pipe
 }
 
-func (s *sessionPipes) open(ctx context.Context) (io.ReadWriteCloser, error) {
+func (s *sessionPipes) open(ctx context.Context) (net.Conn, error) {
 	p, err := s.sess.OpenPipe(ctx, "svcctl")
 	if err != nil {
 		return nil, err
@@ -103,7 +102,7 @@ func TestWinhostOverSessionPipe(t *testing.T) {
 
 func TestSessionPipeRefusesAuthenticatedBinds(t *testing.T) {
 	cfg := svcctl.Config{
-		Pipe: func(context.Context) (io.ReadWriteCloser, error) {
+		Pipe: func(context.Context) (net.Conn, error) {
 			t.Error("the pipe was opened")
 			return nil, errors.New("unused")
 		},

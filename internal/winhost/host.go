@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/nxdeploy/deployer/internal/winhost/pipe"
 	"github.com/nxdeploy/deployer/internal/winhost/rpc"
@@ -57,6 +58,7 @@ type config struct {
 	latency     time.Duration
 	pipes       pipe.Opener
 	scmOpts     *scm.Options
+	systemRoot  string
 	root        string
 	name        string
 	domain      string
@@ -161,6 +163,12 @@ func WithSCM(opts scm.Options) Option { return func(c *config) { c.scmOpts = &op
 // removed by Close) instead of a fresh temporary directory.
 func WithRoot(dir string) Option { return func(c *config) { c.root = dir } }
 
+// WithSystemRoot sets the Windows path of the host's system root, the
+// directory behind ADMIN$, such as `D:\WINNT` (default `C:\Windows`): the
+// SCM maps binary paths under it into ADMIN$, and srvsvc reports it as
+// ADMIN$'s path.
+func WithSystemRoot(root string) Option { return func(c *config) { c.systemRoot = root } }
+
 // WithHostname sets the NetBIOS computer name (default WIN-<port>).
 func WithHostname(name string) Option { return func(c *config) { c.name = name } }
 
@@ -255,6 +263,16 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 	h.root = root
 	h.CDir = filepath.Join(root, "C")
 	h.AdminDir = filepath.Join(h.CDir, "Windows")
+	if cfg.systemRoot != "" {
+		// The Windows directory lives on its drive: D:\WINNT is root/D/WINNT,
+		// so C:\Windows does not exist on such a host.
+		sr := strings.TrimRight(cfg.systemRoot, `\`)
+		if len(sr) < 4 || sr[1] != ':' || sr[2] != '\\' || !unicode.IsLetter(rune(sr[0])) || strings.Contains(sr, "..") {
+			h.removeRoot()
+			return nil, fmt.Errorf("winhost: system root %q is not a drive path like D:\\WINNT", cfg.systemRoot)
+		}
+		h.AdminDir = filepath.Join(append([]string{root, strings.ToUpper(sr[:1])}, strings.Split(sr[3:], `\`)...)...)
+	}
 	for _, d := range []string{h.AdminDir, filepath.Join(h.AdminDir, "Temp"), filepath.Join(h.CDir, "Temp")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			h.removeRoot()
@@ -280,6 +298,9 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			opts = *cfg.scmOpts
 		}
 		opts.AdminDir = h.AdminDir
+		if cfg.systemRoot != "" {
+			opts.SystemRoot = cfg.systemRoot
+		}
 		if opts.Blocked == nil {
 			// The server is made below; the SCM asks it once running.
 			opts.Blocked = func(p string) bool { return h.Server != nil && h.Server.Blocked(p) }
@@ -289,6 +310,9 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		for _, sh := range rpc.DefaultShares() {
 			if sh.Name == "ADMIN$" && cfg.noAdminDir {
 				continue
+			}
+			if sh.Name == "ADMIN$" && cfg.systemRoot != "" {
+				sh.Path = cfg.systemRoot
 			}
 			rshares = append(rshares, sh)
 		}
