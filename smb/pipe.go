@@ -26,7 +26,6 @@ import (
 type Pipe struct {
 	s      *Session
 	name   string
-	ipc    *smb2.Share
 	f      *smb2.File
 	cancel context.CancelFunc
 
@@ -35,7 +34,8 @@ type Pipe struct {
 }
 
 // OpenPipe opens \pipe\name (name without the prefix, e.g. "svcctl") on the
-// session's IPC$ share. ctx bounds the tree connect and the open; the pipe
+// session's IPC$ share (connected once per session). ctx bounds the tree
+// connect and the open; the pipe
 // then lives until Close or the session's end. A failure is a
 // *derrors.Error at the tree connect step.
 func (s *Session) OpenPipe(ctx context.Context, name string) (*Pipe, error) {
@@ -44,7 +44,7 @@ func (s *Session) OpenPipe(ctx context.Context, name string) (*Pipe, error) {
 	// The share and file carry the context of every request made through
 	// them; the pipe's own outlives this call and ends with Close.
 	life, end := context.WithCancel(context.Background())
-	ipc, err := s.s.WithContext(rctx).Mount(`\\` + s.serverName() + `\IPC$`)
+	ipc, err := s.ipcTree(rctx)
 	if err != nil {
 		end()
 		return nil, s.wrap(derrors.StepTreeConnect, err)
@@ -57,21 +57,51 @@ func (s *Session) OpenPipe(ctx context.Context, name string) (*Pipe, error) {
 			end() // the open overran ctx: abandon it
 		}
 	})
-	ipc = ipc.WithContext(life)
-	f, err := ipc.OpenFile(name, os.O_RDWR, 0)
+	f, err := ipc.WithContext(life).OpenFile(name, os.O_RDWR, 0)
 	close(opened)
 	stop()
 	if err != nil {
-		cctx, ccancel := s.cleanupContext(ctx)
-		_ = ipc.WithContext(cctx).Umount()
-		ccancel()
 		end()
+		var re *smb2.ResponseError
+		if errors.As(err, &re) && re.Code == statusNetworkNameDeleted {
+			s.dropIPCTree(ipc)
+		}
 		if rctx.Err() != nil {
 			err = errors.Join(err, rctx.Err())
 		}
 		return nil, s.wrap(derrors.StepTreeConnect, err)
 	}
-	return &Pipe{s: s, name: name, ipc: ipc, f: f, cancel: end}, nil
+	return &Pipe{s: s, name: name, f: f, cancel: end}, nil
+}
+
+// ipcTree returns the session's IPC$ tree connect, connecting it on first
+// use: every pipe of the session shares it, and logoff ends it.
+func (s *Session) ipcTree(ctx context.Context) (*smb2.Share, error) {
+	s.ipcMu.Lock()
+	defer s.ipcMu.Unlock()
+	if s.ipc != nil {
+		return s.ipc, nil
+	}
+	ipc, err := s.s.WithContext(ctx).Mount(`\\` + s.serverName() + `\IPC$`)
+	if err != nil {
+		return nil, err
+	}
+	s.ipc = ipc
+	return ipc, nil
+}
+
+// statusNetworkNameDeleted is STATUS_NETWORK_NAME_DELETED: the server ended
+// the tree connect.
+const statusNetworkNameDeleted = 0xC00000C9
+
+// dropIPCTree forgets ipc after the server ended it, so the next pipe
+// connects IPC$ afresh.
+func (s *Session) dropIPCTree(ipc *smb2.Share) {
+	s.ipcMu.Lock()
+	defer s.ipcMu.Unlock()
+	if s.ipc == ipc {
+		s.ipc = nil
+	}
 }
 
 // Read reads one message (or its next part) from the pipe.
@@ -80,19 +110,14 @@ func (p *Pipe) Read(b []byte) (int, error) { return p.f.Read(b) }
 // Write writes b to the pipe as one message.
 func (p *Pipe) Write(b []byte) (int, error) { return p.f.Write(b) }
 
-// Close closes the pipe's handle and its tree connect on the server (within
-// the session's request timeout, at most 5 s) and ends any read still
-// waiting. It is safe to call more than once and from any goroutine.
+// Close closes the pipe's handle on the server (within the session's
+// request timeout, at most 5 s) and ends any read still waiting. It is safe
+// to call more than once and from any goroutine. The session's IPC$ tree
+// connect stays for its other pipes.
 func (p *Pipe) Close() error {
 	p.closeOnce.Do(func() {
 		done := make(chan error, 1)
-		go func() {
-			err := p.f.Close()
-			if uerr := p.ipc.Umount(); err == nil {
-				err = uerr
-			}
-			done <- err
-		}()
+		go func() { done <- p.f.Close() }()
 		timer := time.NewTimer(min(p.s.cfg.requestTimeout(), 5*time.Second))
 		defer timer.Stop()
 		select {

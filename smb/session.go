@@ -96,6 +96,9 @@ type Session struct {
 	s     *smb2.Session
 	trace Trace
 
+	ipcMu sync.Mutex
+	ipc   *smb2.Share // IPC$, shared by the session's pipes
+
 	closeOnce sync.Once
 	closeErr  error
 }
