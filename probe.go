@@ -207,7 +207,7 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 		return err
 	})
 	if !step(ProbeStepSCManager, true, func() error {
-		return probeAdmin(ctx, sess, label, opts)
+		return probeAdmin(ctx, sess, opts)
 	}) {
 		return r
 	}
@@ -221,7 +221,8 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 // probeAdmin opens the service manager over \pipe\svcctl with
 // SC_MANAGER_CONNECT | SC_MANAGER_CREATE_SERVICE: only an administrator (with
 // an unfiltered token) may.
-func probeAdmin(ctx context.Context, sess *smb.Session, label string, opts ProbeOptions) error {
+func probeAdmin(ctx context.Context, sess *smb.Session, opts ProbeOptions) error {
+	label := sess.Host()
 	c, err := svcctl.Dial(ctx, sess.Info().Addr.Addr().String(), opts.svcctlConfig(sess))
 	if err != nil {
 		return relabel(err, label)

@@ -64,13 +64,10 @@ func (c Credentials) realm() string {
 	return krbauth.Realm(explicit, c.User, c.Domain)
 }
 
-// kerberosSetup returns the Kerberos set-up for c, reaching KDCs through
-// dial and resolver.
+// kerberosSetup returns the Kerberos set-up for c (whose Kerberos is set),
+// reaching KDCs through dial and resolver.
 func (c Credentials) kerberosSetup(dial DialFunc, resolver *net.Resolver, connectTimeout time.Duration) krbauth.Setup {
 	k := c.Kerberos
-	if k == nil {
-		k = &Kerberos{}
-	}
 	return krbauth.Setup{
 		Account: krbauth.Account{User: c.User, Realm: c.realm(), Password: c.Password, NTHash: c.NTHash, CCache: k.CCache},
 		KDCs:    k.KDCs, Dial: dial, Resolver: resolver, ConnectTimeout: connectTimeout,
@@ -85,7 +82,7 @@ func (c Credentials) String() string {
 			return c.User
 		}
 		if r := c.realm(); r != "" {
-			return c.User + "@" + strings.ToUpper(r)
+			return c.User + "@" + r
 		}
 		return c.User
 	}

@@ -127,8 +127,7 @@ func Dial(ctx context.Context, host string, cfg Config, trace Trace) (*Session, 
 	if cfg.Credentials.Kerberos != nil {
 		name, err := krbauth.ServerName(host, cfg.Label, cfg.Credentials.realm())
 		if err != nil {
-			return nil, &derrors.Error{Host: label, Step: derrors.StepLogon, Kind: derrors.LogonFailure,
-				Reason: derrors.ReasonUnknownServicePrincipal, Err: err}
+			return nil, krbauth.LogonError(label, err)
 		}
 		spn = "cifs/" + name
 	}
@@ -211,10 +210,7 @@ func (s *Session) handshake(ctx context.Context) error {
 	if s.info.SPN != "" {
 		mech, err := krbauth.New(hctx, s.cfg.Credentials.kerberosSetup(s.cfg.dial(), s.cfg.resolver(), s.cfg.connectTimeout()), s.info.SPN)
 		if err != nil {
-			e := derrors.Wrap(s.label, derrors.StepLogon, err)
-			if e.Kind == derrors.UnknownError {
-				e.Kind = derrors.LogonFailure
-			}
+			e := krbauth.LogonError(s.label, err)
 			s.trace(derrors.StepLogon, time.Since(start), e)
 			return e
 		}

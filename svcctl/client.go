@@ -204,8 +204,7 @@ func (c *Client) kerberos(ctx context.Context) (*krbauth.Mechanism, string, erro
 	realm := krbauth.Realm(kc.Realm, cr.User, cr.Domain)
 	name, err := krbauth.ServerName(c.host, c.cfg.ServerName, realm)
 	if err != nil {
-		return nil, "", &derrors.Error{Host: c.host, Step: derrors.StepLogon, Kind: derrors.LogonFailure,
-			Reason: derrors.ReasonUnknownServicePrincipal, Err: err}
+		return nil, "", krbauth.LogonError(c.host, err)
 	}
 	mech, err := krbauth.New(ctx, krbauth.Setup{
 		Account:        krbauth.Account{User: cr.User, Realm: realm, Password: cr.Password, NTHash: cr.NTHash, CCache: kc.CCache},
@@ -215,11 +214,7 @@ func (c *Client) kerberos(ctx context.Context) (*krbauth.Mechanism, string, erro
 		ConnectTimeout: c.cfg.ConnectTimeout,
 	}, "cifs/"+name)
 	if err != nil {
-		e := derrors.Wrap(c.host, derrors.StepLogon, err)
-		if e.Kind == derrors.UnknownError {
-			e.Kind = derrors.LogonFailure
-		}
-		return nil, "", e
+		return nil, "", krbauth.LogonError(c.host, err)
 	}
 	return mech, name, nil
 }
@@ -231,10 +226,9 @@ func (c *Client) kerberos(ctx context.Context) (*krbauth.Mechanism, string, erro
 // ctx: when either ends first, the sockets are closed under go-msrpc.
 func (c *Client) dial(ctx context.Context) (*transport, error) {
 	set := &connSet{}
-	hook := func(ctx context.Context, network, address string) (net.Conn, error) {
-		cctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
-		defer cancel()
-		conn, err := c.cfg.Dial(cctx, network, address)
+	// track records a connection the transport opened, so teardown can
+	// always close it.
+	track := func(conn net.Conn, err error) (net.Conn, error) {
 		if err != nil {
 			set.dialFailed()
 			return nil, err
@@ -244,6 +238,11 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 			return nil, ErrClosed
 		}
 		return conn, nil
+	}
+	hook := func(ctx context.Context, network, address string) (net.Conn, error) {
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
+		defer cancel()
+		return track(c.cfg.Dial(cctx, network, address))
 	}
 
 	// The watchdog bounds the whole set-up, KDC exchanges included.
@@ -261,18 +260,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		}
 		// go-msrpc dials with the bind's unbounded context; the pipe open
 		// is bounded by the watchdog's instead.
-		pipeHook := func(context.Context, string, string) (net.Conn, error) {
-			conn, err := c.cfg.Pipe(wctx)
-			if err != nil {
-				set.dialFailed()
-				return nil, err
-			}
-			if !set.add(conn) {
-				_ = conn.Close()
-				return nil, ErrClosed
-			}
-			return conn, nil
-		}
+		pipeHook := func(context.Context, string, string) (net.Conn, error) { return track(c.cfg.Pipe(wctx)) }
 		dialOpts = []dcerpc.Option{dcerpc.WithDialer(dialerFunc(pipeHook)), dcerpc.WithTimeout(c.cfg.CallTimeout)}
 		endpoint = "ncacn_ip_tcp:[445]"
 	} else {

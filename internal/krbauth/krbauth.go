@@ -34,6 +34,8 @@ import (
 	"github.com/oiweiwei/go-msrpc/ssp/gssapi"
 	"github.com/oiweiwei/go-msrpc/ssp/krb5"
 	kconfig "github.com/oiweiwei/gokrb5.fork/v9/config"
+
+	derrors "github.com/nxdeploy/deployer/errors"
 )
 
 // KDCPort is the Kerberos port.
@@ -85,8 +87,6 @@ type Mechanism struct {
 	Config *krb5.Config
 	// Credential is the account's credential.
 	Credential credential.Credential
-	// Realm is the realm in upper case.
-	Realm string
 	// SPN is the service principal the mechanism holds a ticket for.
 	SPN string
 
@@ -96,6 +96,25 @@ type Mechanism struct {
 // ErrNoRealm is returned by New when neither the account nor the user name
 // names a realm.
 var ErrNoRealm = errors.New("krbauth: no Kerberos realm: set the realm (the domain's DNS name) or give the user as user@REALM")
+
+// ErrNeedName is returned by ServerName when only an address is known.
+var ErrNeedName = errors.New("krbauth: Kerberos needs the computer's DNS name")
+
+// LogonError classifies a failure of ServerName or New for host as a logon
+// failure at the logon step: a host without a name is an unknown service
+// principal; what a KDC said, or that none answered, keeps the errors
+// package's Kerberos classification.
+func LogonError(host string, err error) *derrors.Error {
+	if errors.Is(err, ErrNeedName) {
+		return &derrors.Error{Host: host, Step: derrors.StepLogon, Kind: derrors.LogonFailure,
+			Reason: derrors.ReasonUnknownServicePrincipal, Err: err}
+	}
+	e := derrors.Wrap(host, derrors.StepLogon, err)
+	if e.Kind == derrors.UnknownError {
+		e.Kind = derrors.LogonFailure
+	}
+	return e
+}
 
 // ErrNoSecret is returned by New when the account has no password, NT hash
 // or credentials cache.
@@ -109,18 +128,12 @@ var ErrNoSecret = errors.New("krbauth: the account has no password, NT hash or c
 // and new ones refused. Every failure names what the KDC said (its KRB-ERROR
 // text) or why no KDC answered.
 func New(ctx context.Context, s Setup, spn string) (*Mechanism, error) {
-	user, realm := s.Account.User, s.Account.Realm
-	if u, r, ok := strings.Cut(user, "@"); ok {
-		user = u
-		if realm == "" {
-			realm = r
-		}
-	}
+	a := s.Account
+	user, _, _ := strings.Cut(a.User, "@")
+	realm := Realm(a.Realm, a.User, "")
 	if realm == "" || realm == "." {
 		return nil, ErrNoRealm
 	}
-	realm = strings.ToUpper(realm)
-	a := s.Account
 	if a.Password == "" && len(a.NTHash) == 0 && a.CCache == "" {
 		return nil, ErrNoSecret
 	}
@@ -162,7 +175,7 @@ func New(ctx context.Context, s Setup, spn string) (*Mechanism, error) {
 		return nil, err
 	}
 	cred := credential.NewFromCCacheV9(user, cc, credential.Domain(realm))
-	return &Mechanism{Config: kc, Credential: cred, Realm: realm, SPN: spn, dialer: d}, nil
+	return &Mechanism{Config: kc, Credential: cred, SPN: spn, dialer: d}, nil
 }
 
 // SMBOptions returns the gssapi options of an SMB session set-up with the
@@ -352,7 +365,7 @@ func ServerName(host, label, realm string) (string, error) {
 		break
 	}
 	if name == "" {
-		return "", fmt.Errorf("krbauth: Kerberos needs the computer's DNS name, but only the address %q is known", host)
+		return "", fmt.Errorf("%w, but only the address %q is known", ErrNeedName, host)
 	}
 	if !strings.Contains(name, ".") && realm != "" {
 		name += "." + realm

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	derrors "github.com/nxdeploy/deployer/errors"
 )
 
 func TestRealm(t *testing.T) {
@@ -249,4 +251,23 @@ func TestKDCDialerEndsWithItsContext(t *testing.T) {
 	kd.mu.Lock()
 	assert.Empty(t, kd.conns)
 	kd.mu.Unlock()
+}
+
+func TestLogonError(t *testing.T) {
+	_, nameErr := ServerName("10.0.0.5", "", "LAB.TEST")
+	for _, tc := range []struct {
+		err    error
+		reason derrors.Reason
+	}{
+		{nameErr, derrors.ReasonUnknownServicePrincipal},
+		{ErrNoSecret, derrors.NoReason},
+		{fmt.Errorf("krbauth: no KDC for realm X: %w", errors.New("no such host")), derrors.ReasonKDCUnreachable},
+	} {
+		e := LogonError("pc1", tc.err)
+		assert.Equal(t, derrors.LogonFailure, e.Kind, "%v", tc.err)
+		assert.Equal(t, derrors.StepLogon, e.Step)
+		assert.Equal(t, "pc1", e.Host)
+		assert.Equal(t, tc.reason, e.Reason, "%v", tc.err)
+		assert.ErrorIs(t, e, tc.err)
+	}
 }

@@ -149,28 +149,13 @@ func fetchTGT(user, realm string, a Account, conf *kconfig.Config, kc *krb5.Conf
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("krbauth: TGT for %s@%s: %w", user, realm, err)
 	}
-	tkt, err := rep.Ticket.Marshal()
+	client := credentials.Principal{Realm: rep.CRealm, PrincipalName: rep.CName}
+	entry, err := cacheEntry(client, rep.Ticket, rep.DecryptedEncPart)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("krbauth: TGT: %w", err)
 	}
-	ep := rep.DecryptedEncPart
-	client := credentials.Principal{Realm: rep.CRealm, PrincipalName: rep.CName}
-	cc := &credentials.CCache{
-		Version:          4,
-		DefaultPrincipal: client,
-		Credentials: []*credentials.Credential{{
-			Client:      client,
-			Server:      credentials.Principal{Realm: rep.Ticket.Realm, PrincipalName: rep.Ticket.SName},
-			Key:         ep.Key,
-			AuthTime:    ep.AuthTime,
-			StartTime:   ep.StartTime,
-			EndTime:     ep.EndTime,
-			RenewTill:   ep.RenewTill,
-			TicketFlags: ep.Flags,
-			Ticket:      tkt,
-		}},
-	}
-	return cc, ep.EndTime, nil
+	cc := &credentials.CCache{Version: 4, DefaultPrincipal: client, Credentials: []*credentials.Credential{entry}}
+	return cc, entry.EndTime, nil
 }
 
 // Kerberos error codes that mean the KDC no longer accepts a TGT it issued
@@ -237,15 +222,25 @@ func withServiceTicket(tgt *credentials.CCache, realm, spn string, conf *kconfig
 	if err != nil {
 		return nil, fmt.Errorf("krbauth: service ticket for %s: %w", spn, err)
 	}
-	b, err := rep.Ticket.Marshal()
+	svc, err := cacheEntry(tgt.DefaultPrincipal, rep.Ticket, rep.DecryptedEncPart)
 	if err != nil {
 		return nil, fmt.Errorf("krbauth: service ticket: %w", err)
 	}
-	ep := rep.DecryptedEncPart
 	out := *tgt
-	out.Credentials = append(append([]*credentials.Credential(nil), tgt.Credentials...), &credentials.Credential{
-		Client:      tgt.DefaultPrincipal,
-		Server:      credentials.Principal{Realm: rep.Ticket.Realm, PrincipalName: rep.Ticket.SName},
+	out.Credentials = append(append([]*credentials.Credential(nil), tgt.Credentials...), svc)
+	return &out, nil
+}
+
+// cacheEntry is a credentials cache entry for a ticket the KDC issued to
+// client, with the decrypted part of the KDC's reply (key and times).
+func cacheEntry(client credentials.Principal, tkt messages.Ticket, ep messages.EncKDCRepPart) (*credentials.Credential, error) {
+	b, err := tkt.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return &credentials.Credential{
+		Client:      client,
+		Server:      credentials.Principal{Realm: tkt.Realm, PrincipalName: tkt.SName},
 		Key:         ep.Key,
 		AuthTime:    ep.AuthTime,
 		StartTime:   ep.StartTime,
@@ -253,6 +248,5 @@ func withServiceTicket(tgt *credentials.CCache, realm, spn string, conf *kconfig
 		RenewTill:   ep.RenewTill,
 		TicketFlags: ep.Flags,
 		Ticket:      b,
-	})
-	return &out, nil
+	}, nil
 }
