@@ -28,8 +28,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer"
-	"github.com/nxdeploy/deployer/internal/demo"
-	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/deployertest/demo"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/smb"
 )
 

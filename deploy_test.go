@@ -16,9 +16,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/demo"
 	"github.com/nxdeploy/deployer/smb"
 )
 

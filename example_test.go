@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
-	"github.com/nxdeploy/deployer/internal/demo"
 	"github.com/nxdeploy/deployer/smb"
 )
 

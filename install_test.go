@@ -14,14 +14,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest"
+	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
+	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/smbserver"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
-	"github.com/nxdeploy/deployer/internal/winhost"
-	"github.com/nxdeploy/deployer/internal/winhost/nxsvcmodel"
-	"github.com/nxdeploy/deployer/internal/winhost/scm"
-	"github.com/nxdeploy/deployer/internal/winhost/smbserver"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
@@ -33,14 +33,14 @@ const testPackage = "msi/testdata/ok.msi"
 // model of our remote service, with its service manager at hand so tests
 // can inspect what is left on the host.
 type emulated struct {
-	*winhost.Host
+	*deployertest.Host
 	SCM *scm.Manager
 }
 
 type hostOpts struct {
 	installer scm.InstallerOptions
 	start     time.Duration
-	win       []winhost.Option
+	win       []deployertest.Option
 	noWOW64   bool
 }
 
@@ -54,9 +54,9 @@ func startEmulated(t *testing.T, o hostOpts) *emulated {
 	if o.start == 0 {
 		o.start = 2 * time.Second
 	}
-	opts := append([]winhost.Option{winhost.WithRoot(root), winhost.WithSCM(scm.Options{StartTimeout: o.start,
+	opts := append([]deployertest.Option{deployertest.WithRoot(root), deployertest.WithSCM(scm.Options{StartTimeout: o.start,
 		Program: nxsvcmodel.Program(scm.Installer(o.installer))})}, o.win...)
-	h := winhost.Start(t, opts...)
+	h := deployertest.Start(t, opts...)
 	return &emulated{Host: h, SCM: h.SCM}
 }
 
@@ -231,7 +231,7 @@ func TestPushServiceQuarantined(t *testing.T) {
 	for name, mode := range map[string]smbserver.AVMode{"deleted": smbserver.AVDelete, "blocked": smbserver.AVBlock} {
 		t.Run(name, func(t *testing.T) {
 			av := smbserver.Antivirus{Mode: mode, Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}
-			e := startEmulated(t, hostOpts{win: []winhost.Option{winhost.WithAntivirus(av)}})
+			e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithAntivirus(av)}})
 			conn := connect(t, e)
 			_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
 			require.Error(t, err)
@@ -284,17 +284,17 @@ func TestPushServiceReuseAndSweep(t *testing.T) {
 func TestConnectFailuresAreTyped(t *testing.T) {
 	cases := []struct {
 		name   string
-		opts   []winhost.Option
+		opts   []deployertest.Option
 		user   string
 		reason derrors.Reason
 		kind   derrors.Kind
 		step   derrors.Step
 	}{
 		{"wrong password", nil, "wrong", derrors.ReasonBadCredentials, derrors.LogonFailure, derrors.StepLogon},
-		{"ADMIN$ missing", []winhost.Option{winhost.WithoutAdminShare()}, "", derrors.ReasonAdminShareMissing, derrors.SharedAccessFailure, derrors.StepTreeConnect},
-		{"UAC remote restrictions", []winhost.Option{winhost.WithUACRemoteRestrictions()}, "", derrors.ReasonAdminShareDenied, derrors.SharedAccessFailure, derrors.StepTreeConnect},
-		{"locked out", []winhost.Option{winhost.WithAccountLockedOut()}, "", derrors.ReasonAccountLockedOut, derrors.LogonFailure, derrors.StepLogon},
-		{"guest only", []winhost.Option{winhost.WithGuestOnly()}, "", derrors.ReasonGuestOnly, derrors.LogonFailure, derrors.StepLogon},
+		{"ADMIN$ missing", []deployertest.Option{deployertest.WithoutAdminShare()}, "", derrors.ReasonAdminShareMissing, derrors.SharedAccessFailure, derrors.StepTreeConnect},
+		{"UAC remote restrictions", []deployertest.Option{deployertest.WithUACRemoteRestrictions()}, "", derrors.ReasonAdminShareDenied, derrors.SharedAccessFailure, derrors.StepTreeConnect},
+		{"locked out", []deployertest.Option{deployertest.WithAccountLockedOut()}, "", derrors.ReasonAccountLockedOut, derrors.LogonFailure, derrors.StepLogon},
+		{"guest only", []deployertest.Option{deployertest.WithGuestOnly()}, "", derrors.ReasonGuestOnly, derrors.LogonFailure, derrors.StepLogon},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -319,7 +319,7 @@ func TestConnectFailuresAreTyped(t *testing.T) {
 func TestRunInstallerConnectionDroppedMidUpload(t *testing.T) {
 	// Every connection is cut after 256 KiB: the service binary (2.5 MB)
 	// cannot be pushed. Cleanup then goes over a fresh connection.
-	e := startEmulated(t, hostOpts{win: []winhost.Option{winhost.WithDropAfterBytes(256 << 10)}})
+	e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithDropAfterBytes(256 << 10)}})
 	conn := connect(t, e)
 	res, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
 	require.Error(t, err)
@@ -402,7 +402,7 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 // directory is D:\WINNT (and which has no C:\Windows): Connect asks srvsvc
 // where ADMIN$ is, and the service's binary path and the job's paths follow.
 func TestRunInstallerOnAnotherSystemRoot(t *testing.T) {
-	e := startEmulated(t, hostOpts{win: []winhost.Option{winhost.WithSystemRoot(`D:\WINNT`)},
+	e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithSystemRoot(`D:\WINNT`)},
 		installer: scm.InstallerOptions{Outcomes: []uint32{0}}})
 	ctx := context.Background()
 	conn, err := deployer.Connect(ctx, e.target(), e.connectConfig())

@@ -10,10 +10,10 @@ import (
 	"go.uber.org/goleak"
 
 	deployer "github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab/addc"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/lab"
-	"github.com/nxdeploy/deployer/internal/lab/addc"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )

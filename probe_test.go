@@ -17,9 +17,9 @@ import (
 	"go.uber.org/goleak"
 
 	deployer "github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/lab"
 	"github.com/nxdeploy/deployer/smb"
 )
 

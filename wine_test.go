@@ -20,12 +20,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest/winelab"
+	"github.com/nxdeploy/deployer/deployertest/winemode"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
-	"github.com/nxdeploy/deployer/internal/winelab"
-	"github.com/nxdeploy/deployer/internal/winhost/winemode"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )

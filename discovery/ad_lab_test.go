@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nxdeploy/deployer/deployertest/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab/addc"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/lab"
-	"github.com/nxdeploy/deployer/internal/lab/addc"
 )
 
 // TestActiveDirectory runs every LDAP discovery case against one real Samba

@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/lab"
 )
 
 // listen445 serves TCP 445 on addr inside h's namespace (accept, close)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

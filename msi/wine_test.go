@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/smb"
 )
 

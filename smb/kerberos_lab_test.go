@@ -21,11 +21,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/nxdeploy/deployer/deployertest/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab/addc"
+	"github.com/nxdeploy/deployer/deployertest/smbserver"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/krbauth"
-	"github.com/nxdeploy/deployer/internal/lab"
-	"github.com/nxdeploy/deployer/internal/lab/addc"
-	"github.com/nxdeploy/deployer/internal/winhost/smbserver"
 	"github.com/nxdeploy/deployer/smb"
 )
 

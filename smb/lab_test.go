@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/lab"
 	"github.com/nxdeploy/deployer/smb"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/nxdeploy/deployer/internal/lab"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/svcctl"
 )
 

@@ -85,7 +85,7 @@
 // administrator check, typed 1060/1058/1056/5, enumeration, status, config,
 // Spooler stop/start, the faults of CreateServiceW/DeleteService/
 // ChangeServiceConfigW and the recovery after them, connections cut before
-// or after a request. The emulated Windows host (internal/winhost with its
+// or after a request. The emulated Windows host (package deployertest with its
 // SCM): the whole life cycle, 1073/1072/1062/1053/2, marked-for-delete
 // until the handles close, paging through 600 services, and the outcome
 // checks of CreateService/StartService/DeleteService after a lost

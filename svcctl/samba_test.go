@@ -17,8 +17,8 @@ import (
 	//lint:ignore SA1019 the NT hash of NTLM is MD4 by definition ([MS-NLMP] 3.3.1)
 	"golang.org/x/crypto/md4"
 
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/lab"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )

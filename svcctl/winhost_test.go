@@ -16,15 +16,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nxdeploy/deployer/deployertest"
+	"github.com/nxdeploy/deployer/deployertest/rpc"
+	"github.com/nxdeploy/deployer/deployertest/scm"
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/winhost"
-	"github.com/nxdeploy/deployer/internal/winhost/rpc"
-	"github.com/nxdeploy/deployer/internal/winhost/scm"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
 
-// The emulated Windows host (internal/winhost) runs the whole service life
+// The emulated Windows host (package deployertest) runs the whole service life
 // cycle that Samba cannot: create, start, stop with a service-specific exit
 // code, delete, and the SCM's error codes.
 
@@ -64,39 +64,39 @@ func (p *jobProgram) runs() []scm.Run {
 }
 
 type winPeer struct {
-	h    *winhost.Host
+	h    *deployertest.Host
 	mgr  *scm.Manager
 	prog *jobProgram
-	user winhost.User
+	user deployertest.User
 }
 
-func startWinhost(t testing.TB, opts ...winhost.Option) *winPeer {
+func startWinhost(t testing.TB, opts ...deployertest.Option) *winPeer {
 	t.Helper()
 	return startWinhostSCM(t, nil, opts...)
 }
 
 // startWinhostSCM starts an emulated host whose SCM options setSCM may
 // change.
-func startWinhostSCM(t testing.TB, setSCM func(*scm.Options), opts ...winhost.Option) *winPeer {
+func startWinhostSCM(t testing.TB, setSCM func(*scm.Options), opts ...deployertest.Option) *winPeer {
 	t.Helper()
 	root := t.TempDir()
 	adminDir := filepath.Join(root, "C", "Windows")
 	require.NoError(t, os.MkdirAll(filepath.Join(adminDir, "nxd"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(adminDir, "nxd", "svc.exe"), []byte("MZ"), 0o644))
-	p := &winPeer{prog: newJobProgram(), user: winhost.User{Name: "operator", Password: "Op-Passw0rd!"}}
+	p := &winPeer{prog: newJobProgram(), user: deployertest.User{Name: "operator", Password: "Op-Passw0rd!"}}
 	so := scm.Options{AdminDir: adminDir, StartTimeout: 500 * time.Millisecond, Program: p.prog.run}
 	if setSCM != nil {
 		setSCM(&so)
 	}
 	p.mgr = scm.New(so)
 	t.Cleanup(func() { assert.NoError(t, p.mgr.Close()) })
-	opts = append([]winhost.Option{
-		winhost.WithRoot(root),
-		winhost.WithSigningRequired(),
-		winhost.WithUsers(p.user),
-		winhost.WithPipes(rpc.NewOpener(rpc.Config{SCM: p.mgr})),
+	opts = append([]deployertest.Option{
+		deployertest.WithRoot(root),
+		deployertest.WithSigningRequired(),
+		deployertest.WithUsers(p.user),
+		deployertest.WithPipes(rpc.NewOpener(rpc.Config{SCM: p.mgr})),
 	}, opts...)
-	p.h = winhost.Start(t, opts...)
+	p.h = deployertest.Start(t, opts...)
 	return p
 }
 
@@ -266,11 +266,11 @@ func TestWinhostStartFailures(t *testing.T) {
 func TestWinhostAccessDenied(t *testing.T) {
 	tests := []struct {
 		name  string
-		opts  []winhost.Option
+		opts  []deployertest.Option
 		admin bool
 	}{
 		{"non-admin account", nil, false},
-		{"UAC remote restrictions", []winhost.Option{winhost.WithUACRemoteRestrictions()}, true},
+		{"UAC remote restrictions", []deployertest.Option{deployertest.WithUACRemoteRestrictions()}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,8 +64,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nxdeploy/deployer"
+	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
-	"github.com/nxdeploy/deployer/internal/demo"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 )

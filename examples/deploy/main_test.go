@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer"
-	"github.com/nxdeploy/deployer/internal/demo"
+	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/msi"
 )
 

@@ -24,8 +24,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nxdeploy/deployer/internal/demo"
-	"github.com/nxdeploy/deployer/internal/winhost"
+	"github.com/nxdeploy/deployer/deployertest"
+	"github.com/nxdeploy/deployer/deployertest/demo"
 )
 
 func main() {
@@ -54,8 +54,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	host, portText, err := net.SplitHostPort(*listen)
 	port, perr := strconv.Atoi(portText)
-	if err != nil || perr != nil || port < 0 || port > 65535 || (host != "" && host != winhost.FleetAddress(0)) {
-		fmt.Fprintf(stderr, "winhost: -listen %q: want :PORT (hosts listen on %s, 127.10.0.2, ...)\n", *listen, winhost.FleetAddress(0))
+	if err != nil || perr != nil || port < 0 || port > 65535 || (host != "" && host != deployertest.FleetAddress(0)) {
+		fmt.Fprintf(stderr, "winhost: -listen %q: want :PORT (hosts listen on %s, 127.10.0.2, ...)\n", *listen, deployertest.FleetAddress(0))
 		return 2
 	}
 	opts := demo.Options{Port: port, User: *user, InstallTime: *install}

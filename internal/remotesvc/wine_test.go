@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nxdeploy/deployer/deployertest/winelab"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
-	"github.com/nxdeploy/deployer/internal/winelab"
 )
 
 // The Wine proofs share one prefix (initializing one takes 7-30 s).

@@ -1,0 +1,272 @@
+// Package demo starts a fleet of emulated Windows hosts with a mix of the
+// faults real fleets show, each running the model of the deployer's remote
+// service. examples/deploy -demo deploys to it, and the Deployer's tests use
+// it, so both see every state and most rows of the error table.
+package demo
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nxdeploy/deployer/deployertest"
+	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
+	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/smbserver"
+	"github.com/nxdeploy/deployer/discovery"
+)
+
+// Fault is what is wrong with one emulated host.
+type Fault string
+
+// The faults of a demo fleet.
+const (
+	Healthy       Fault = "healthy"
+	RebootNeeded  Fault = "msiexec 3010"
+	MSIFailure    Fault = "msiexec 1603"
+	BusyThenOK    Fault = "msiexec 1618, 1618, then 0"
+	Busy          Fault = "msiexec 1618 always"
+	WrongPassword Fault = "another password"
+	AdminShareOff Fault = "no ADMIN$"
+	UAC           Fault = "UAC remote restrictions"
+	Quarantine    Fault = "antivirus removes the service binary"
+	ServiceHangs  Fault = "service never starts (1053)"
+	Offline       Fault = "nothing listens (refused)"
+	Slow          Fault = "slow install"
+	GuestOnly     Fault = "guest-only logon"
+	AccountLocked Fault = "account locked out"
+)
+
+// DefaultSize is the size of the demo fleet.
+const DefaultSize = 50
+
+// Mix is the default mix of a fleet of n hosts: mostly healthy, with every
+// fault once (the common ones twice), spread over the fleet.
+func Mix(n int) []Fault {
+	faults := []Fault{RebootNeeded, MSIFailure, BusyThenOK, WrongPassword, AdminShareOff, UAC, Quarantine,
+		ServiceHangs, Offline, Slow, GuestOnly, RebootNeeded, MSIFailure, BusyThenOK}
+	out := make([]Fault, n)
+	for i := range out {
+		out[i] = Healthy
+	}
+	if n <= len(faults) {
+		copy(out, faults)
+		return out
+	}
+	for i, f := range faults {
+		out[i*n/len(faults)] = f
+	}
+	return out
+}
+
+// Options shape a fleet.
+type Options struct {
+	// Faults gives each host's fault; its length is the fleet's size.
+	Faults []Fault
+	// Port is the SMB port every host listens on (on its own 127.10.x.y
+	// address); 0 picks one.
+	Port int
+	// User and Password are the administrator account of every host (the
+	// WrongPassword hosts use another password).
+	User, Password string
+	// InstallTime is how long a healthy install takes; Slow hosts take 10×.
+	InstallTime time.Duration
+	// StartTimeout is how long a service may take to report RUNNING
+	// before StartService fails with 1053.
+	StartTimeout time.Duration
+	// Dir holds the hosts' disks; "" means a new temporary directory that
+	// Close removes.
+	Dir string
+}
+
+// Host is one host of the fleet.
+type Host struct {
+	*deployertest.Host
+	// Fault is what is wrong with it.
+	Fault Fault
+	// SCM is its service manager (nil for an Offline host); Close closes it.
+	SCM *scm.Manager
+	// Addr is its address.
+	IP netip.Addr
+}
+
+// Fleet is a running demo fleet.
+type Fleet struct {
+	Hosts []*Host
+	Port  int
+	User  string
+	// Password is the administrator password of the hosts.
+	Password string
+	dir      string
+	tmp      bool
+	once     sync.Once
+	closeErr error
+}
+
+// Start starts a fleet.
+func Start(o Options) (*Fleet, error) {
+	if o.User == "" {
+		o.User = deployertest.DefaultUser
+	}
+	if o.Password == "" {
+		o.Password = deployertest.DefaultPassword
+	}
+	if o.InstallTime <= 0 {
+		o.InstallTime = 300 * time.Millisecond
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = time.Second
+	}
+	f := &Fleet{User: o.User, Password: o.Password, dir: o.Dir}
+	if f.dir == "" {
+		d, err := os.MkdirTemp("", "deployer-demo-")
+		if err != nil {
+			return nil, err
+		}
+		f.dir, f.tmp = d, true
+	}
+	port := o.Port
+	if port == 0 {
+		p, err := freePort(len(o.Faults))
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		port = p
+	}
+	f.Port = port
+	for i, fault := range o.Faults {
+		h, err := f.start(i, fault, o)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("demo host %d (%s): %w", i, fault, err)
+		}
+		f.Hosts = append(f.Hosts, h)
+	}
+	return f, nil
+}
+
+func (f *Fleet) start(i int, fault Fault, o Options) (*Host, error) {
+	ip := netip.MustParseAddr(deployertest.FleetAddress(i))
+	name := fmt.Sprintf("PC-%04d", i+1)
+	h := &Host{Fault: fault, IP: ip}
+	if fault == Offline {
+		h.Host = &deployertest.Host{Name: name, IP: ip.String(), Port: f.Port, Addr: net.JoinHostPort(ip.String(), strconv.Itoa(f.Port))}
+		return h, nil
+	}
+	root := filepath.Join(f.dir, name)
+	admin := filepath.Join(root, "C", "Windows")
+	if err := os.MkdirAll(filepath.Join(admin, "SysWOW64"), 0o755); err != nil {
+		return nil, err
+	}
+	inst := scm.InstallerOptions{Duration: o.InstallTime}
+	opts := []deployertest.Option{deployertest.WithRoot(root), deployertest.WithHostname(name),
+		deployertest.WithListenAddress(net.JoinHostPort(ip.String(), strconv.Itoa(f.Port))),
+		deployertest.WithCredentials(f.User, f.Password)}
+	switch fault {
+	case RebootNeeded:
+		inst.Outcomes = []uint32{3010}
+	case MSIFailure:
+		inst.Outcomes = []uint32{1603}
+	case BusyThenOK:
+		inst.Outcomes = []uint32{1618, 1618, 0}
+	case Busy:
+		inst.Outcomes = []uint32{1618}
+	case WrongPassword:
+		opts = append(opts, deployertest.WithCredentials(f.User, f.Password+"-other"))
+	case AdminShareOff:
+		opts = append(opts, deployertest.WithoutAdminShare())
+	case UAC:
+		opts = append(opts, deployertest.WithUACRemoteRestrictions())
+	case Quarantine:
+		opts = append(opts, deployertest.WithAntivirus(smbserver.Antivirus{Mode: smbserver.AVDelete,
+			Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}))
+	case ServiceHangs:
+		inst.NeverRunning = true
+	case Slow:
+		inst.Duration = 10 * o.InstallTime
+	case GuestOnly:
+		opts = append(opts, deployertest.WithGuestOnly())
+	case AccountLocked:
+		opts = append(opts, deployertest.WithAccountLockedOut())
+	}
+	opts = append(opts, deployertest.WithSCM(scm.Options{StartTimeout: o.StartTimeout,
+		Program: nxsvcmodel.Program(scm.Installer(inst))}))
+	wh, err := deployertest.New(opts...)
+	if err != nil {
+		return nil, err
+	}
+	h.Host, h.SCM = wh, wh.SCM
+	return h, nil
+}
+
+// freePort finds a port free on the first n fleet addresses.
+func freePort(n int) (int, error) {
+	for try := 0; try < 20; try++ {
+		ln, err := net.Listen("tcp", deployertest.FleetAddress(0)+":0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ok := true
+		for i := 1; i < n && ok; i++ {
+			l, err := net.Listen("tcp", net.JoinHostPort(deployertest.FleetAddress(i), strconv.Itoa(port)))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return port, nil
+		}
+	}
+	return 0, errors.New("demo: no port free on every fleet address")
+}
+
+// Targets returns the fleet as discovered hosts (name and address), as a CSV
+// in the seed's BIOS_NAME,IP_ADDRESS format would give them.
+func (f *Fleet) Targets() []discovery.Host {
+	out := make([]discovery.Host, len(f.Hosts))
+	for i, h := range f.Hosts {
+		out[i] = discovery.Host{Name: h.Name, Addr: h.IP, Source: "demo"}
+	}
+	return out
+}
+
+// CSV renders the fleet in the seed's BIOS_NAME,IP_ADDRESS format.
+func (f *Fleet) CSV() string {
+	s := "BIOS_NAME,IP_ADDRESS\n"
+	for _, h := range f.Hosts {
+		s += h.Name + "," + h.IP.String() + "\n"
+	}
+	return s
+}
+
+// Close stops every host and removes the fleet's directory if it made it.
+// Later calls return the first call's result.
+func (f *Fleet) Close() error {
+	f.once.Do(func() { f.closeErr = f.close() })
+	return f.closeErr
+}
+
+func (f *Fleet) close() error {
+	var errs []error
+	for _, h := range f.Hosts {
+		if h.Fault != Offline && h.Host != nil {
+			errs = append(errs, h.Host.Close())
+		}
+	}
+	if f.tmp {
+		errs = append(errs, os.RemoveAll(f.dir))
+	}
+	return errors.Join(errs...)
+}

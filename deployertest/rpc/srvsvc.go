@@ -1,0 +1,132 @@
+package rpc
+
+import (
+	"context"
+	"strings"
+
+	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
+	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
+)
+
+// srvsvc result codes ([MS-SRVS] 2.2.2.x, [MS-ERREF]).
+const (
+	errorAccessDenied     uint32 = 5
+	errorInvalidLevel     uint32 = 124
+	nerrNetNameNotFound   uint32 = 2310
+	platformIDNT          uint32 = 500
+	serverTypeWorkstation uint32 = 0x00000001
+	serverTypeServer      uint32 = 0x00000002
+	serverTypeNT          uint32 = 0x00001000
+)
+
+// srvsvcServer implements NetrShareEnum, NetrShareGetInfo and
+// NetrServerGetInfo from a Config; other methods answer with
+// nca_op_rng_error.
+type srvsvcServer struct {
+	srvsvc.UnimplementedSrvsvcServer
+	cfg    *Config
+	caller pipe.Caller
+}
+
+var _ srvsvc.SrvsvcServer = (*srvsvcServer)(nil)
+
+func (s *srvsvcServer) find(name string) (Share, bool) {
+	for _, sh := range s.cfg.Shares {
+		if strings.EqualFold(sh.Name, name) {
+			return sh, true
+		}
+	}
+	return Share{}, false
+}
+
+// ShareEnum implements NetrShareEnum (NetShareEnumAll) at levels 0, 1 and
+// 2; level 2 reveals paths and needs an administrator, as on Windows.
+func (s *srvsvcServer) ShareEnum(_ context.Context, req *srvsvc.ShareEnumRequest) (*srvsvc.ShareEnumResponse, error) {
+	level := uint32(0)
+	if req.Info != nil {
+		level = req.Info.Level
+	}
+	resp := &srvsvc.ShareEnumResponse{Info: &srvsvc.ShareEnum{Level: level}}
+	shares := s.cfg.Shares
+	switch level {
+	case 0:
+		c := &srvsvc.ShareInfo0Container{EntriesRead: uint32(len(shares))}
+		for _, sh := range shares {
+			c.Buffer = append(c.Buffer, &srvsvc.ShareInfo0{NetworkName: sh.Name})
+		}
+		resp.Info.ShareInfo = &srvsvc.ShareEnumUnion{Value: &srvsvc.ShareEnumUnion_Level0{Level0: c}}
+	case 1:
+		c := &srvsvc.ShareInfo1Container{EntriesRead: uint32(len(shares))}
+		for _, sh := range shares {
+			c.Buffer = append(c.Buffer, &srvsvc.ShareInfo1{NetworkName: sh.Name, Type: sh.Type, Remark: sh.Remark})
+		}
+		resp.Info.ShareInfo = &srvsvc.ShareEnumUnion{Value: &srvsvc.ShareEnumUnion_Level1{Level1: c}}
+	case 2:
+		if !s.caller.Admin {
+			resp.Info.ShareInfo = &srvsvc.ShareEnumUnion{Value: &srvsvc.ShareEnumUnion_Level2{Level2: &srvsvc.ShareInfo2Container{}}}
+			resp.Return = errorAccessDenied
+			return resp, nil
+		}
+		c := &srvsvc.ShareInfo2Container{EntriesRead: uint32(len(shares))}
+		for _, sh := range shares {
+			c.Buffer = append(c.Buffer, share2(sh))
+		}
+		resp.Info.ShareInfo = &srvsvc.ShareEnumUnion{Value: &srvsvc.ShareEnumUnion_Level2{Level2: c}}
+	default:
+		resp.Info.ShareInfo = &srvsvc.ShareEnumUnion{Value: &srvsvc.ShareEnumUnion_Level0{Level0: &srvsvc.ShareInfo0Container{}}}
+		resp.Info.Level = 0
+		resp.Return = errorInvalidLevel
+		return resp, nil
+	}
+	resp.TotalEntries = uint32(len(shares))
+	return resp, nil
+}
+
+func share2(sh Share) *srvsvc.ShareInfo2 {
+	return &srvsvc.ShareInfo2{NetworkName: sh.Name, Type: sh.Type, Remark: sh.Remark,
+		MaxUses: 0xFFFFFFFF, Path: sh.Path}
+}
+
+// ShareGetInfo implements NetrShareGetInfo at levels 0, 1 and 2.
+func (s *srvsvcServer) ShareGetInfo(_ context.Context, req *srvsvc.ShareGetInfoRequest) (*srvsvc.ShareGetInfoResponse, error) {
+	resp := &srvsvc.ShareGetInfoResponse{Level: req.Level, Info: &srvsvc.ShareInfo{Value: &srvsvc.ShareInfo_0{}}}
+	sh, ok := s.find(strings.TrimRight(req.NetName, "\x00"))
+	switch {
+	case req.Level > 2:
+		resp.Return = errorInvalidLevel
+	case !ok:
+		resp.Return = nerrNetNameNotFound
+	case req.Level == 0:
+		resp.Info.Value = &srvsvc.ShareInfo_0{ShareInfo0: &srvsvc.ShareInfo0{NetworkName: sh.Name}}
+	case req.Level == 1:
+		resp.Info.Value = &srvsvc.ShareInfo_1{ShareInfo1: &srvsvc.ShareInfo1{NetworkName: sh.Name, Type: sh.Type, Remark: sh.Remark}}
+	case !s.caller.Admin:
+		resp.Return = errorAccessDenied
+	default:
+		resp.Info.Value = &srvsvc.ShareInfo_2{ShareInfo2: share2(sh)}
+	}
+	if resp.Return != 0 {
+		resp.Level = 0
+	}
+	return resp, nil
+}
+
+// GetInfo implements NetrServerGetInfo at levels 100 and 101.
+func (s *srvsvcServer) GetInfo(_ context.Context, req *srvsvc.GetInfoRequest) (*srvsvc.GetInfoResponse, error) {
+	resp := &srvsvc.GetInfoResponse{Level: req.Level}
+	switch req.Level {
+	case 100:
+		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_100{ServerInfo100: &dtyp.ServerInfo100{
+			PlatformID: platformIDNT, Name: s.cfg.ServerName}}}
+	case 101:
+		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_101{ServerInfo101: &dtyp.ServerInfo101{
+			PlatformID: platformIDNT, Name: s.cfg.ServerName, VersionMajor: 10, VersionMinor: 0,
+			VersionType: serverTypeWorkstation | serverTypeServer | serverTypeNT, Comment: s.cfg.Comment}}}
+	default:
+		resp.Level = 100
+		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_100{ServerInfo100: &dtyp.ServerInfo100{}}}
+		resp.Return = errorInvalidLevel
+	}
+	return resp, nil
+}
