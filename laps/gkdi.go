@@ -2,6 +2,7 @@ package laps
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -208,7 +209,8 @@ func mapKeyService(ctx context.Context, dc, addr string, cfg GKDIConfig) (int, e
 				continue
 			}
 			b := e.Tower.Binding()
-			if b == nil || b.StringBinding.ProtocolSequence != dcerpc.ProtocolSequenceIPTCP {
+			if b == nil || b.StringBinding.ProtocolSequence != dcerpc.ProtocolSequenceIPTCP ||
+				b.SyntaxID.IfUUID == nil || b.SyntaxID.IfUUID.String() != isdkey.ISDKeySyntaxV1_0.IfUUID.String() {
 				continue
 			}
 			if p, perr := strconv.Atoi(b.StringBinding.Endpoint); perr == nil && p > 0 && p < 65536 {
@@ -248,16 +250,12 @@ func (g *GKDI) GroupKey(ctx context.Context, req KeyRequest) ([]byte, error) {
 	g.mu.Unlock()
 
 	var out []byte
-	guid := dtyp.GUID{}
-	guid.Data1 = uint32(root[0]) | uint32(root[1])<<8 | uint32(root[2])<<16 | uint32(root[3])<<24
-	guid.Data2 = uint16(root[4]) | uint16(root[5])<<8
-	guid.Data3 = uint16(root[6]) | uint16(root[7])<<8
-	guid.Data4 = append([]byte{}, root[8:]...)
+	guid := rpcGUID(root)
 	err = g.conn.Call(ctx, StepGetKey, true, func(ctx context.Context, cli isdkey.ISDKeyClient) error {
 		resp, err := rpcpipe.Check(cli.GetKey(ctx, &isdkey.GetKeyRequest{
 			TargetSDLength: uint32(len(req.TargetSD)),
 			TargetSD:       req.TargetSD,
-			RootKeyID:      &guid,
+			RootKeyID:      guid,
 			L0KeyID:        req.L0,
 			L1KeyID:        req.L1,
 			L2KeyID:        req.L2,
@@ -268,6 +266,9 @@ func (g *GKDI) GroupKey(ctx context.Context, req KeyRequest) ([]byte, error) {
 		out = resp.Out
 		return nil
 	})
+	if errors.Is(err, rpcpipe.ErrInterfaceRejected) {
+		return nil, fmt.Errorf("%w: %w", ErrNoKeyService, err)
+	}
 	if err != nil {
 		return nil, keyError(err)
 	}
@@ -287,6 +288,16 @@ func (g *GKDI) GroupKey(ctx context.Context, req KeyRequest) ([]byte, error) {
 	}
 	g.mu.Unlock()
 	return out, nil
+}
+
+// rpcGUID converts a GUID in wire form to go-msrpc's.
+func rpcGUID(g dpaping.GUID) *dtyp.GUID {
+	return &dtyp.GUID{
+		Data1: binary.LittleEndian.Uint32(g[0:4]),
+		Data2: binary.LittleEndian.Uint16(g[4:6]),
+		Data3: binary.LittleEndian.Uint16(g[6:8]),
+		Data4: append([]byte{}, g[8:]...),
+	}
 }
 
 // keyError names an access refusal of GetKey: the account is not allowed

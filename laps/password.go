@@ -15,23 +15,22 @@ const Redacted = "[REDACTED]"
 // Redacted, also when the Password is a field of a struct they print. Reveal
 // returns the password for the one place that needs it: the logon.
 type Password struct {
-	// p points to the secret so that printing a struct that holds a
-	// Password by reflection (an unexported field, which fmt cannot ask to
-	// format itself) shows an address, never the text.
-	p *secret
+	// get returns the secret. A function value, because fmt prints one as
+	// an address wherever it meets it, also in a struct field it cannot ask
+	// to format itself (an unexported field, a bad verb), and encoders skip
+	// it.
+	get func() string
 }
 
-type secret struct{ s string }
-
 // NewPassword wraps s.
-func NewPassword(s string) Password { return Password{p: &secret{s: s}} }
+func NewPassword(s string) Password { return Password{get: func() string { return s }} }
 
 // Reveal returns the password. Pass it to the logon and nowhere else.
 func (p Password) Reveal() string {
-	if p.p == nil {
+	if p.get == nil {
 		return ""
 	}
-	return p.p.s
+	return p.get()
 }
 
 // IsZero reports an empty password.

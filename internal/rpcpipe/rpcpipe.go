@@ -34,6 +34,9 @@ var (
 	ErrTransportLost = errors.New("rpc: transport lost, outcome unknown")
 	// ErrFault: the server answered with a DCE/RPC fault PDU.
 	ErrFault = errors.New("rpc: fault")
+	// ErrInterfaceRejected: the server refused the interface's presentation
+	// context (it does not serve the interface on this endpoint).
+	ErrInterfaceRejected = errors.New("rpc: the server does not serve the interface")
 	// ErrRedialLimit: MaxRedials+1 transports were lost in a row.
 	ErrRedialLimit = errors.New("rpc: too many transports lost in a row")
 )
@@ -408,6 +411,10 @@ func (c *Conn[C]) Call(ctx context.Context, step derrors.Step, idempotent bool, 
 			return c.Wrap(step, err)
 		}
 		c.retire(t)
+		if rejected(err) {
+			c.completed()
+			return c.Wrap(step, fmt.Errorf("%w: %w", ErrInterfaceRejected, err))
+		}
 		if _, fault := FaultCode(err); fault {
 			c.completed()
 			return c.Wrap(step, err)
@@ -461,6 +468,13 @@ func FaultCode(err error) (uint32, bool) {
 		return 0, true
 	}
 	return 0, false
+}
+
+// rejected reports a presentation context the server refused (go-msrpc
+// reports the bind's result at the first call).
+func rejected(err error) bool {
+	var res *dcerpc.Result
+	return errors.As(err, &res) && res.HasError()
 }
 
 // faultWin32 maps a fault status to the Win32 code Windows reports for it.
