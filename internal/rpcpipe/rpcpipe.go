@@ -276,7 +276,9 @@ func (c *Conn[C]) dial(ctx context.Context) (*transport[C], error) {
 		rpc dcerpc.Conn
 		cli C
 	)
-	rpc, err = dcerpc.Dial(bctx, c.cfg.Host, dcerpc.WithDialer(dialerFunc(hook)), dcerpc.WithTimeout(c.cfg.CallTimeout))
+	// The address only names the connection inside go-msrpc (which would
+	// resolve a name): the hook opens the pipe.
+	rpc, err = dcerpc.Dial(bctx, "127.0.0.1", dcerpc.WithDialer(dialerFunc(hook)), dcerpc.WithTimeout(c.cfg.CallTimeout))
 	if err == nil {
 		opts := append([]dcerpc.Option{dcerpc.WithEndpoint("ncacn_ip_tcp:[445]")}, sec...)
 		if len(c.cfg.Mappers) > 0 {
