@@ -106,11 +106,16 @@ func (s *connSet) closeAll() {
 func Dial(ctx context.Context, host string, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{host: host, cfg: cfg}
-	addr, err := resolve(ctx, cfg, host)
-	if err != nil {
-		return nil, derrors.Wrap(host, derrors.StepResolve, err)
+	if cfg.Pipe != nil {
+		// The caller's session reaches the host: nothing to resolve.
+		c.addr = host
+	} else {
+		addr, err := resolve(ctx, cfg, host)
+		if err != nil {
+			return nil, derrors.Wrap(host, derrors.StepResolve, err)
+		}
+		c.addr = addr
 	}
-	c.addr = addr
 	t, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -330,7 +335,11 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		cli svcctlrpc.SvcctlClient
 		err error
 	)
-	rpc, err = dcerpc.Dial(bctx, c.addr, dialOpts...)
+	target := c.addr
+	if c.cfg.Pipe != nil {
+		target = "127.0.0.1" // only names the connection: go-msrpc would resolve a host name
+	}
+	rpc, err = dcerpc.Dial(bctx, target, dialOpts...)
 	if err == nil {
 		cli, err = svcctlrpc.NewSvcctlClient(bctx, rpc, bindOpts...)
 	}

@@ -195,9 +195,9 @@ func Dial(ctx context.Context, host string, scfg smb.Config, cfg Config) (*Clien
 // Host returns the host's name as errors give it.
 func (c *Client) Host() string { return c.host }
 
-// StartedService reports whether Open started the Remote Registry service
-// (and Close will stop it again).
-func (c *Client) StartedService() bool { return c.rr != nil && c.rr.started }
+// ServiceAction says what Open did about the Remote Registry service (and
+// so what Close undoes).
+func (c *Client) ServiceAction() ServiceAction { return c.rr.action() }
 
 // Close closes the registry connection and puts the Remote Registry service
 // back as Open found it (stopped, and disabled again if it was), even when

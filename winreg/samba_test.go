@@ -121,8 +121,8 @@ func TestSamba(t *testing.T) {
 			})
 			require.NoError(t, err)
 			defer func() { assert.NoError(t, c.Close()) }()
-			// Samba's svcctl reports Remote Registry as running.
-			assert.False(t, c.StartedService())
+			// Samba's svcctl reports Remote Registry as always running.
+			assert.Equal(t, winreg.ServiceWasRunning, c.ServiceAction())
 
 			agent, err := c.Product(ctx, strings.ToLower(strings.Trim(agentCode, "{}")))
 			require.NoError(t, err)
@@ -229,7 +229,7 @@ func TestSamba(t *testing.T) {
 		c, err := winreg.Open(ctx, "reg1", winreg.SessionPipes(us), winreg.Config{})
 		require.NoError(t, err)
 		defer func() { assert.NoError(t, c.Close()) }()
-		assert.False(t, c.StartedService())
+		assert.Equal(t, winreg.ServiceNotChecked, c.ServiceAction())
 		pr, err := c.Product(ctx, agentCode)
 		require.NoError(t, err)
 		assert.Equal(t, "Collector Agent", pr.DisplayName)

@@ -25,6 +25,38 @@ var (
 	ErrRemoteRegistryDisabled = errors.New("winreg: the Remote Registry service is disabled")
 )
 
+// ServiceAction says what Open did about the Remote Registry service.
+type ServiceAction int
+
+// Service actions.
+const (
+	// ServiceNotChecked: Config.LeaveService, or the service manager could
+	// not be asked (it refused the account or the host refused svcctl).
+	ServiceNotChecked ServiceAction = iota
+	// ServiceWasRunning: the service ran already; Close leaves it running.
+	ServiceWasRunning
+	// ServiceStarted: Open started the stopped service; Close stops it.
+	ServiceStarted
+	// ServiceEnabledAndStarted: Open set the disabled service to start on
+	// demand and started it; Close stops and disables it again.
+	ServiceEnabledAndStarted
+)
+
+// String describes the action.
+func (a ServiceAction) String() string {
+	switch a {
+	case ServiceNotChecked:
+		return "not checked"
+	case ServiceWasRunning:
+		return "was running"
+	case ServiceStarted:
+		return "started"
+	case ServiceEnabledAndStarted:
+		return "enabled and started"
+	}
+	return fmt.Sprintf("winreg.ServiceAction(%d)", int(a))
+}
+
 // remoteRegistry remembers what Open did to the service, to undo it.
 type remoteRegistry struct {
 	host    string
@@ -36,6 +68,21 @@ type remoteRegistry struct {
 	// start type from disabled to demand.
 	started, wasDisabled bool
 	restored             bool
+	// checked: the service's state was read.
+	checked bool
+}
+
+// action returns what was done.
+func (rr *remoteRegistry) action() ServiceAction {
+	switch {
+	case rr == nil || !rr.checked:
+		return ServiceNotChecked
+	case rr.wasDisabled:
+		return ServiceEnabledAndStarted
+	case rr.started:
+		return ServiceStarted
+	}
+	return ServiceWasRunning
 }
 
 // serviceAccess is what Open needs on the service to start it and undo that.
@@ -80,6 +127,7 @@ func ensureRemoteRegistry(ctx context.Context, host string, open PipeOpener, cfg
 	if err != nil {
 		return rr, rr.wrap(StepStartRemoteRegistry, err)
 	}
+	rr.checked = true
 	wait := svcctl.WaitOptions{Timeout: cfg.ServiceTimeout}
 	switch st.State {
 	case svcctl.Running:

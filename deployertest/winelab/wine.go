@@ -37,6 +37,9 @@ type Wine struct {
 	serverErr chan error
 	closeOnce sync.Once
 	closeErr  error
+
+	bridgeOnce sync.Once // pipebridge.exe installed
+	bridgeErr  error
 }
 
 // Start creates a Wine prefix in dir (which must exist and should be empty),
