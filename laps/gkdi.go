@@ -113,17 +113,9 @@ func DialGKDI(ctx context.Context, dc string, cfg GKDIConfig) (*GKDI, error) {
 		return nil, err
 	}
 	rcfg := rpcpipe.Config{
-		Host:     dc,
-		BindStep: StepKeyService,
-		Open: func(ctx context.Context) (net.Conn, error) {
-			cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-			defer cancel()
-			c, err := cfg.Dial(cctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-			if err != nil {
-				return nil, derrors.Wrap(dc, derrors.StepConnect, err)
-			}
-			return c, nil
-		},
+		Host:           dc,
+		BindStep:       StepKeyService,
+		Open:           tcpOpener(dc, addr, port, cfg),
 		Seal:           true,
 		Credentials:    cfg.Credentials,
 		ServerName:     cfg.ServerName,
@@ -138,6 +130,19 @@ func DialGKDI(ctx context.Context, dc string, cfg GKDIConfig) (*GKDI, error) {
 		return nil, err
 	}
 	return &GKDI{host: dc, cfg: cfg, conn: conn, cache: map[cacheKey]*dpaping.GroupKey{}}, nil
+}
+
+// tcpOpener connects to addr:port of the domain controller dc.
+func tcpOpener(dc, addr string, port int, cfg GKDIConfig) func(ctx context.Context) (net.Conn, error) {
+	return func(ctx context.Context) (net.Conn, error) {
+		cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+		defer cancel()
+		c, err := cfg.Dial(cctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
+		if err != nil {
+			return nil, derrors.Wrap(dc, derrors.StepConnect, err)
+		}
+		return c, nil
+	}
 }
 
 // resolveHost returns host itself when it is an address, else its first
@@ -170,17 +175,9 @@ var ErrNoKeyService = errors.New("laps: the domain controller does not serve the
 // mapKeyService asks the endpoint mapper for ISDKey's TCP port.
 func mapKeyService(ctx context.Context, dc, addr string, cfg GKDIConfig) (int, error) {
 	ecfg := rpcpipe.Config{
-		Host:     dc,
-		BindStep: StepKeyService,
-		Open: func(ctx context.Context) (net.Conn, error) {
-			cctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-			defer cancel()
-			c, err := cfg.Dial(cctx, "tcp", net.JoinHostPort(addr, strconv.Itoa(endpointMapperPort)))
-			if err != nil {
-				return nil, derrors.Wrap(dc, derrors.StepConnect, err)
-			}
-			return c, nil
-		},
+		Host:        dc,
+		BindStep:    StepKeyService,
+		Open:        tcpOpener(dc, addr, endpointMapperPort, cfg),
 		CallTimeout: cfg.CallTimeout,
 		MaxRedials:  -1,
 	}

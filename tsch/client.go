@@ -31,21 +31,6 @@ const (
 // is zero.
 const DefaultCallTimeout = 30 * time.Second
 
-// PipeOpener opens a named pipe (name without \pipe\, here "atsvc") on the
-// host's SMB session; see SessionPipes.
-type PipeOpener func(ctx context.Context, name string) (net.Conn, error)
-
-// SessionPipes opens pipes on sess, an SMB session the caller already has.
-func SessionPipes(sess *smb.Session) PipeOpener {
-	return func(ctx context.Context, name string) (net.Conn, error) {
-		p, err := sess.OpenPipe(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-}
-
 // Config says how a Client binds the Task Scheduler.
 type Config struct {
 	// Credentials is the account of the sealed bind: the SMB session's
@@ -77,7 +62,7 @@ type Client struct {
 
 // Open binds ITaskSchedulerService over \pipe\atsvc opened through open.
 // host names the host in errors (and for Kerberos).
-func Open(ctx context.Context, host string, open PipeOpener, cfg Config) (*Client, error) {
+func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*Client, error) {
 	if cfg.CallTimeout <= 0 {
 		cfg.CallTimeout = DefaultCallTimeout
 	}
@@ -110,7 +95,7 @@ func Dial(ctx context.Context, host string, scfg smb.Config, cfg Config) (*Clien
 	if cfg.ServerName == "" {
 		cfg.ServerName = scfg.Label
 	}
-	c, err := Open(ctx, sess.Host(), SessionPipes(sess), cfg)
+	c, err := Open(ctx, sess.Host(), sess.Pipes(), cfg)
 	if err != nil {
 		return nil, errors.Join(err, sess.Close())
 	}

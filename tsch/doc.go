@@ -8,7 +8,7 @@
 // second instance while one runs, starts on batteries, and is stopped after
 // its execution time limit. Task.XML is its definition ([MS-TSCH] 2.5).
 //
-//	c, err := tsch.Open(ctx, host, tsch.SessionPipes(sess), tsch.Config{Credentials: creds})
+//	c, err := tsch.Open(ctx, host, sess.Pipes(), tsch.Config{Credentials: creds})
 //	if err != nil { ... }                         // *derrors.Error
 //	defer c.Close()
 //	run, err := c.RunOnce(ctx, tsch.Task{Name: "nxdeploy-1234", Command: exe, Arguments: args}, tsch.WaitOptions{})
@@ -27,7 +27,7 @@
 // \pipe\atsvc, and go-msrpc's sign-only level fails over named pipes
 // (go-msrpc issue #51): the bind is sealed (packet privacy, which also signs)
 // with Config.Credentials, NTLM or Kerberos, inside the host's SMB session's
-// pipe (SessionPipes), or over a session of its own (Dial).
+// pipe (smb.Session.Pipes), or over a session of its own (Dial).
 //
 // # Errors
 //

@@ -35,7 +35,7 @@ func startScheduler(t *testing.T) (*winelab.Wine, context.Context) {
 
 func TestWineScheduler(t *testing.T) {
 	w, ctx := startScheduler(t)
-	c, err := tsch.Open(ctx, "wine", tsch.PipeOpener(w.OpenPipe), tsch.Config{Unsealed: true})
+	c, err := tsch.Open(ctx, "wine", smb.PipeOpener(w.OpenPipe), tsch.Config{Unsealed: true})
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, c.Close()) }()
 
@@ -128,7 +128,7 @@ func requireCode(t *testing.T, err error, step derrors.Step, hr uint32, win32 ui
 // typed at the open step.
 func TestWineSealedRefused(t *testing.T) {
 	w, ctx := startScheduler(t)
-	_, err := tsch.Open(ctx, "wine", tsch.PipeOpener(w.OpenPipe), tsch.Config{
+	_, err := tsch.Open(ctx, "wine", smb.PipeOpener(w.OpenPipe), tsch.Config{
 		Credentials: smb.Credentials{User: "someone", Password: "secret"},
 	})
 	require.Error(t, err)

@@ -38,22 +38,6 @@ const (
 	DefaultServiceTimeout = 30 * time.Second
 )
 
-// PipeOpener opens a named pipe (name without \pipe\, such as "winreg") on
-// the host's SMB session; see SessionPipes.
-type PipeOpener func(ctx context.Context, name string) (net.Conn, error)
-
-// SessionPipes opens pipes on sess, an SMB session the caller already has:
-// the registry then costs no second connection or logon.
-func SessionPipes(sess *smb.Session) PipeOpener {
-	return func(ctx context.Context, name string) (net.Conn, error) {
-		p, err := sess.OpenPipe(ctx, name)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	}
-}
-
 // Config says how a Client talks to the registry and to the Remote Registry
 // service.
 type Config struct {
@@ -122,7 +106,7 @@ type Client struct {
 // stopped, see Config), then opens \pipe\winreg through open and binds the
 // interface. host names the host in errors. Close puts the service back as
 // it was.
-func Open(ctx context.Context, host string, open PipeOpener, cfg Config) (*Client, error) {
+func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	c := &Client{host: host, cfg: cfg}
 	rr, err := ensureRemoteRegistry(ctx, host, open, cfg)
@@ -184,7 +168,7 @@ func Dial(ctx context.Context, host string, scfg smb.Config, cfg Config) (*Clien
 	if cfg.Seal && cfg.Credentials.User == "" {
 		cfg.Credentials = scfg.Credentials
 	}
-	c, err := Open(ctx, sess.Host(), SessionPipes(sess), cfg)
+	c, err := Open(ctx, sess.Host(), sess.Pipes(), cfg)
 	if err != nil {
 		return nil, errors.Join(err, sess.Close())
 	}

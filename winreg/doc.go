@@ -3,7 +3,7 @@
 // deployer can tell, before pushing anything, whether the package's product
 // is installed and in which version.
 //
-// Open binds the registry over a PipeOpener (SessionPipes(sess) for an
+// Open binds the registry over an smb.PipeOpener (sess.Pipes() for an
 // smb.Session the caller has: one connection and one logon per host); Dial
 // logs on by itself. Product looks a ProductCode up under
 // HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall and, for 32-bit
@@ -12,7 +12,7 @@
 // lists every entry. Version compares product versions as Windows Installer
 // does (major.minor.build, the fourth field ignored):
 //
-//	reg, err := winreg.Open(ctx, host, winreg.SessionPipes(sess), winreg.Config{})
+//	reg, err := winreg.Open(ctx, host, sess.Pipes(), winreg.Config{})
 //	if err != nil { ... }                  // *derrors.Error
 //	defer reg.Close()                      // puts Remote Registry back as it was
 //	p, err := reg.Product(ctx, productCode)

@@ -39,7 +39,7 @@ func ExampleOpen() {
 		return
 	}
 	defer sess.Close()
-	reg, err := winreg.Open(ctx, sess.Host(), winreg.SessionPipes(sess), winreg.Config{})
+	reg, err := winreg.Open(ctx, sess.Host(), sess.Pipes(), winreg.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

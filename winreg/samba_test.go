@@ -116,7 +116,7 @@ func TestSamba(t *testing.T) {
 	for _, seal := range []bool{false, true} {
 		name := map[bool]string{false: "session", true: "sealed"}[seal]
 		t.Run(name, func(t *testing.T) {
-			c, err := winreg.Open(ctx, "reg1", winreg.SessionPipes(sess), winreg.Config{
+			c, err := winreg.Open(ctx, "reg1", sess.Pipes(), winreg.Config{
 				Seal: seal, Credentials: smb.Credentials{User: p.s.AdminUser, Password: p.s.AdminPassword},
 			})
 			require.NoError(t, err)
@@ -207,7 +207,7 @@ func TestSamba(t *testing.T) {
 	})
 
 	t.Run("cancelled", func(t *testing.T) {
-		c, err := winreg.Open(ctx, "reg1", winreg.SessionPipes(sess), winreg.Config{})
+		c, err := winreg.Open(ctx, "reg1", sess.Pipes(), winreg.Config{})
 		require.NoError(t, err)
 		defer c.Close()
 		cctx, cancel := context.WithCancel(ctx)
@@ -226,7 +226,7 @@ func TestSamba(t *testing.T) {
 		// refuses the user Remote Registry's start rights, which Open
 		// tolerates when it need not start the service.
 		us := p.session(t, false)
-		c, err := winreg.Open(ctx, "reg1", winreg.SessionPipes(us), winreg.Config{})
+		c, err := winreg.Open(ctx, "reg1", us.Pipes(), winreg.Config{})
 		require.NoError(t, err)
 		defer func() { assert.NoError(t, c.Close()) }()
 		assert.Equal(t, winreg.ServiceNotChecked, c.ServiceAction())

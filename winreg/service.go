@@ -8,6 +8,7 @@ import (
 	"net"
 
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
 
@@ -96,7 +97,7 @@ const serviceAccess = svcctl.ServiceQueryStatus | svcctl.ServiceQueryConfig | sv
 // refuses svcctl), the registry is tried as it is: Windows starts Remote
 // Registry itself on a connection to \pipe\winreg when it is set to start
 // on demand.
-func ensureRemoteRegistry(ctx context.Context, host string, open PipeOpener, cfg Config) (rr *remoteRegistry, err error) {
+func ensureRemoteRegistry(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (rr *remoteRegistry, err error) {
 	rr = &remoteRegistry{host: host, cfg: cfg}
 	if cfg.LeaveService {
 		return rr, nil

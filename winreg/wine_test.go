@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer/deployertest/winelab"
+	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
 
@@ -81,7 +82,7 @@ func TestWineRemoteRegistry(t *testing.T) {
 	defer cancel()
 	_, err := w.SC(ctx, "create", RemoteRegistryService, "binpath=", `C:\windows\system32\msiexec.exe /V`, "start=", "demand")
 	require.NoError(t, err)
-	open := PipeOpener(w.OpenPipe)
+	open := smb.PipeOpener(w.OpenPipe)
 	cfg := Config{ServiceTimeout: time.Minute}.withDefaults()
 
 	t.Run("stopped, demand start: started, then stopped again", func(t *testing.T) {
