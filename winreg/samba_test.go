@@ -69,7 +69,9 @@ type sambaReg struct {
 	s *lab.Samba
 }
 
-func startSamba(t *testing.T) *sambaReg {
+func startSamba(t *testing.T) *sambaReg { return startSambaB(t) }
+
+func startSambaB(t testing.TB) *sambaReg {
 	t.Helper()
 	lab.Require(t, "root", "netns", "smbd", "net")
 	n := lab.NewNet(t)
