@@ -131,6 +131,8 @@ func debianPackage(name string) string {
 		return "ldap-utils"
 	case "dig":
 		return "dnsutils"
+	case "smbtorture":
+		return "samba-testsuite"
 	case "kinit":
 		return "krb5-user"
 	}
