@@ -47,6 +47,11 @@ type conn struct {
 	nextAsync     uint64
 	pending       map[uint64]*request
 	asyncs        map[uint64]*request
+	// gate is closed when the latest request received has finished or gone async: requests of a connection are
+	// processed one after another in the order they arrived, as Windows and Samba process them, so a READ sees
+	// the WRITE sent before it and a CLOSE follows the WRITEs pipelined ahead of it. Only the reader goroutine
+	// replaces it.
+	gate chan struct{}
 	held          int
 	wg            sync.WaitGroup
 	nonce         uint64
@@ -83,7 +88,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String(), ctx: ctx, cancel: cancel,
 		sessions: map[uint64]*session{}, opens: map[uint64]*open{},
-		pending: map[uint64]*request{}, asyncs: map[uint64]*request{}, held: 1}
+		pending: map[uint64]*request{}, asyncs: map[uint64]*request{}, held: 1, gate: closedGate()}
 	_, _ = rand.Read(c.noncePrefix[:])
 	return c
 }
@@ -102,6 +107,13 @@ type request struct {
 	cancel    context.CancelFunc
 	asyncID   uint64
 	relFID    *[16]byte
+	// usedFID is the file id the request resolved (its own, or the chain's), for the related request after it.
+	usedFID *[16]byte
+	// release opens the connection's gate for the next request; a request that goes async calls it early.
+	release func()
+	// chain is the compound response being built, for the last request of a chain going async.
+	chain *chainOut
+	last  bool
 	// response shaping
 	signFinal   bool
 	preauthSess *session
@@ -116,6 +128,19 @@ type response struct {
 }
 
 func errResp(status uint32) response { return response{status: status} }
+
+func closedGate() chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}
+
+// chainOut is the response of a compound chain under construction.
+type chainOut struct {
+	out       []outMsg
+	encrypted bool
+	sess      *session
+}
 
 func (c *conn) serve() {
 	defer c.close()
@@ -184,13 +209,24 @@ func (c *conn) handleFrame(frame []byte) bool {
 	if !negotiated && first.Command != cmdNegotiate {
 		return false
 	}
-	if len(msgs) == 1 && (first.Command == cmdNegotiate || first.Command == cmdSessionSetup) {
-		return c.processChain(msgs, encrypted, encSess)
+	if len(msgs) == 1 && (first.Command == cmdNegotiate || first.Command == cmdSessionSetup || first.Command == cmdCancel) {
+		// CANCEL must reach the request it cancels without waiting behind it.
+		return c.processChain(msgs, encrypted, encSess, func() {})
 	}
+	prev, next := c.gate, make(chan struct{})
+	c.gate = next
+	var once sync.Once
+	release := func() { once.Do(func() { close(next) }) }
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		if !c.processChain(msgs, encrypted, encSess) {
+		defer release()
+		select {
+		case <-prev:
+		case <-c.ctx.Done():
+			return
+		}
+		if !c.processChain(msgs, encrypted, encSess, release) {
 			_ = c.nc.Close()
 		}
 	}()
@@ -241,59 +277,93 @@ func (c *conn) decrypt(frame []byte) ([]byte, *session, bool) {
 }
 
 // processChain handles one message or a compound chain and sends the
-// responses; false ends the connection.
-func (c *conn) processChain(msgs [][]byte, encrypted bool, encSess *session) bool {
-	var out []outMsg
+// responses; false ends the connection. release lets the connection's next
+// request start; it is called once the chain is processed (or earlier, when
+// its last request goes async).
+//
+// Related requests follow Windows ([MS-SMB2] 3.3.5.2.7.2, and smbtorture's
+// smb2.compound tests, which Samba passes): they take the session, tree and
+// file of the request before them; a first request marked related, or one
+// whose predecessor had no valid session, fails with
+// STATUS_INVALID_PARAMETER; when a CREATE fails, every related request after
+// it fails with the CREATE's status; any other failure leaves the chain's file
+// handle usable.
+func (c *conn) processChain(msgs [][]byte, encrypted bool, encSess *session, release func()) bool {
+	chain := &chainOut{encrypted: encrypted}
 	var prev header
 	var relFID [16]byte
 	haveRel := false
-	var respSess *session
+	prevSessOK := false
+	var createErr uint32
 	compound := len(msgs) > 1
 	for i, m := range msgs {
 		h, _ := parseHeader(m)
-		related := i > 0 && h.Flags&flagRelated != 0
-		if related {
+		related := h.Flags&flagRelated != 0
+		if related && i > 0 {
 			h.SessionID = prev.SessionID
 			h.TreeID = prev.TreeID
 		}
-		r := &request{c: c, hdr: h, raw: m, body: m[headerSize:], encrypted: encrypted, compound: compound}
+		r := &request{c: c, hdr: h, raw: m, body: m[headerSize:], encrypted: encrypted, compound: compound,
+			release: release, chain: chain, last: i == len(msgs)-1}
 		if related && haveRel {
 			r.relFID = &relFID
 		}
-		resp, keep := c.dispatch(r)
+		var resp response
+		keep := true
+		switch {
+		case related && (i == 0 || !prevSessOK):
+			resp = errResp(StatusInvalidParameter)
+		case related && createErr != 0:
+			resp = errResp(createErr)
+			r.sess = c.lookupSession(h.SessionID)
+		default:
+			resp, keep = c.dispatch(r)
+		}
 		if !keep {
 			return false
 		}
+		prevSessOK = r.sess != nil
 		if resp.none {
 			continue
 		}
-		if h.Command == cmdCreate && resp.status == StatusSuccess && len(resp.body) >= 80 {
+		// The next related request uses the file of this one: the new handle of a CREATE, else the handle this
+		// request resolved, even if it failed afterwards (a READ denied for access leaves the chain's handle usable).
+		switch {
+		case h.Command == cmdCreate && resp.status == StatusSuccess && len(resp.body) >= 80:
 			copy(relFID[:], resp.body[64:80])
-			haveRel = true
-		} else if resp.status != StatusSuccess && resp.status != StatusBufferOverflow {
-			// A failed operation poisons related ones ([MS-SMB2] 3.3.5.2.7.2).
+			haveRel, createErr = true, 0
+		case h.Command == cmdCreate && resp.status != StatusSuccess:
 			clear(relFID[:])
+			haveRel, createErr = false, resp.status
+		case r.usedFID != nil:
+			relFID, haveRel = *r.usedFID, true
+		case !related:
 			haveRel = false
-			if h.Command == cmdCreate {
-				haveRel = true
-				for j := range relFID {
-					relFID[j] = 0xFF
-				}
-			}
 		}
 		prev = r.hdr
-		if r.sess != nil && respSess == nil {
-			respSess = r.sess
+		if r.sess != nil && chain.sess == nil {
+			chain.sess = r.sess
 		}
-		out = append(out, c.buildResponse(r, resp))
+		chain.out = append(chain.out, c.buildResponse(r, resp))
 	}
-	if len(out) == 0 {
+	release()
+	if len(chain.out) == 0 {
 		return true
 	}
-	if encrypted && respSess == nil {
-		respSess = encSess
+	if encrypted && chain.sess == nil {
+		chain.sess = encSess
 	}
-	return c.send(out, encrypted, respSess)
+	return c.send(chain.out, encrypted, chain.sess)
+}
+
+// lookupSession returns the valid session id, or nil.
+func (c *conn) lookupSession(id uint64) *session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ss := c.sessions[id]; ss != nil && ss.valid {
+		return ss
+	}
+	return nil
 }
 
 // grant computes the credits to grant for a request charging charge.
@@ -440,10 +510,13 @@ func (c *conn) encrypt(ss *session, payload []byte) []byte {
 }
 
 // goAsync turns r into an asynchronous operation: it sends the interim
-// STATUS_PENDING response and registers the AsyncId for CANCEL. It returns
-// false inside a compound chain, where the handler must finish synchronously.
+// STATUS_PENDING response, registers the AsyncId for CANCEL and lets the
+// connection's next request start. It returns false for a request inside a
+// compound chain other than the last one, which must finish synchronously; the
+// last one goes async as on Windows, its interim response ending the chain's
+// response.
 func (r *request) goAsync() bool {
-	if r.compound || r.asyncID != 0 {
+	if (r.compound && !r.last) || r.asyncID != 0 {
 		return r.asyncID != 0
 	}
 	c := r.c
@@ -455,9 +528,20 @@ func (r *request) goAsync() bool {
 	h := header{CreditCharge: r.hdr.CreditCharge, Status: StatusPending, Command: r.hdr.Command,
 		Flags: flagServerToRedir | flagAsync, MessageID: r.hdr.MessageID, AsyncID: r.asyncID, SessionID: r.hdr.SessionID}
 	h.Credits = c.grant(r.hdr, false)
+	if r.hdr.Flags&flagRelated != 0 {
+		h.Flags |= flagRelated
+	}
 	msg := make([]byte, headerSize+9, headerSize+16)
 	h.encode(msg)
 	le.PutUint16(msg[headerSize:], 9)
-	c.send([]outMsg{{b: msg}}, r.encrypted, r.sess)
+	out := []outMsg{{b: msg}}
+	if r.compound && r.chain != nil {
+		out = append(r.chain.out, out...)
+		r.chain.out = nil
+	}
+	c.send(out, r.encrypted, r.sess)
+	if r.release != nil {
+		r.release()
+	}
 	return true
 }

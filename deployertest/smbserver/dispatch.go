@@ -100,7 +100,9 @@ func (c *conn) dispatch(r *request) (resp response, keep bool) {
 		return c.queryInfo(r), true
 	case cmdSetInfo:
 		return c.setInfo(r), true
-	case cmdChangeNotify, cmdOplockBreak:
+	case cmdChangeNotify:
+		return c.changeNotify(r), true
+	case cmdOplockBreak:
 		return errResp(StatusNotSupported), true
 	}
 	return errResp(StatusInvalidParameter), true
@@ -124,5 +126,34 @@ func (c *conn) cancelRequest(r *request) {
 	c.mu.Unlock()
 	if target != nil && target.cancel != nil {
 		target.cancel()
+	}
+}
+
+// changeNotify handles CHANGE_NOTIFY ([MS-SMB2] 3.3.5.19) on a directory: the request goes async and completes with
+// STATUS_CANCELLED when cancelled, STATUS_NOTIFY_CLEANUP when its handle is closed, and never reports a change
+// (changes are not tracked). Inside a compound chain, where it cannot go async unless it is the last request, it
+// fails with STATUS_INTERNAL_ERROR, as Windows answers it there.
+func (c *conn) changeNotify(r *request) response {
+	if len(r.body) < 32 {
+		return errResp(StatusInvalidParameter)
+	}
+	o, st := c.lookupOpen(r, r.body[8:24])
+	if st != StatusSuccess {
+		return errResp(st)
+	}
+	if !o.isDir || o.closed == nil {
+		return errResp(StatusInvalidParameter)
+	}
+	if o.access&accReadData == 0 {
+		return errResp(StatusAccessDenied)
+	}
+	if !r.goAsync() {
+		return errResp(StatusInternalError)
+	}
+	select {
+	case <-r.ctx.Done():
+		return errResp(StatusCancelled)
+	case <-o.closed:
+		return errResp(StatusNotifyCleanup)
 	}
 }

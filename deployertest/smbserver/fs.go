@@ -61,11 +61,19 @@ type open struct {
 	sess   *session
 	tree   *tree
 	access uint32
+	share  uint32
 	isDir  bool
 	f      *os.File
 	pipe   *pipeOpen
+	// key identifies the file in the server's file table (share modes, pending delete, running images).
+	key    fileKey
+	hasKey bool
+	// closed is closed when the open is closed, ending its pending CHANGE_NOTIFY requests.
+	closed chan struct{}
 
 	written atomic.Bool
+	// position is the current byte offset ([MS-FSCC] FilePositionInformation), moved by READ and WRITE.
+	position atomic.Int64
 
 	mu            sync.Mutex
 	name          string // share-relative, backslash separated
@@ -228,6 +236,10 @@ func (c *conn) lookupOpen(r *request, fid []byte) (*open, uint32) {
 	if o == nil || o.id != pers || o.sess != r.sess || o.tree != r.tree {
 		return nil, StatusFileClosed
 	}
+	var used [16]byte
+	le.PutUint64(used[:], pers)
+	le.PutUint64(used[8:], vol)
+	r.usedFID = &used
 	return o, StatusSuccess
 }
 
@@ -237,14 +249,24 @@ func (c *conn) create(r *request) response {
 	if len(b) < 56 {
 		return errResp(StatusInvalidParameter)
 	}
+	impersonation := le.Uint32(b[4:])
 	access := le.Uint32(b[24:])
+	share := le.Uint32(b[32:])
 	disp := le.Uint32(b[36:])
 	opts := le.Uint32(b[40:])
 	nb, ok := bodyBuf(b, uint32(le.Uint16(b[44:])), uint32(le.Uint16(b[46:])))
-	if !ok || disp > dispOverwriteIf {
+	if !ok || disp > dispOverwriteIf || share&^(shareRead|shareWrite|shareDelete) != 0 {
 		return errResp(StatusInvalidParameter)
 	}
+	if impersonation > 3 {
+		// Anonymous, Identification, Impersonation, Delegation ([MS-SMB2] 2.2.13).
+		return errResp(StatusBadImpersonationLevel)
+	}
 	name := fromUTF16(nb)
+	if strings.HasPrefix(name, `\`) && r.tree.share.Type == ShareDisk {
+		// [MS-SMB2] 3.3.5.9: a name starting with a path separator is invalid.
+		return errResp(StatusInvalidParameter)
+	}
 	if r.tree.share.Type == SharePipe {
 		return c.createPipe(r, name, access)
 	}
@@ -305,9 +327,36 @@ func (c *conn) create(r *request) response {
 	case rel == "." && opts&optDeleteOnClose != 0:
 		return errResp(StatusAccessDenied)
 	}
-	o := &open{sess: r.sess, tree: t, access: access, name: name, rel: rel}
+	o := &open{sess: r.sess, tree: t, access: access, share: share, name: name, rel: rel,
+		deleteOnClose: opts&optDeleteOnClose != 0, closed: make(chan struct{})}
+	overwrite := disp == dispOverwrite || disp == dispOverwriteIf || disp == dispSupersede
+	if exists {
+		if o.deleteOnClose && fi.Mode().Perm()&0o200 == 0 {
+			// A read-only file cannot be deleted ([MS-FSA] 2.1.5.1.2.1).
+			return errResp(StatusCannotDelete)
+		}
+		if !fi.IsDir() && fi.Mode().Perm()&0o200 == 0 && (access&(accWriteData|accAppendData) != 0 || overwrite) {
+			return errResp(StatusAccessDenied)
+		}
+		if st := c.srv.files.admit(o, fi, t.share.Path, rel, overwrite && !fi.IsDir()); st != StatusSuccess {
+			return errResp(st)
+		}
+	}
+	admitted := exists
+	fail := func(st uint32) response {
+		if o.f != nil {
+			_ = o.f.Close()
+		}
+		if admitted {
+			c.srv.files.release(o, false)
+		}
+		return errResp(st)
+	}
 	if !exists {
 		action = actionCreated
+		if o.deleteOnClose && le.Uint32(b[28:])&attrReadOnly != 0 {
+			return errResp(StatusCannotDelete)
+		}
 		if wantDir {
 			if err := root.Mkdir(rel, 0o755); err != nil {
 				return errResp(statusOf(err))
@@ -319,11 +368,20 @@ func (c *conn) create(r *request) response {
 			}
 			o.f = f
 			o.written.Store(true)
+			if le.Uint32(b[28:])&attrReadOnly != 0 {
+				_ = f.Chmod(0o444)
+			}
+		}
+		if nfi, err := root.Stat(rel); err == nil {
+			if st := c.srv.files.admit(o, nfi, t.share.Path, rel, false); st != StatusSuccess {
+				return fail(st)
+			}
+			admitted = true
 		}
 	}
 	if exists && !fi.IsDir() {
 		flag := os.O_RDWR
-		if disp == dispOverwrite || disp == dispOverwriteIf || disp == dispSupersede {
+		if overwrite {
 			flag |= os.O_TRUNC
 			action = actionOverwritten
 			if disp == dispSupersede {
@@ -336,7 +394,7 @@ func (c *conn) create(r *request) response {
 			f, err = root.OpenFile(rel, os.O_RDONLY, 0)
 		}
 		if err != nil {
-			return errResp(statusOf(err))
+			return fail(statusOf(err))
 		}
 		o.f = f
 	}
@@ -344,19 +402,16 @@ func (c *conn) create(r *request) response {
 		o.isDir = true
 		f, err := root.Open(rel)
 		if err != nil {
-			return errResp(statusOf(err))
+			return fail(statusOf(err))
 		}
 		o.f = f
 	}
-	o.deleteOnClose = opts&optDeleteOnClose != 0
 	if o.deleteOnClose && o.isDir && dirNotEmpty(o.f) {
-		_ = o.f.Close()
-		return errResp(StatusDirectoryNotEmpty)
+		return fail(StatusDirectoryNotEmpty)
 	}
 	st2, err := o.f.Stat()
 	if err != nil {
-		_ = o.f.Close()
-		return errResp(statusOf(err))
+		return fail(statusOf(err))
 	}
 	c.register(o)
 	inf := infoOf(st2)
@@ -400,6 +455,9 @@ func (c *conn) closeOpen(o *open) {
 		o.pipe.close()
 		return
 	}
+	if o.closed != nil {
+		close(o.closed)
+	}
 	if o.f != nil {
 		_ = o.f.Close()
 	}
@@ -407,11 +465,15 @@ func (c *conn) closeOpen(o *open) {
 	o.mu.Lock()
 	del := o.deleteOnClose
 	o.mu.Unlock()
-	o.tree.mu.Lock()
-	root := o.tree.root
-	o.tree.mu.Unlock()
-	if del && root != nil {
-		_ = root.Remove(rel)
+	// The last close of a file whose delete is pending deletes it, whichever open asked for the delete.
+	if sharePath, frel, remove := c.srv.files.release(o, del); remove {
+		if root, err := os.OpenRoot(sharePath); err == nil {
+			_ = root.Remove(frel)
+			_ = root.Close()
+		}
+		return
+	}
+	if del {
 		return
 	}
 	if !o.isDir && o.written.Load() {
@@ -513,6 +575,10 @@ func (c *conn) read(r *request) response {
 	if o.isDir {
 		return errResp(StatusInvalidDeviceRequest)
 	}
+	if o.access&(accReadData|accExecute) == 0 {
+		// [MS-SMB2] 3.3.5.12: READ needs FILE_READ_DATA (or FILE_EXECUTE) on the handle.
+		return errResp(StatusAccessDenied)
+	}
 	if off > 1<<62 {
 		return errResp(StatusInvalidParameter)
 	}
@@ -524,6 +590,7 @@ func (c *conn) read(r *request) response {
 	if n == 0 && length > 0 || uint32(n) < minCount {
 		return errResp(StatusEndOfFile)
 	}
+	o.position.Store(int64(off) + int64(n))
 	return response{body: readBody(buf[:n])}
 }
 
@@ -569,6 +636,7 @@ func (c *conn) write(r *request) response {
 	if err != nil {
 		return errResp(statusOf(err))
 	}
+	o.position.Store(int64(off) + int64(n))
 	o.written.Store(true)
 	return response{body: writeBody(n)}
 }
@@ -791,6 +859,10 @@ func (c *conn) queryDirectory(r *request) response {
 	if !o.isDir {
 		return errResp(StatusInvalidParameter)
 	}
+	if o.access&accReadData == 0 {
+		// FILE_LIST_DIRECTORY is FILE_READ_DATA on a directory ([MS-SMB2] 3.3.5.18).
+		return errResp(StatusAccessDenied)
+	}
 	pattern := fromUTF16(pb)
 	if pattern == "" {
 		pattern = "*"
@@ -817,8 +889,25 @@ func (c *conn) queryDirectory(r *request) response {
 	}
 	var out []byte
 	lastOff := -1
+	dirRel := o.rel // o.mu is held
+	o.tree.mu.Lock()
+	root := o.tree.root
+	o.tree.mu.Unlock()
 	for d.pos < len(d.entries) {
-		e := dirEntry(class, d.entries[d.pos])
+		ent := d.entries[d.pos]
+		if ent.name != "." && ent.name != ".." && root != nil {
+			// As NTFS and Samba do, a continued enumeration shows the directory as it is now: a name deleted since
+			// the enumeration began is not returned, and an entry's metadata is current.
+			fi, err := root.Lstat(path.Join(dirRel, ent.name))
+			if err != nil {
+				d.pos++
+				continue
+			}
+			fresh := infoOf(fi)
+			fresh.name = ent.name
+			ent = fresh
+		}
+		e := dirEntry(class, ent)
 		start := pad8(len(out))
 		if start+len(e) > int(outLen) {
 			break
@@ -835,6 +924,12 @@ func (c *conn) queryDirectory(r *request) response {
 		}
 	}
 	if lastOff < 0 {
+		if d.pos >= len(d.entries) {
+			if first {
+				return errResp(StatusNoSuchFile)
+			}
+			return errResp(StatusNoMoreFiles)
+		}
 		return errResp(StatusBufferTooSmall)
 	}
 	body := make([]byte, 8, 8+len(out))

@@ -100,9 +100,15 @@ func (c *conn) queryInfo(r *request) response {
 		return errResp(statusOf(err))
 	}
 	name, _ := o.paths()
-	o.mu.Lock()
-	delPending := o.deleteOnClose
-	o.mu.Unlock()
+	delPending := c.srv.files.deletePending(o)
+	if typ == infoFile {
+		if need := queryAccess(class); need != 0 && o.access&need == 0 && o.pipe == nil {
+			return errResp(StatusAccessDenied)
+		}
+	}
+	if typ == infoSecurity && o.access&(accReadControl|accAccessSystemSecurity) == 0 {
+		return errResp(StatusAccessDenied)
+	}
 	var data []byte
 	variable := false
 	switch typ {
@@ -122,6 +128,7 @@ func (c *conn) queryInfo(r *request) response {
 			le.PutUint32(data, o.access)
 		case filePositionInformation:
 			data = make([]byte, 8)
+			le.PutUint64(data, uint64(o.position.Load()))
 		case fileNetworkOpenInformation:
 			data = make([]byte, 56)
 			putTimes(data, inf)
@@ -143,6 +150,7 @@ func (c *conn) queryInfo(r *request) response {
 				tail := make([]byte, 32)
 				le.PutUint64(tail, inf.ino)
 				le.PutUint32(tail[12:], o.access)
+				le.PutUint64(tail[16:], uint64(o.position.Load()))
 				data = append(data, tail...)
 				data = append(data, nameInfo...)
 			}
@@ -301,7 +309,15 @@ func (c *conn) setInfo(r *request) response {
 	}
 	ok2 := response{body: fixed(2, 2)}
 	if typ == infoSecurity {
+		if o.access&(accWriteDAC|accWriteOwner|accAccessSystemSecurity) == 0 {
+			return errResp(StatusAccessDenied)
+		}
 		return ok2
+	}
+	if typ == infoFile && o.pipe == nil {
+		if need := setAccess(class); need != 0 && o.access&need == 0 {
+			return errResp(StatusAccessDenied)
+		}
 	}
 	if typ != infoFile || o.pipe != nil {
 		return errResp(StatusInvalidParameter)
@@ -355,11 +371,13 @@ func (c *conn) setInfo(r *request) response {
 			return errResp(StatusInfoLengthMismatch)
 		}
 		del := data[0]&1 != 0
-		if o.access&accDelete == 0 {
-			return errResp(StatusAccessDenied)
-		}
 		if rel == "." {
 			return errResp(StatusAccessDenied)
+		}
+		if del && !o.isDir {
+			if fi, err := o.f.Stat(); err == nil && fi.Mode().Perm()&0o200 == 0 {
+				return errResp(StatusCannotDelete)
+			}
 		}
 		if del && o.isDir {
 			if f, err := root.Open(rel); err == nil {
@@ -370,9 +388,14 @@ func (c *conn) setInfo(r *request) response {
 				}
 			}
 		}
-		o.mu.Lock()
-		o.deleteOnClose = del
-		o.mu.Unlock()
+		if st := c.srv.files.setDeletePending(o, del); st != StatusSuccess {
+			return errResp(st)
+		}
+		if !del {
+			o.mu.Lock()
+			o.deleteOnClose = false
+			o.mu.Unlock()
+		}
 		return ok2
 	case fileRenameInformation:
 		if len(data) < 20 {
@@ -382,9 +405,6 @@ func (c *conn) setInfo(r *request) response {
 		nl := le.Uint32(data[16:])
 		if uint64(20)+uint64(nl) > uint64(len(data)) {
 			return errResp(StatusInvalidParameter)
-		}
-		if o.access&accDelete == 0 {
-			return errResp(StatusAccessDenied)
 		}
 		target := fromUTF16(data[20 : 20+nl])
 		for len(target) > 0 && target[0] == '\\' {
@@ -402,6 +422,7 @@ func (c *conn) setInfo(r *request) response {
 				return errResp(StatusObjectPathNotFound)
 			}
 		}
+		var targetKey *fileKey
 		if fi, err := root.Lstat(newRel); err == nil && newRel != rel {
 			if !replace {
 				return errResp(StatusObjectNameCollision)
@@ -409,12 +430,27 @@ func (c *conn) setInfo(r *request) response {
 			if fi.IsDir() {
 				return errResp(StatusAccessDenied)
 			}
+			if k, ok := keyOf(fi); ok {
+				targetKey = &k
+			}
 		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return errResp(statusOf(err))
+		}
+		var parents []fileKey
+		for _, d := range []string{path.Dir(rel), path.Dir(newRel)} {
+			if fi, err := root.Stat(d); err == nil {
+				if k, ok := keyOf(fi); ok {
+					parents = append(parents, k)
+				}
+			}
+		}
+		if st := c.srv.files.renameCheck(o, o.tree.share.Path, rel, newRel, targetKey, parents); st != StatusSuccess {
+			return errResp(st)
 		}
 		if err := root.Rename(rel, newRel); err != nil {
 			return errResp(statusOf(err))
 		}
+		c.srv.files.renamed(o, o.tree.share.Path, rel, newRel)
 		c.srv.renameInfected(o.tree.share.Path, rel, newRel)
 		o.mu.Lock()
 		o.rel, o.name = newRel, target
@@ -436,8 +472,49 @@ func (c *conn) setInfo(r *request) response {
 		}
 		o.written.Store(true)
 		return ok2
-	case fileAllocationInformation, filePositionInformation, fileModeInformation:
+	case filePositionInformation:
+		if len(data) < 8 {
+			return errResp(StatusInfoLengthMismatch)
+		}
+		o.position.Store(int64(le.Uint64(data) & (1<<62 - 1)))
+		return ok2
+	case fileAllocationInformation, fileModeInformation:
 		return ok2
 	}
 	return errResp(StatusInvalidInfoClass)
+}
+
+// Access rights checked by QUERY_INFO and SET_INFO ([MS-FSA] 2.1.5.12, 2.1.5.15).
+const (
+	accReadEA               uint32 = 0x00000008
+	accWriteEA              uint32 = 0x00000010
+	accWriteAttrs           uint32 = 0x00000100
+	accReadControl          uint32 = 0x00020000
+	accWriteDAC             uint32 = 0x00040000
+	accWriteOwner           uint32 = 0x00080000
+	accAccessSystemSecurity uint32 = 0x01000000
+)
+
+// queryAccess is the access a file information class needs for QUERY_INFO (0: none).
+func queryAccess(class byte) uint32 {
+	switch class {
+	case fileBasicInformation, fileAllInformation, fileNetworkOpenInformation, fileAttributeTagInformation:
+		return accReadAttrs
+	case fileEaInformation:
+		return accReadEA
+	}
+	return 0
+}
+
+// setAccess is the access a file information class needs for SET_INFO (0: none).
+func setAccess(class byte) uint32 {
+	switch class {
+	case fileBasicInformation:
+		return accWriteAttrs
+	case fileEndOfFileInformation, fileAllocationInformation:
+		return accWriteData
+	case fileDispositionInformation, fileDispositionInformationEx, fileRenameInformation:
+		return accDelete
+	}
+	return 0
 }

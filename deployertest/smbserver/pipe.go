@@ -156,6 +156,7 @@ const (
 	fsctlPipeWait                  uint32 = 0x00110018
 	fsctlValidateNegotiateInfo     uint32 = 0x00140204
 	fsctlQueryNetworkInterfaceInfo uint32 = 0x001401FC
+	fsctlCreateOrGetObjectID       uint32 = 0x000900C0
 )
 
 func ioctlBody(ctl uint32, fid []byte, out []byte) []byte {
@@ -216,6 +217,29 @@ func (c *conn) ioctl(r *request) (response, bool) {
 		le.PutUint64(realFID[:], o.id)
 		le.PutUint64(realFID[8:], o.id)
 		return response{status: st, body: ioctlBody(ctl, realFID[:], out)}, true
+	}
+	if ctl == fsctlCreateOrGetObjectID {
+		o, st := c.lookupOpen(r, fid)
+		if st != StatusSuccess {
+			return errResp(st), true
+		}
+		if o.pipe != nil {
+			return errResp(StatusInvalidDeviceRequest), true
+		}
+		inf, err := o.stat()
+		if err != nil {
+			return errResp(statusOf(err)), true
+		}
+		// FILE_OBJECTID_BUFFER ([MS-FSCC] 2.1.3.1): the object ID is derived from the file's inode, the birth
+		// IDs repeat it, as NTFS does for a file that never moved.
+		out := make([]byte, 64)
+		le.PutUint64(out, inf.ino)
+		copy(out[16:], c.srv.guid[:])
+		copy(out[32:48], out[:16])
+		var realFID [16]byte
+		le.PutUint64(realFID[:], o.id)
+		le.PutUint64(realFID[8:], o.id)
+		return response{body: ioctlBody(ctl, realFID[:], out)}, true
 	}
 	if _, st := c.lookupOpen(r, fid); st != StatusSuccess && !allFF(fid) {
 		return errResp(st), true

@@ -143,6 +143,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	infected  map[string]bool
+	files     *fileTable
 	timers    map[*time.Timer]struct{}
 	closed    bool
 	wg        sync.WaitGroup
@@ -184,6 +185,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		infected:  map[string]bool{},
+		files:     newFileTable(),
 		timers:    map[*time.Timer]struct{}{},
 	}
 	if s.log == nil {

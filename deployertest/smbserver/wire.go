@@ -96,6 +96,10 @@ const (
 	StatusInvalidInfoClass       uint32 = 0xC0000003
 	StatusObjectPathSyntaxBad    uint32 = 0xC000003B
 	StatusPipeNotAvailable       uint32 = 0xC00000AC
+	StatusCannotDelete           uint32 = 0xC0000121
+	StatusBadImpersonationLevel  uint32 = 0xC00000A5
+	StatusNotifyCleanup          uint32 = 0x0000010B
+	StatusNotifyEnumDir          uint32 = 0x0000010C
 )
 
 const headerSize = 64
