@@ -51,11 +51,11 @@ type conn struct {
 	// processed one after another in the order they arrived, as Windows and Samba process them, so a READ sees
 	// the WRITE sent before it and a CLOSE follows the WRITEs pipelined ahead of it. Only the reader goroutine
 	// replaces it.
-	gate chan struct{}
-	held          int
-	wg            sync.WaitGroup
-	nonce         uint64
-	noncePrefix   [4]byte
+	gate        chan struct{}
+	held        int
+	wg          sync.WaitGroup
+	nonce       uint64
+	noncePrefix [4]byte
 }
 
 // session is an SMB2 session ([MS-SMB2] 3.3.1.8).
