@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path"
+	"strings"
 	"syscall"
 )
 
@@ -13,32 +14,64 @@ const (
 	infoFilesystem = 2
 	infoSecurity   = 3
 
-	fileBasicInformation         = 4
-	fileStandardInformation      = 5
-	fileInternalInformation      = 6
-	fileEaInformation            = 7
-	fileAccessInformation        = 8
-	fileNameInformation          = 9
-	fileRenameInformation        = 10
-	fileDispositionInformation   = 13
-	filePositionInformation      = 14
-	fileModeInformation          = 16
-	fileAlignmentInformation     = 17
-	fileAllInformation           = 18
-	fileAllocationInformation    = 19
-	fileEndOfFileInformation     = 20
-	fileStreamInformation        = 22
-	fileNetworkOpenInformation   = 34
-	fileAttributeTagInformation  = 35
-	fileDispositionInformationEx = 64
+	fileBasicInformation          = 4
+	fileStandardInformation       = 5
+	fileInternalInformation       = 6
+	fileEaInformation             = 7
+	fileAccessInformation         = 8
+	fileNameInformation           = 9
+	fileRenameInformation         = 10
+	fileDispositionInformation    = 13
+	filePositionInformation       = 14
+	fileModeInformation           = 16
+	fileAlignmentInformation      = 17
+	fileAllInformation            = 18
+	fileAllocationInformation     = 19
+	fileEndOfFileInformation      = 20
+	fileStreamInformation         = 22
+	fileAlternateNameInformation  = 21
+	fileCompressionInformation    = 28
+	fileNormalizedNameInformation = 48
+	fileFullEaInformation         = 15
+	fileNetworkOpenInformation    = 34
+	fileAttributeTagInformation   = 35
+	fileDispositionInformationEx  = 64
 
 	fileFsVolumeInformation     = 1
 	fileFsSizeInformation       = 3
 	fileFsDeviceInformation     = 4
 	fileFsAttributeInformation  = 5
 	fileFsFullSizeInformation   = 7
+	fileFsControlInformation    = 6
+	fileFsObjectIDInformation   = 8
 	fileFsSectorSizeInformation = 11
 )
+
+// minInfoSize is the fixed part of a variable-length information class: a buffer smaller than it gets
+// STATUS_INFO_LENGTH_MISMATCH, a larger one that cannot hold the whole answer STATUS_BUFFER_OVERFLOW.
+func minInfoSize(typ, class byte) int {
+	if typ == infoFilesystem {
+		switch class {
+		case fileFsVolumeInformation:
+			return 24
+		case fileFsAttributeInformation:
+			return 16
+		}
+		return 0
+	}
+	// The sizes Windows answers with (smbtorture smb2.getinfo.qfile_buffercheck).
+	switch class {
+	case fileAllInformation:
+		return 104
+	case fileNameInformation, fileNormalizedNameInformation:
+		return 4
+	case fileAlternateNameInformation:
+		return 8
+	case fileStreamInformation:
+		return 32
+	}
+	return 0
+}
 
 func (o *open) stat() (fileInfo, error) {
 	if o.pipe != nil {
@@ -155,6 +188,29 @@ func (c *conn) queryInfo(r *request) response {
 				data = append(data, nameInfo...)
 			}
 			variable = true
+		case fileFullEaInformation:
+			// Files carry no extended attributes.
+			if o.access&0x8 == 0 { // FILE_READ_EA
+				return errResp(StatusAccessDenied)
+			}
+			data = []byte{}
+		case fileNormalizedNameInformation:
+			// The share-relative name without a leading backslash ([MS-FSCC] 2.4.30); the share's root has none.
+			n := utf16le(name)
+			data = make([]byte, 4, 4+len(n))
+			le.PutUint32(data, uint32(len(n)))
+			data = append(data, n...)
+			variable = true
+		case fileCompressionInformation:
+			// FILE_COMPRESSION_INFORMATION: not compressed.
+			data = make([]byte, 16)
+			le.PutUint64(data, uint64(inf.size))
+		case fileAlternateNameInformation:
+			n := utf16le(shortName(path.Base(strings.ReplaceAll(name, `\`, "/"))))
+			data = make([]byte, 4, 4+len(n))
+			le.PutUint32(data, uint32(len(n)))
+			data = append(data, n...)
+			variable = true
 		case fileStreamInformation:
 			if !inf.isDir {
 				n := utf16le("::$DATA")
@@ -188,7 +244,7 @@ func (c *conn) queryInfo(r *request) response {
 		return errResp(StatusInvalidParameter)
 	}
 	if uint32(len(data)) > outLen {
-		if !variable {
+		if !variable || int(outLen) < minInfoSize(typ, class) {
 			return errResp(StatusInfoLengthMismatch)
 		}
 		return response{status: StatusBufferOverflow, body: queryInfoBody(data[:outLen])}
@@ -211,11 +267,16 @@ func (c *conn) fsInfo(o *open, class byte) ([]byte, uint32) {
 	switch class {
 	case fileFsVolumeInformation:
 		label := utf16le("")
-		b := make([]byte, 18, 18+len(label))
+		b := make([]byte, 18, 24+len(label))
 		le.PutUint64(b, filetime(c.srv.start))
 		le.PutUint32(b[8:], 0x5A17C0DE)
 		le.PutUint32(b[12:], uint32(len(label)))
-		return append(b, label...), StatusSuccess
+		b = append(b, label...)
+		// Windows pads the structure to 24 bytes, its minimum size.
+		for len(b) < 24 {
+			b = append(b, 0)
+		}
+		return b, StatusSuccess
 	case fileFsSizeInformation:
 		b := make([]byte, 24)
 		le.PutUint64(b, sfs.Blocks)
@@ -246,6 +307,18 @@ func (c *conn) fsInfo(o *open, class byte) ([]byte, uint32) {
 		le.PutUint32(b[4:], 255)
 		le.PutUint32(b[8:], uint32(len(n)))
 		return append(b, n...), StatusSuccess
+	case fileFsControlInformation:
+		// FILE_FS_CONTROL_INFORMATION ([MS-FSCC] 2.5.2): quotas off, no thresholds.
+		b := make([]byte, 48)
+		for i := 0; i < 40; i += 8 {
+			le.PutUint64(b[i:], ^uint64(0))
+		}
+		le.PutUint64(b, 0)
+		return b, StatusSuccess
+	case fileFsObjectIDInformation:
+		b := make([]byte, 64)
+		copy(b, c.srv.guid[:])
+		return b, StatusSuccess
 	case fileFsSectorSizeInformation:
 		b := make([]byte, 28)
 		for i := 0; i < 16; i += 4 {
@@ -351,6 +424,10 @@ func (c *conn) setInfo(r *request) response {
 			if err := root.Chtimes(rel, atime, mtime); err != nil {
 				return errResp(statusOf(err))
 			}
+		}
+		if attrs := le.Uint32(data[32:]); attrs&attrTemporary != 0 && o.isDir {
+			// A directory cannot be temporary ([MS-FSA] 2.1.5.14.2).
+			return errResp(StatusInvalidParameter)
 		}
 		if attrs := le.Uint32(data[32:]); attrs != 0 && !o.isDir {
 			fi, err := o.f.Stat()
@@ -486,8 +563,6 @@ func (c *conn) setInfo(r *request) response {
 
 // Access rights checked by QUERY_INFO and SET_INFO ([MS-FSA] 2.1.5.12, 2.1.5.15).
 const (
-	accReadEA               uint32 = 0x00000008
-	accWriteEA              uint32 = 0x00000010
 	accWriteAttrs           uint32 = 0x00000100
 	accReadControl          uint32 = 0x00020000
 	accWriteDAC             uint32 = 0x00040000
@@ -500,8 +575,6 @@ func queryAccess(class byte) uint32 {
 	switch class {
 	case fileBasicInformation, fileAllInformation, fileNetworkOpenInformation, fileAttributeTagInformation:
 		return accReadAttrs
-	case fileEaInformation:
-		return accReadEA
 	}
 	return 0
 }
@@ -517,4 +590,36 @@ func setAccess(class byte) uint32 {
 		return accDelete
 	}
 	return 0
+}
+
+// attrTemporary is FILE_ATTRIBUTE_TEMPORARY.
+const attrTemporary uint32 = 0x100
+
+// shortName returns the 8.3 name of a file as NTFS would generate it: the name itself, upper-cased, when it is a
+// valid 8.3 name, else the first six letters of its base, "~1" and the first three of its extension.
+func shortName(long string) string {
+	clean := func(s string, n int) string {
+		var b strings.Builder
+		for _, r := range strings.ToUpper(s) {
+			if b.Len() == n {
+				break
+			}
+			if r > ' ' && r < 0x7F && !strings.ContainsRune(`."/\[]:;=,+*?<>|`, r) {
+				b.WriteRune(r)
+			}
+		}
+		return b.String()
+	}
+	base, ext := long, ""
+	if i := strings.LastIndex(long, "."); i > 0 {
+		base, ext = long[:i], long[i+1:]
+	}
+	if len(base) <= 8 && len(ext) <= 3 && clean(base, 8) == strings.ToUpper(base) && clean(ext, 3) == strings.ToUpper(ext) {
+		return strings.ToUpper(long)
+	}
+	short := clean(base, 6) + "~1"
+	if e := clean(ext, 3); e != "" {
+		short += "." + e
+	}
+	return short
 }
