@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"os"
 	"path/filepath"
 	"testing"
@@ -37,7 +38,9 @@ func TestGoMSRPCSvcctlOverSMB(t *testing.T) {
 			opts := append([]Option{WithSCM(scm.Options{StartTimeout: 5 * time.Second,
 				Program: scm.Installer(scm.InstallerOptions{Outcomes: []uint32{1603}})})}, tc.opts...)
 			h := Start(t, opts...)
-			require.NoError(t, os.WriteFile(filepath.Join(h.AdminDir, "Temp", "nxsvc.exe"), []byte("MZ"), 0o644))
+			bin, err := remotesvc.Binary("amd64")
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(h.AdminDir, "Temp", "nxsvc.exe"), bin, 0o644))
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			conn, err := dcerpc.Dial(ctx, fmt.Sprintf("ncacn_np:%s[svcctl]", h.IP),

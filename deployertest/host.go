@@ -63,6 +63,8 @@ type config struct {
 	name        string
 	domain      string
 	logger      *slog.Logger
+	windows     Windows
+	arch        Arch
 }
 
 // Option configures a Host.
@@ -199,6 +201,9 @@ type Host struct {
 	// SCM is the service control manager behind the svcctl pipe (nil when
 	// WithPipes replaced the RPC services).
 	SCM *scm.Manager
+	// Windows and Arch are the version and architecture the host runs.
+	Windows Windows
+	Arch    Arch
 
 	ln      net.Listener
 	cancel  context.CancelFunc
@@ -210,7 +215,8 @@ type Host struct {
 }
 
 func defaults() *config {
-	return &config{addr: "127.0.0.1:0", user: DefaultUser, password: DefaultPassword, domain: "WORKGROUP"}
+	return &config{addr: "127.0.0.1:0", user: DefaultUser, password: DefaultPassword, domain: "WORKGROUP",
+		windows: Server2022, arch: AMD64}
 }
 
 // New starts an emulated host.
@@ -247,7 +253,8 @@ func newHost(cfg *config) (*Host, error) {
 
 func serve(cfg *config, ln net.Listener) (*Host, error) {
 	ta := ln.Addr().(*net.TCPAddr)
-	h := &Host{Addr: ln.Addr().String(), IP: ta.IP.String(), Port: ta.Port, User: cfg.user, Password: cfg.password, ln: ln}
+	h := &Host{Addr: ln.Addr().String(), IP: ta.IP.String(), Port: ta.Port, User: cfg.user, Password: cfg.password, ln: ln,
+		Windows: cfg.windows, Arch: cfg.arch}
 	h.Name = cfg.name
 	if h.Name == "" {
 		h.Name = fmt.Sprintf("WIN-%d", ta.Port)
@@ -273,7 +280,11 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		}
 		h.AdminDir = filepath.Join(append([]string{root, strings.ToUpper(sr[:1])}, strings.Split(sr[3:], `\`)...)...)
 	}
-	for _, d := range []string{h.AdminDir, filepath.Join(h.AdminDir, "Temp"), filepath.Join(h.CDir, "Temp")} {
+	dirs := []string{h.AdminDir, filepath.Join(h.AdminDir, "Temp"), filepath.Join(h.CDir, "Temp")}
+	for _, d := range archDirs(cfg.arch) {
+		dirs = append(dirs, filepath.Join(h.AdminDir, d))
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			h.removeRoot()
 			return nil, fmt.Errorf("winhost: %w", err)
@@ -305,6 +316,17 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			// The server is made below; the SCM asks it once running.
 			opts.Blocked = func(p string) bool { return h.Server != nil && h.Server.Blocked(p) }
 		}
+		if opts.Load == nil {
+			opts.Load = loadImage(cfg.windows, cfg.arch)
+		}
+		if opts.MapImage == nil {
+			opts.MapImage = func(p string) func() {
+				if h.Server == nil {
+					return func() {}
+				}
+				return h.Server.MapImage(p)
+			}
+		}
 		h.SCM = scm.New(opts)
 		var rshares []rpc.Share
 		for _, sh := range rpc.DefaultShares() {
@@ -316,10 +338,14 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			}
 			rshares = append(rshares, sh)
 		}
-		pipes = rpc.NewOpener(rpc.Config{SCM: h.SCM, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain})
+		pipes = rpc.NewOpener(rpc.Config{SCM: h.SCM, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
+			OSMajor: cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
 	}
 	srv, err := smbserver.New(smbserver.Config{
 		NetBIOSName:       h.Name,
+		OSMajor:           byte(cfg.windows.Major),
+		OSMinor:           byte(cfg.windows.Minor),
+		OSBuild:           uint16(cfg.windows.Build),
 		Domain:            cfg.domain,
 		DNSName:           strings.ToLower(h.Name),
 		DNSDomain:         strings.ToLower(h.Name),

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer/deployertest/lab"
+	"github.com/nxdeploy/deployer/internal/remotesvc"
 )
 
 func run(t *testing.T, name string, args ...string) (string, error) {
@@ -82,19 +83,27 @@ import sys
 from impacket.smbconnection import SMBConnection
 from impacket.dcerpc.v5 import transport, scmr
 from impacket.smb3structs import SMB2_DIALECT_21, SMB2_DIALECT_30
-host, port, user, pw, dialect = sys.argv[1:6]
+host, port, user, pw, dialect, binary = sys.argv[1:7]
 pref = {"210": SMB2_DIALECT_21, "300": SMB2_DIALECT_30, "": None}[dialect]
 c = SMBConnection(host, host, sess_port=int(port), preferredDialect=pref, timeout=30)
 c.login(user, pw)
 print("SHARES", " ".join(sorted(s["shi1_netname"][:-1] for s in c.listShares())))
 import io
-c.putFile("ADMIN$", "Temp\\nxsvc.exe", io.BytesIO(b"MZ fake service").read)
+c.putFile("ADMIN$", "Temp\\nxsvc.exe", open(binary, "rb").read)
+c.putFile("ADMIN$", "Temp\\stub.exe", io.BytesIO(b"MZ fake service").read)
 rpc = transport.SMBTransport(host, int(port), filename=r"\svcctl", smb_connection=c)
 dce = rpc.get_dce_rpc()
 dce.connect()
 dce.bind(scmr.MSRPC_UUID_SCMR)
 scm = scmr.hROpenSCManagerW(dce)["lpScHandle"]
 svc = scmr.hRCreateServiceW(dce, scm, "nxsvc\x00", "nxsvc\x00", lpBinaryPathName="C:\\Windows\\Temp\\nxsvc.exe --msi x.msi\x00")["lpServiceHandle"]
+stub = scmr.hRCreateServiceW(dce, scm, "stub\x00", "stub\x00", lpBinaryPathName="C:\\Windows\\Temp\\stub.exe\x00")["lpServiceHandle"]
+try:
+    scmr.hRStartServiceW(dce, stub)
+except Exception as e:
+    print("STUB", e)
+scmr.hRDeleteService(dce, stub)
+scmr.hRCloseServiceHandle(dce, stub)
 scmr.hRStartServiceW(dce, svc)
 st = scmr.hRQueryServiceStatus(dce, svc)["lpServiceStatus"]
 print("STATE", st["dwCurrentState"])
@@ -125,8 +134,9 @@ func TestImpacketSharesAndSCMR(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := Start(t, tc.opts...)
-			out, err := run(t, "/usr/bin/python3", "-c", impacketSCMR, h.IP, strconv.Itoa(h.Port), h.User, h.Password, tc.dialect)
+			out, err := run(t, "/usr/bin/python3", "-c", impacketSCMR, h.IP, strconv.Itoa(h.Port), h.User, h.Password, tc.dialect, nxsvcFile(t))
 			require.NoError(t, err, out)
+			assert.Contains(t, out, "ERROR_BAD_EXE_FORMAT", "a two-byte MZ stub is not a valid Win32 application")
 			assert.Contains(t, out, "SHARES ADMIN$ C$ IPC$")
 			assert.Contains(t, out, "OK")
 			assert.Contains(t, out, "ERROR_SERVICE_DOES_NOT_EXIST", out)
@@ -142,7 +152,7 @@ func TestImpacketSharesAndSCMR(t *testing.T) {
 func TestImpacketUACDeniesSCM(t *testing.T) {
 	lab.Require(t, "impacket")
 	h := Start(t, WithUACRemoteRestrictions())
-	out, err := run(t, "/usr/bin/python3", "-c", impacketSCMR, h.IP, strconv.Itoa(h.Port), h.User, h.Password, "210")
+	out, err := run(t, "/usr/bin/python3", "-c", impacketSCMR, h.IP, strconv.Itoa(h.Port), h.User, h.Password, "210", nxsvcFile(t))
 	require.Error(t, err, out)
 	assert.Contains(t, out, "STATUS_ACCESS_DENIED")
 }
@@ -156,4 +166,14 @@ func TestNetRPCServiceList(t *testing.T) {
 	for _, svc := range h.SCM.Services() {
 		assert.Contains(t, out, svc.Name)
 	}
+}
+
+// nxsvcFile writes the deployer's amd64 service binary to a temporary file.
+func nxsvcFile(t *testing.T) string {
+	t.Helper()
+	b, err := remotesvc.Binary("amd64")
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "nxsvc.exe")
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	return p
 }

@@ -42,7 +42,36 @@ const (
 	Slow          Fault = "slow install"
 	GuestOnly     Fault = "guest-only logon"
 	AccountLocked Fault = "account locked out"
+	// OldWindows is a Windows 7 SP1 host: a service built with Go 1.22 or later dies at start there (its runtime
+	// needs ProcessPrng, which Windows has from Windows 8 on), so StartService fails with 1053; a service
+	// importing only what Windows 7 has starts.
+	OldWindows Fault = "Windows 7 (no ProcessPrng for the Go runtime)"
 )
+
+// System is the Windows version and architecture of a host.
+type System struct {
+	Windows deployertest.Windows
+	Arch    deployertest.Arch
+}
+
+// Systems is the demo fleet's mix of Windows versions for n hosts: mostly Server 2022, with Server 2012 R2,
+// Windows 10, Windows 11, Server 2019 and a 32-bit Windows 10 spread over the fleet (the Windows 7 host is the
+// OldWindows fault).
+func Systems(n int) []System {
+	mix := []System{{deployertest.Server2012R2, deployertest.AMD64}, {deployertest.Windows10, deployertest.AMD64},
+		{deployertest.Windows11, deployertest.AMD64}, {deployertest.Windows10, deployertest.X86},
+		{deployertest.Server2019, deployertest.AMD64}}
+	out := make([]System, n)
+	for i := range out {
+		out[i] = System{deployertest.Server2022, deployertest.AMD64}
+	}
+	for i, s := range mix {
+		if j := (2*i + 1) * n / (2 * len(mix)); j < n {
+			out[j] = s
+		}
+	}
+	return out
+}
 
 // DefaultSize is the size of the demo fleet.
 const DefaultSize = 50
@@ -51,7 +80,7 @@ const DefaultSize = 50
 // fault once (the common ones twice), spread over the fleet.
 func Mix(n int) []Fault {
 	faults := []Fault{RebootNeeded, MSIFailure, BusyThenOK, WrongPassword, AdminShareOff, UAC, Quarantine,
-		ServiceHangs, Offline, Slow, GuestOnly, RebootNeeded, MSIFailure, BusyThenOK}
+		ServiceHangs, Offline, Slow, GuestOnly, OldWindows, RebootNeeded, MSIFailure, BusyThenOK}
 	out := make([]Fault, n)
 	for i := range out {
 		out[i] = Healthy
@@ -84,6 +113,10 @@ type Options struct {
 	// Dir holds the hosts' disks; "" means a new temporary directory that
 	// Close removes.
 	Dir string
+	// Systems gives each host's Windows version and architecture (see
+	// Systems); nil means Windows Server 2022 on AMD64 for all. An OldWindows
+	// host runs Windows 7 whatever it says.
+	Systems []System
 }
 
 // Host is one host of the fleet.
@@ -162,12 +195,16 @@ func (f *Fleet) start(i int, fault Fault, o Options) (*Host, error) {
 		return h, nil
 	}
 	root := filepath.Join(f.dir, name)
-	admin := filepath.Join(root, "C", "Windows")
-	if err := os.MkdirAll(filepath.Join(admin, "SysWOW64"), 0o755); err != nil {
-		return nil, err
+	sys := System{deployertest.Server2022, deployertest.AMD64}
+	if i < len(o.Systems) {
+		sys = o.Systems[i]
+	}
+	if fault == OldWindows {
+		sys = System{deployertest.Windows7, deployertest.AMD64}
 	}
 	inst := scm.InstallerOptions{Duration: o.InstallTime}
 	opts := []deployertest.Option{deployertest.WithRoot(root), deployertest.WithHostname(name),
+		deployertest.WithWindows(sys.Windows), deployertest.WithArch(sys.Arch),
 		deployertest.WithListenAddress(net.JoinHostPort(ip.String(), strconv.Itoa(f.Port))),
 		deployertest.WithCredentials(f.User, f.Password)}
 	switch fault {

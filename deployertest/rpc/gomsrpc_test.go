@@ -237,7 +237,11 @@ func TestGoMSRPCShareInfo(t *testing.T) {
 		{"user level 0", user, "C$", 0, 0},
 		{"user level 2", user, "ADMIN$", 2, 5},
 		{"unknown share", admin, "nope", 1, 2310},
-		{"invalid level", admin, "C$", 502, 124},
+		{"admin level 502", admin, "C$", 502, 0},
+		{"user level 502", user, "C$", 502, 5},
+		{"admin level 501", admin, "IPC$", 501, 0},
+		{"admin level 1005", admin, "ADMIN$", 1005, 0},
+		{"invalid level", admin, "C$", 503, 124},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -65,6 +65,10 @@ type Config struct {
 	// TCPCaller is the identity given to ncacn_ip_tcp associations, which
 	// carry no SMB session; nil means an administrator "Administrator".
 	TCPCaller *pipe.Caller
+	// OSMajor and OSMinor are the Windows version srvsvc reports (10.0 when
+	// zero); WindowsServer marks a server edition (SV_TYPE_SERVER_NT).
+	OSMajor, OSMinor uint32
+	WindowsServer    bool
 	// MaxFrag is the largest fragment the server sends or receives;
 	// DefaultMaxFrag when zero. A client's smaller max_recv_frag and
 	// max_xmit_frag are honoured.
@@ -86,6 +90,9 @@ func newServer(cfg Config) *server {
 	}
 	if cfg.Workgroup == "" {
 		cfg.Workgroup = "WORKGROUP"
+	}
+	if cfg.OSMajor == 0 {
+		cfg.OSMajor, cfg.OSMinor = 10, 0
 	}
 	s := &server{cfg: cfg}
 	s.groupID.Store(0x1234)

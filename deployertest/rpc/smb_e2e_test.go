@@ -50,11 +50,11 @@ func TestThirdPartyClientsOverSMB(t *testing.T) {
 		{"net rpc service list", func(t *testing.T) string { return netRPC(t, "list") },
 			[]string{`LanmanServer            "Server"`, `Spooler                 "Print Spooler"`}},
 		{"net rpc service status", func(t *testing.T) string { return netRPC(t, "status", "Spooler") },
-			[]string{"Spooler service is stopped.", `Executable Path      = %SystemRoot%\System32\spoolsv.exe`}},
-		{"net rpc service start", func(t *testing.T) string { return netRPC(t, "start", "Spooler") },
-			[]string{"Successfully started service: Spooler"}},
+			[]string{"Spooler service is running.", `Executable Path      = %SystemRoot%\System32\spoolsv.exe`}},
 		{"net rpc service stop", func(t *testing.T) string { return netRPC(t, "stop", "Spooler") },
 			[]string{"Spooler service is stopped."}},
+		{"net rpc service start", func(t *testing.T) string { return netRPC(t, "start", "Spooler") },
+			[]string{"Successfully started service: Spooler"}},
 		{"net rpc service create", func(t *testing.T) string {
 			return netRPC(t, "create", "nxtest", "nx test", `C:\Windows\x.exe`)
 		}, []string{"Successfully created Service: nxtest"}},

@@ -18,6 +18,7 @@ const (
 	serverTypeWorkstation uint32 = 0x00000001
 	serverTypeServer      uint32 = 0x00000002
 	serverTypeNT          uint32 = 0x00001000
+	serverTypeServerNT    uint32 = 0x00008000
 )
 
 // srvsvcServer implements NetrShareEnum, NetrShareGetInfo and
@@ -88,12 +89,14 @@ func share2(sh Share) *srvsvc.ShareInfo2 {
 		MaxUses: 0xFFFFFFFF, Path: sh.Path}
 }
 
-// ShareGetInfo implements NetrShareGetInfo at levels 0, 1 and 2.
+// ShareGetInfo implements NetrShareGetInfo at levels 0, 1, 2, 501, 502 and
+// 1005 (impacket's smbclient.py `info` asks 502); levels 2 and 502 reveal the
+// path and need an administrator, as on Windows.
 func (s *srvsvcServer) ShareGetInfo(_ context.Context, req *srvsvc.ShareGetInfoRequest) (*srvsvc.ShareGetInfoResponse, error) {
 	resp := &srvsvc.ShareGetInfoResponse{Level: req.Level, Info: &srvsvc.ShareInfo{Value: &srvsvc.ShareInfo_0{}}}
 	sh, ok := s.find(strings.TrimRight(req.NetName, "\x00"))
 	switch {
-	case req.Level > 2:
+	case req.Level > 2 && req.Level != 501 && req.Level != 502 && req.Level != 1005:
 		resp.Return = errorInvalidLevel
 	case !ok:
 		resp.Return = nerrNetNameNotFound
@@ -101,8 +104,15 @@ func (s *srvsvcServer) ShareGetInfo(_ context.Context, req *srvsvc.ShareGetInfoR
 		resp.Info.Value = &srvsvc.ShareInfo_0{ShareInfo0: &srvsvc.ShareInfo0{NetworkName: sh.Name}}
 	case req.Level == 1:
 		resp.Info.Value = &srvsvc.ShareInfo_1{ShareInfo1: &srvsvc.ShareInfo1{NetworkName: sh.Name, Type: sh.Type, Remark: sh.Remark}}
+	case req.Level == 501:
+		resp.Info.Value = &srvsvc.ShareInfo_501{ShareInfo501: &srvsvc.ShareInfo501{NetworkName: sh.Name, Type: sh.Type, Remark: sh.Remark}}
+	case req.Level == 1005:
+		resp.Info.Value = &srvsvc.ShareInfo_1005{ShareInfo1005: &srvsvc.ShareInfo1005{}}
 	case !s.caller.Admin:
 		resp.Return = errorAccessDenied
+	case req.Level == 502:
+		resp.Info.Value = &srvsvc.ShareInfo_502{ShareInfo502: &srvsvc.ShareInfo502I{NetworkName: sh.Name, Type: sh.Type,
+			Remark: sh.Remark, MaxUses: 0xFFFFFFFF, Path: sh.Path}}
 	default:
 		resp.Info.Value = &srvsvc.ShareInfo_2{ShareInfo2: share2(sh)}
 	}
@@ -112,7 +122,18 @@ func (s *srvsvcServer) ShareGetInfo(_ context.Context, req *srvsvc.ShareGetInfoR
 	return resp, nil
 }
 
-// GetInfo implements NetrServerGetInfo at levels 100 and 101.
+// serverType is the sv101_type of the host: a workstation and server running NT, and SV_TYPE_SERVER_NT on a Windows
+// Server edition.
+func (s *srvsvcServer) serverType() uint32 {
+	t := serverTypeWorkstation | serverTypeServer | serverTypeNT
+	if s.cfg.WindowsServer {
+		t |= serverTypeServerNT
+	}
+	return t
+}
+
+// GetInfo implements NetrServerGetInfo at levels 100, 101 and 102, with the host's Windows version (the one NTLM
+// announces).
 func (s *srvsvcServer) GetInfo(_ context.Context, req *srvsvc.GetInfoRequest) (*srvsvc.GetInfoResponse, error) {
 	resp := &srvsvc.GetInfoResponse{Level: req.Level}
 	switch req.Level {
@@ -121,8 +142,13 @@ func (s *srvsvcServer) GetInfo(_ context.Context, req *srvsvc.GetInfoRequest) (*
 			PlatformID: platformIDNT, Name: s.cfg.ServerName}}}
 	case 101:
 		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_101{ServerInfo101: &dtyp.ServerInfo101{
-			PlatformID: platformIDNT, Name: s.cfg.ServerName, VersionMajor: 10, VersionMinor: 0,
-			VersionType: serverTypeWorkstation | serverTypeServer | serverTypeNT, Comment: s.cfg.Comment}}}
+			PlatformID: platformIDNT, Name: s.cfg.ServerName, VersionMajor: s.cfg.OSMajor, VersionMinor: s.cfg.OSMinor,
+			VersionType: s.serverType(), Comment: s.cfg.Comment}}}
+	case 102:
+		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_102{ServerInfo102: &srvsvc.ServerInfo102{
+			PlatformID: platformIDNT, Name: s.cfg.ServerName, VersionMajor: s.cfg.OSMajor, VersionMinor: s.cfg.OSMinor,
+			Type: s.serverType(), Comment: s.cfg.Comment, Users: 0xFFFFFFFF, Disc: 15, Announce: 240,
+			AnnounceDelta: 3000, UserPath: `c:\`}}}
 	default:
 		resp.Level = 100
 		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_100{ServerInfo100: &dtyp.ServerInfo100{}}}

@@ -3,6 +3,8 @@ package scm
 import (
 	"context"
 	"crypto/rand"
+
+	"github.com/nxdeploy/deployer/deployertest/loader"
 	"github.com/nxdeploy/deployer/msi"
 	"sort"
 	"strings"
@@ -40,6 +42,16 @@ type Options struct {
 	// Services preloads the database. Nil means DefaultServices(); an empty
 	// non-nil slice means no services.
 	Services []Preload
+	// Load, when set, is the loader model: it decides whether the executable
+	// at a host path starts on this host (see package loader). A refused
+	// image makes StartServiceW fail with its code (ERROR_BAD_EXE_FORMAT,
+	// ERROR_EXE_MACHINE_TYPE_MISMATCH); an image whose process dies before it
+	// connects makes it fail with ERROR_SERVICE_REQUEST_TIMEOUT at once.
+	Load func(hostPath string) loader.Result
+	// MapImage, when set, is called with the executable of every service
+	// that runs, and its result when the service's process ends: the SMB
+	// server keeps a running image from being overwritten or deleted.
+	MapImage func(hostPath string) (release func())
 }
 
 // Program runs one start of a service. It must call run.ReportRunning once
@@ -79,7 +91,8 @@ func (r *Run) ReportRunning() { r.running() }
 func (r *Run) HostPath(win string) (string, bool) { return r.mapper.HostPath(win) }
 
 // DefaultServices returns the services a Manager holds when
-// Options.Services is nil: a running LanmanServer and a stopped Spooler.
+// Options.Services is nil: LanmanServer and Spooler, both automatic and
+// running, as on a Windows host after boot.
 func DefaultServices() []Preload {
 	svchost := `%SystemRoot%\System32\svchost.exe -k `
 	return []Preload{
@@ -87,7 +100,7 @@ func DefaultServices() []Preload {
 			ServiceType: ServiceWin32ShareProcess, StartType: StartAuto, ErrorControl: ErrorControlNormal,
 			BinaryPath: svchost + "smbsvcs", StartName: "LocalSystem", DisplayName: "Server",
 		}},
-		{Name: "Spooler", Config: Config{
+		{Name: "Spooler", Running: true, Config: Config{
 			ServiceType: ServiceWin32OwnProcess, StartType: StartAuto, ErrorControl: ErrorControlNormal,
 			BinaryPath: `%SystemRoot%\System32\spoolsv.exe`, StartName: "LocalSystem", DisplayName: "Print Spooler",
 		}},
@@ -287,11 +300,16 @@ func (m *Manager) launchLocked(svc *service, startArgs []string, prog Program) (
 	svc.runs++
 	svc.status = Status{ServiceType: svc.cfg.ServiceType, CurrentState: StateStartPending,
 		CheckPoint: 1, WaitHint: uint32(m.opts.StartTimeout / time.Millisecond), ProcessID: m.nextPID}
+	release := func() {}
+	if exe != "" && m.opts.MapImage != nil && !svc.builtin {
+		release = m.opts.MapImage(exe)
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
 		defer cancel()
 		code, specific := prog(ctx, run)
+		release()
 		m.mu.Lock()
 		if svc.run == run {
 			svc.run, svc.cancel = nil, nil

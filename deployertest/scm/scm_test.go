@@ -461,8 +461,8 @@ func TestEnumServices(t *testing.T) {
 		err        error
 	}{
 		{ServiceWin32, EnumAll, []string{"drv", "LanmanServer", "Spooler"}, nil},
-		{ServiceWin32, EnumActive, []string{"LanmanServer"}, nil},
-		{ServiceWin32, EnumInactive, []string{"drv", "Spooler"}, nil},
+		{ServiceWin32, EnumActive, []string{"LanmanServer", "Spooler"}, nil},
+		{ServiceWin32, EnumInactive, []string{"drv"}, nil},
 		{ServiceDriver, EnumAll, []string{"kd"}, nil},
 		{ServiceWin32 | ServiceDriver, EnumAll, []string{"drv", "kd", "LanmanServer", "Spooler"}, nil},
 		{ServiceWin32, 4, nil, ErrorInvalidParameter},

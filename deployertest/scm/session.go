@@ -2,6 +2,8 @@ package scm
 
 import (
 	"context"
+
+	"github.com/nxdeploy/deployer/deployertest/loader"
 	"github.com/nxdeploy/deployer/msi"
 	"os"
 	"strings"
@@ -407,6 +409,15 @@ func (s *Session) StartService(ctx context.Context, h Handle, args []string) err
 		svc.status.Win32ExitCode = uint32(code)
 		m.mu.Unlock()
 		return code
+	} else if r, ok := m.load(svc.cfg.BinaryPath); ok && !r.OK() {
+		// The loader model refuses the image (CreateProcess fails), or its
+		// process dies before it connects: Windows reports either at once.
+		if r.Exited {
+			svc.runs++
+		}
+		svc.status = Status{ServiceType: svc.cfg.ServiceType, CurrentState: StateStopped, Win32ExitCode: r.Code}
+		m.mu.Unlock()
+		return Errno(r.Code)
 	}
 	run, running, done := m.launchLocked(svc, append([]string(nil), args...), prog)
 	m.mu.Unlock()
@@ -496,4 +507,21 @@ func (s *Session) EnumServices(scm Handle, serviceType, state uint32) ([]EnumEnt
 		out = append(out, EnumEntry{Name: svc.name, DisplayName: svc.cfg.DisplayName, Status: svc.status})
 	}
 	return out, nil
+}
+
+// load runs the loader model on the executable of a binary path, when the
+// model is set and the executable lies under the system root.
+func (m *Manager) load(binaryPath string) (loader.Result, bool) {
+	if m.opts.Load == nil {
+		return loader.Result{}, false
+	}
+	args := msi.SplitCommandLine(m.mapper.expand(binaryPath))
+	if len(args) == 0 {
+		return loader.Result{}, false
+	}
+	host, ok := m.mapper.HostPath(args[0])
+	if !ok {
+		return loader.Result{}, false
+	}
+	return m.opts.Load(host), true
 }

@@ -368,8 +368,8 @@ func startDemo(o *options, cfg *deployer.Config, stderr io.Writer) (*demo.Fleet,
 	if err != nil {
 		return nil, nil, err
 	}
-	fleet, err := demo.Start(demo.Options{Faults: demo.Mix(demo.DefaultSize), InstallTime: 150 * time.Millisecond,
-		StartTimeout: 500 * time.Millisecond})
+	fleet, err := demo.Start(demo.Options{Faults: demo.Mix(demo.DefaultSize), Systems: demo.Systems(demo.DefaultSize),
+		InstallTime: 150 * time.Millisecond, StartTimeout: 500 * time.Millisecond})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("starting the demo fleet: %w", err)
