@@ -379,8 +379,9 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 	require.NoError(t, first.Close(ctx))
 
 	// The same deployment with another (say, code-signed) binary: our
-	// service is stopped, reused, and its binary replaced.
-	other, err := remotesvc.Binary("arm64")
+	// service is stopped, reused, and its binary replaced. (The x86 build:
+	// it runs on this x64 host, the ARM64 one would not start.)
+	other, err := remotesvc.Binary("386")
 	require.NoError(t, err)
 	second, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap", Binary: other, VerifySHA256: true})
 	require.NoError(t, err)
