@@ -139,6 +139,8 @@ type service struct {
 
 	run    *Run
 	cancel context.CancelFunc
+	// release unmaps the running image (see Options.MapImage).
+	release func()
 }
 
 // New returns a Manager with its preloaded services.
@@ -304,6 +306,7 @@ func (m *Manager) launchLocked(svc *service, startArgs []string, prog Program) (
 	if exe != "" && m.opts.MapImage != nil && !svc.builtin {
 		release = m.opts.MapImage(exe)
 	}
+	svc.release = release
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

@@ -449,6 +449,11 @@ func (s *Session) StartService(ctx context.Context, h Handle, args []string) err
 		}
 	}
 	svc.cancel()
+	// Windows ends the process of a service that does not start in time before it reports it stopped: its image
+	// is no longer in use.
+	if svc.release != nil {
+		svc.release()
+	}
 	svc.run, svc.cancel = nil, nil
 	svc.status = Status{ServiceType: svc.cfg.ServiceType, CurrentState: StateStopped,
 		Win32ExitCode: uint32(ErrorServiceRequestTimeout)}
