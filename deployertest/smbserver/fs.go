@@ -24,9 +24,15 @@ const (
 	accSynchronize  uint32 = 0x00100000
 	accMaxAllowed   uint32 = 0x02000000
 	accGenericAll   uint32 = 0x10000000
+	accGenericExec  uint32 = 0x20000000
 	accGenericWrite uint32 = 0x40000000
 	accGenericRead  uint32 = 0x80000000
 	accAllFile      uint32 = 0x001F01FF
+	// The generic rights map to these file rights (FILE_GENERIC_READ, _WRITE, _EXECUTE in winnt.h; [MS-SMB2]
+	// 3.3.5.9 leaves the mapping to the object store, which maps them as Windows' IoCreateFile does).
+	accFileGenericRead  uint32 = 0x00120089
+	accFileGenericWrite uint32 = 0x00120116
+	accFileGenericExec  uint32 = 0x001200A0
 )
 
 // Create dispositions, options and actions ([MS-SMB2] 2.2.13, 2.2.14).
@@ -274,10 +280,13 @@ func (c *conn) create(r *request) response {
 		access |= accAllFile
 	}
 	if access&accGenericWrite != 0 {
-		access |= accWriteData | accAppendData
+		access |= accFileGenericWrite
 	}
 	if access&accGenericRead != 0 {
-		access |= accReadData
+		access |= accFileGenericRead
+	}
+	if access&accGenericExec != 0 {
+		access |= accFileGenericExec
 	}
 	if opts&optDeleteOnClose != 0 && access&accDelete == 0 {
 		return errResp(StatusAccessDenied)

@@ -193,3 +193,35 @@ func TestPipeTransceive(t *testing.T) {
 	assert.Equal(t, StatusBufferOverflow, ntStatus(err))
 	_ = n
 }
+
+// TestGenericAccessMapping opens files with the generic rights go-smb2 asks
+// for (GENERIC_READ for Open, GENERIC_WRITE for a write-only OpenFile) and
+// checks that they grant what FILE_GENERIC_READ and FILE_GENERIC_WRITE grant
+// on Windows: a read handle reads its attributes (FileAllInformation), a
+// write-only handle writes but reads neither data nor attributes.
+func TestGenericAccessMapping(t *testing.T) {
+	ts := startServer(t, nil)
+	s, err := dialGo(t, ts.addr, testUser, testPass, smb2.Negotiator{})
+	require.NoError(t, err)
+	fs, err := s.Mount(`ADMIN$`)
+	require.NoError(t, err)
+	defer fs.Umount()
+	require.NoError(t, fs.WriteFile("a.txt", []byte("abc"), 0o644))
+
+	r, err := fs.Open("a.txt")
+	require.NoError(t, err)
+	st, err := r.Stat()
+	require.NoError(t, err, "GENERIC_READ includes FILE_READ_ATTRIBUTES")
+	assert.Equal(t, int64(3), st.Size())
+	require.NoError(t, r.Close())
+
+	w, err := fs.OpenFile("a.txt", os.O_WRONLY, 0o644)
+	require.NoError(t, err)
+	_, err = w.Stat()
+	assert.Equal(t, StatusAccessDenied, ntStatus(err), "FILE_GENERIC_WRITE has no FILE_READ_ATTRIBUTES: %v", err)
+	_, err = w.Write([]byte("x"))
+	require.NoError(t, err)
+	_, err = w.ReadAt(make([]byte, 3), 0)
+	assert.Equal(t, StatusAccessDenied, ntStatus(err), "%v", err)
+	require.NoError(t, w.Close())
+}
