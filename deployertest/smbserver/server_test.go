@@ -225,3 +225,37 @@ func TestGenericAccessMapping(t *testing.T) {
 	assert.Equal(t, StatusAccessDenied, ntStatus(err), "%v", err)
 	require.NoError(t, w.Close())
 }
+
+// TestRunningImageThroughGoSMB2 walks what an upload over a running
+// service's image meets with go-smb2: Remove (which retries after a chmod)
+// fails, overwriting fails, renaming the image away succeeds as on Windows,
+// and the connection keeps answering. A second Logoff of a go-smb2 session
+// blocks forever inside go-smb2 (its writer has stopped after the first): a
+// test that both defers Logoff and registers it as a cleanup hangs there,
+// not in this server.
+func TestRunningImageThroughGoSMB2(t *testing.T) {
+	ts := startServer(t, nil)
+	image := filepath.Join(ts.admin, "svc.exe")
+	require.NoError(t, os.WriteFile(image, []byte("MZ"), 0o644))
+	release := ts.srv.MapImage(image)
+	defer release()
+	s, err := dialGo(t, ts.addr, testUser, testPass, smb2.Negotiator{})
+	require.NoError(t, err)
+	fs, err := s.Mount(`ADMIN$`)
+	require.NoError(t, err)
+	defer fs.Umount()
+
+	err = fs.Remove("svc.exe")
+	assert.ErrorIs(t, err, os.ErrPermission, "STATUS_CANNOT_DELETE: %v", err)
+	_, err = fs.OpenFile("svc.exe", os.O_WRONLY|os.O_TRUNC, 0o644)
+	assert.Equal(t, StatusSharingViolation, ntStatus(err), "%v", err)
+	require.NoError(t, fs.Rename("svc.exe", "svc.old"))
+	require.NoError(t, fs.WriteFile("svc.exe", []byte("MZ new"), 0o644))
+	got, err := fs.ReadFile("svc.exe")
+	require.NoError(t, err)
+	assert.Equal(t, "MZ new", string(got))
+	err = fs.Remove("svc.old")
+	assert.ErrorIs(t, err, os.ErrPermission, "the renamed image is still mapped: %v", err)
+	release()
+	require.NoError(t, fs.Remove("svc.old"))
+}
