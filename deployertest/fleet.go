@@ -28,6 +28,22 @@ func NewFleet(n int, opts ...Option) (*Fleet, error) {
 	if n <= 0 || n > 64000 {
 		return nil, fmt.Errorf("winhost: fleet of %d hosts", n)
 	}
+	return newFleet(n, func(int) []Option { return opts })
+}
+
+// NewMixedFleet starts one host per fault, as NewFleet does, the i-th with
+// opts and WithFault(faults[i]): healthy hosts (Healthy) mixed with broken
+// ones, e.g. NewMixedFleet(FaultMix(50)).
+func NewMixedFleet(faults []Fault, opts ...Option) (*Fleet, error) {
+	if len(faults) == 0 || len(faults) > 64000 {
+		return nil, fmt.Errorf("winhost: fleet of %d hosts", len(faults))
+	}
+	return newFleet(len(faults), func(i int) []Option {
+		return append(append([]Option(nil), opts...), WithFault(faults[i]))
+	})
+}
+
+func newFleet(n int, optsOf func(i int) []Option) (*Fleet, error) {
 	root, err := os.MkdirTemp("", "winhost-fleet-")
 	if err != nil {
 		return nil, fmt.Errorf("winhost: %w", err)
@@ -38,7 +54,7 @@ func NewFleet(n int, opts ...Option) (*Fleet, error) {
 	for i := range n {
 		g.Go(func() error {
 			cfg := defaults()
-			for _, o := range opts {
+			for _, o := range optsOf(i) {
 				o(cfg)
 			}
 			cfg.ip = FleetAddress(i)

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
 	"github.com/nxdeploy/deployer/deployertest/pipe"
 	"github.com/nxdeploy/deployer/deployertest/rpc"
 	"github.com/nxdeploy/deployer/deployertest/scm"
@@ -65,6 +66,12 @@ type config struct {
 	logger      *slog.Logger
 	windows     Windows
 	arch        Arch
+	// installer, startTimeout, fault and wrongPassword are set by
+	// WithInstaller, WithStartTimeout and WithFault.
+	installer     *Installer
+	startTimeout  time.Duration
+	fault         Fault
+	wrongPassword bool
 }
 
 // Option configures a Host.
@@ -204,7 +211,11 @@ type Host struct {
 	// Windows and Arch are the version and architecture the host runs.
 	Windows Windows
 	Arch    Arch
+	// Fault is the fault WithFault gave the host ("" when none).
+	Fault Fault
 
+	// initial are the directories the host was created with (see Files).
+	initial map[string]bool
 	ln      net.Listener
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -243,6 +254,9 @@ func newHost(cfg *config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("winhost: %w", err)
 	}
+	if cfg.fault == Offline {
+		return offline(cfg, ln)
+	}
 	h, err := serve(cfg, ln)
 	if err != nil {
 		_ = ln.Close()
@@ -254,7 +268,7 @@ func newHost(cfg *config) (*Host, error) {
 func serve(cfg *config, ln net.Listener) (*Host, error) {
 	ta := ln.Addr().(*net.TCPAddr)
 	h := &Host{Addr: ln.Addr().String(), IP: ta.IP.String(), Port: ta.Port, User: cfg.user, Password: cfg.password, ln: ln,
-		Windows: cfg.windows, Arch: cfg.arch}
+		Windows: cfg.windows, Arch: cfg.arch, Fault: cfg.fault}
 	h.Name = cfg.name
 	if h.Name == "" {
 		h.Name = fmt.Sprintf("WIN-%d", ta.Port)
@@ -284,7 +298,12 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 	for _, d := range archDirs(cfg.arch) {
 		dirs = append(dirs, filepath.Join(h.AdminDir, d))
 	}
+	h.initial = map[string]bool{h.CDir: true}
+	for d := h.AdminDir; d != h.CDir && len(d) > len(h.CDir); d = filepath.Dir(d) {
+		h.initial[d] = true
+	}
 	for _, d := range dirs {
+		h.initial[d] = true
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			h.removeRoot()
 			return nil, fmt.Errorf("winhost: %w", err)
@@ -297,7 +316,11 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 	if !cfg.noAdminDir {
 		shares = append(shares, smbserver.Share{Name: "ADMIN$", Path: h.AdminDir, AdminOnly: true})
 	}
-	accounts := []smbserver.Account{{User: cfg.user, Password: cfg.password, NTHash: cfg.ntHash,
+	password := cfg.password
+	if cfg.wrongPassword {
+		password += "-other"
+	}
+	accounts := []smbserver.Account{{User: cfg.user, Password: password, NTHash: cfg.ntHash,
 		Admin: !cfg.uac, LogonStatus: cfg.logonStatus}}
 	for _, u := range cfg.extraUsers {
 		accounts = append(accounts, smbserver.Account{User: u.Name, Password: u.Password, Admin: u.Admin})
@@ -307,6 +330,13 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		opts := scm.Options{}
 		if cfg.scmOpts != nil {
 			opts = *cfg.scmOpts
+		}
+		if cfg.installer != nil {
+			opts.Program = nxsvcmodel.Program(scm.Installer(scm.InstallerOptions{Outcomes: cfg.installer.Outcomes,
+				Duration: cfg.installer.Duration, NeverRunning: cfg.installer.NeverRunning}))
+		}
+		if cfg.startTimeout > 0 {
+			opts.StartTimeout = cfg.startTimeout
 		}
 		opts.AdminDir = h.AdminDir
 		if cfg.systemRoot != "" {
@@ -382,6 +412,21 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 	return h, nil
 }
 
+// offline makes the Host of an Offline fault: the address is taken from ln,
+// which is closed at once, so connections are refused.
+func offline(cfg *config, ln net.Listener) (*Host, error) {
+	ta := ln.Addr().(*net.TCPAddr)
+	if err := ln.Close(); err != nil {
+		return nil, fmt.Errorf("winhost: %w", err)
+	}
+	h := &Host{Addr: ln.Addr().String(), IP: ta.IP.String(), Port: ta.Port, User: cfg.user, Password: cfg.password,
+		Name: cfg.name, Windows: cfg.windows, Arch: cfg.arch, Fault: Offline}
+	if h.Name == "" {
+		h.Name = fmt.Sprintf("WIN-%d", ta.Port)
+	}
+	return h, nil
+}
+
 func (h *Host) removeRoot() {
 	if h.tmp && h.root != "" {
 		_ = os.RemoveAll(h.root)
@@ -412,6 +457,9 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
+	if h.Server == nil {
+		return nil // Offline: nothing was started.
+	}
 	h.cancel()
 	err := h.Server.Close()
 	<-h.done

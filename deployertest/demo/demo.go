@@ -12,40 +12,35 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
 	"github.com/nxdeploy/deployer/deployertest/scm"
-	"github.com/nxdeploy/deployer/deployertest/smbserver"
 	"github.com/nxdeploy/deployer/discovery"
 )
 
-// Fault is what is wrong with one emulated host.
-type Fault string
+// Fault is what is wrong with one emulated host: deployertest's faults by
+// name.
+type Fault = deployertest.Fault
 
-// The faults of a demo fleet.
+// The faults of a demo fleet (see deployertest's Fault constants).
 const (
-	Healthy       Fault = "healthy"
-	RebootNeeded  Fault = "msiexec 3010"
-	MSIFailure    Fault = "msiexec 1603"
-	BusyThenOK    Fault = "msiexec 1618, 1618, then 0"
-	Busy          Fault = "msiexec 1618 always"
-	WrongPassword Fault = "another password"
-	AdminShareOff Fault = "no ADMIN$"
-	UAC           Fault = "UAC remote restrictions"
-	Quarantine    Fault = "antivirus removes the service binary"
-	ServiceHangs  Fault = "service never starts (1053)"
-	Offline       Fault = "nothing listens (refused)"
-	Slow          Fault = "slow install"
-	GuestOnly     Fault = "guest-only logon"
-	AccountLocked Fault = "account locked out"
-	// OldWindows is a Windows 7 SP1 host: a service built with Go 1.22 or later dies at start there (its runtime
-	// needs ProcessPrng, which Windows has from Windows 8 on), so StartService fails with 1053; a service
-	// importing only what Windows 7 has starts.
-	OldWindows Fault = "Windows 7 (no ProcessPrng for the Go runtime)"
+	Healthy       = deployertest.Healthy
+	RebootNeeded  = deployertest.RebootNeeded
+	MSIFailure    = deployertest.MSIFailure
+	BusyThenOK    = deployertest.BusyThenOK
+	Busy          = deployertest.Busy
+	WrongPassword = deployertest.WrongPassword
+	AdminShareOff = deployertest.AdminShareOff
+	UAC           = deployertest.UAC
+	Quarantine    = deployertest.Quarantine
+	ServiceHangs  = deployertest.ServiceHangs
+	Offline       = deployertest.Offline
+	Slow          = deployertest.Slow
+	GuestOnly     = deployertest.GuestOnly
+	AccountLocked = deployertest.AccountLocked
+	OldWindows    = deployertest.OldWindows
 )
 
 // System is the Windows version and architecture of a host.
@@ -76,24 +71,8 @@ func Systems(n int) []System {
 // DefaultSize is the size of the demo fleet.
 const DefaultSize = 50
 
-// Mix is the default mix of a fleet of n hosts: mostly healthy, with every
-// fault once (the common ones twice), spread over the fleet.
-func Mix(n int) []Fault {
-	faults := []Fault{RebootNeeded, MSIFailure, BusyThenOK, WrongPassword, AdminShareOff, UAC, Quarantine,
-		ServiceHangs, Offline, Slow, GuestOnly, OldWindows, RebootNeeded, MSIFailure, BusyThenOK}
-	out := make([]Fault, n)
-	for i := range out {
-		out[i] = Healthy
-	}
-	if n <= len(faults) {
-		copy(out, faults)
-		return out
-	}
-	for i, f := range faults {
-		out[i*n/len(faults)] = f
-	}
-	return out
-}
+// Mix is the default mix of a fleet of n hosts: deployertest.FaultMix.
+func Mix(n int) []Fault { return deployertest.FaultMix(n) }
 
 // Options shape a fleet.
 type Options struct {
@@ -199,43 +178,12 @@ func (f *Fleet) start(i int, fault Fault, o Options) (*Host, error) {
 	if i < len(o.Systems) {
 		sys = o.Systems[i]
 	}
-	if fault == OldWindows {
-		sys = System{deployertest.Windows7, deployertest.AMD64}
-	}
-	inst := scm.InstallerOptions{Duration: o.InstallTime}
 	opts := []deployertest.Option{deployertest.WithRoot(root), deployertest.WithHostname(name),
 		deployertest.WithWindows(sys.Windows), deployertest.WithArch(sys.Arch),
 		deployertest.WithListenAddress(net.JoinHostPort(ip.String(), strconv.Itoa(f.Port))),
-		deployertest.WithCredentials(f.User, f.Password)}
-	switch fault {
-	case RebootNeeded:
-		inst.Outcomes = []uint32{3010}
-	case MSIFailure:
-		inst.Outcomes = []uint32{1603}
-	case BusyThenOK:
-		inst.Outcomes = []uint32{1618, 1618, 0}
-	case Busy:
-		inst.Outcomes = []uint32{1618}
-	case WrongPassword:
-		opts = append(opts, deployertest.WithCredentials(f.User, f.Password+"-other"))
-	case AdminShareOff:
-		opts = append(opts, deployertest.WithoutAdminShare())
-	case UAC:
-		opts = append(opts, deployertest.WithUACRemoteRestrictions())
-	case Quarantine:
-		opts = append(opts, deployertest.WithAntivirus(smbserver.Antivirus{Mode: smbserver.AVDelete,
-			Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}))
-	case ServiceHangs:
-		inst.NeverRunning = true
-	case Slow:
-		inst.Duration = 10 * o.InstallTime
-	case GuestOnly:
-		opts = append(opts, deployertest.WithGuestOnly())
-	case AccountLocked:
-		opts = append(opts, deployertest.WithAccountLockedOut())
-	}
-	opts = append(opts, deployertest.WithSCM(scm.Options{StartTimeout: o.StartTimeout,
-		Program: nxsvcmodel.Program(scm.Installer(inst))}))
+		deployertest.WithCredentials(f.User, f.Password),
+		deployertest.WithInstaller(deployertest.Installer{Duration: o.InstallTime}),
+		deployertest.WithStartTimeout(o.StartTimeout), deployertest.WithFault(fault)}
 	wh, err := deployertest.New(opts...)
 	if err != nil {
 		return nil, err
