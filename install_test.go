@@ -17,7 +17,6 @@ import (
 	"github.com/nxdeploy/deployer/deployertest"
 	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
 	"github.com/nxdeploy/deployer/deployertest/scm"
-	"github.com/nxdeploy/deployer/deployertest/smbserver"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
@@ -228,9 +227,9 @@ func TestRunInstallerRejectsBadPackageBeforeTouchingHost(t *testing.T) {
 }
 
 func TestPushServiceQuarantined(t *testing.T) {
-	for name, mode := range map[string]smbserver.AVMode{"deleted": smbserver.AVDelete, "blocked": smbserver.AVBlock} {
+	for name, mode := range map[string]deployertest.AVMode{"deleted": deployertest.AVDelete, "blocked": deployertest.AVBlock} {
 		t.Run(name, func(t *testing.T) {
-			av := smbserver.Antivirus{Mode: mode, Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}
+			av := deployertest.Antivirus{Mode: mode, Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}
 			e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithAntivirus(av)}})
 			conn := connect(t, e)
 			_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/smbserver"
+	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
 )
 
 // Fault is a named way a Windows host breaks (or slows) a deployment, as real

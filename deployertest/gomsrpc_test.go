@@ -85,7 +85,7 @@ func TestGoMSRPCSvcctlOverSMB(t *testing.T) {
 			require.NoError(t, err)
 			_, exists := h.SCM.Service("nxdeploy")
 			assert.False(t, exists)
-			assert.NotZero(t, h.Server.Stats().Logons, "the RPC did not go through an SMB session")
+			assert.NotZero(t, h.server.Stats().Logons, "the RPC did not go through an SMB session")
 		})
 	}
 }

@@ -16,11 +16,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
 	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
-	"github.com/nxdeploy/deployer/deployertest/pipe"
 	"github.com/nxdeploy/deployer/deployertest/rpc"
 	"github.com/nxdeploy/deployer/deployertest/scm"
-	"github.com/nxdeploy/deployer/deployertest/smbserver"
 )
 
 // Default credentials of an emulated host.
@@ -142,15 +142,51 @@ func WithEncryptionRequired() Option { return func(c *config) { c.encryption = t
 // WithMaxDialect caps the dialect, e.g. smbserver.Dialect210.
 func WithMaxDialect(d uint16) Option { return func(c *config) { c.maxDialect = d } }
 
+// AVMode is what an antivirus does to a file it flags.
+type AVMode int
+
+// Antivirus actions.
+const (
+	// AVDelete removes the file (Antivirus.Delay after it is closed).
+	AVDelete AVMode = iota
+	// AVBlock makes every later open of the file's content fail with
+	// STATUS_VIRUS_INFECTED; opening it to delete it still works.
+	AVBlock
+)
+
+// Antivirus is an antivirus watching the host's shares.
+type Antivirus struct {
+	// Match reports whether a file (its share-relative path, backslash
+	// separated) is flagged; nil flags names ending in ".exe".
+	Match func(name string) bool
+	// Mode is AVDelete or AVBlock.
+	Mode AVMode
+	// Delay is the time between the close of the written file and the
+	// quarantine taking effect.
+	Delay time.Duration
+}
+
 // WithQuarantine makes an antivirus act on every .exe written to a share:
 // AVDelete removes it delay after it is closed, AVBlock makes opening it
 // fail with STATUS_VIRUS_INFECTED from then on.
-func WithQuarantine(mode smbserver.AVMode, delay time.Duration) Option {
-	return func(c *config) { c.antivirus = &smbserver.Antivirus{Mode: mode, Delay: delay} }
+func WithQuarantine(mode AVMode, delay time.Duration) Option {
+	return WithAntivirus(Antivirus{Mode: mode, Delay: delay})
 }
 
+// NTHash returns the NT hash (MD4 of the UTF-16LE password) that WithNTHash
+// takes, as Windows stores it.
+func NTHash(password string) [16]byte { return smbserver.NTHash(password) }
+
 // WithAntivirus installs a custom antivirus model.
-func WithAntivirus(av smbserver.Antivirus) Option { return func(c *config) { c.antivirus = &av } }
+func WithAntivirus(av Antivirus) Option {
+	mode := smbserver.AVDelete
+	if av.Mode == AVBlock {
+		mode = smbserver.AVBlock
+	}
+	return func(c *config) {
+		c.antivirus = &smbserver.Antivirus{Match: av.Match, Mode: mode, Delay: av.Delay}
+	}
+}
 
 // WithDropAfterBytes closes each connection once the host has received n
 // bytes on it (a link failing mid-upload).
@@ -203,8 +239,6 @@ type Host struct {
 	CDir string
 	// AdminDir is the directory standing for C:\Windows (share ADMIN$).
 	AdminDir string
-	// Server is the SMB2 server.
-	Server *smbserver.Server
 	// SCM is the service control manager behind the svcctl pipe (nil when
 	// WithPipes replaced the RPC services).
 	SCM *scm.Manager
@@ -214,6 +248,8 @@ type Host struct {
 	// Fault is the fault WithFault gave the host ("" when none).
 	Fault Fault
 
+	// server is the SMB2 server.
+	server *smbserver.Server
 	// initial are the directories the host was created with (see Files).
 	initial map[string]bool
 	ln      net.Listener
@@ -344,17 +380,17 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		}
 		if opts.Blocked == nil {
 			// The server is made below; the SCM asks it once running.
-			opts.Blocked = func(p string) bool { return h.Server != nil && h.Server.Blocked(p) }
+			opts.Blocked = func(p string) bool { return h.server != nil && h.server.Blocked(p) }
 		}
 		if opts.Load == nil {
 			opts.Load = loadImage(cfg.windows, cfg.arch)
 		}
 		if opts.MapImage == nil {
 			opts.MapImage = func(p string) func() {
-				if h.Server == nil {
+				if h.server == nil {
 					return func() {}
 				}
-				return h.Server.MapImage(p)
+				return h.server.MapImage(p)
 			}
 		}
 		h.SCM = scm.New(opts)
@@ -397,7 +433,7 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		h.removeRoot()
 		return nil, fmt.Errorf("winhost: %w", err)
 	}
-	h.Server = srv
+	h.server = srv
 	var l net.Listener = ln
 	if cfg.dropAfter > 0 {
 		l = &dropListener{Listener: ln, limit: cfg.dropAfter}
@@ -457,11 +493,11 @@ func (h *Host) Close() error {
 		return nil
 	}
 	h.closed = true
-	if h.Server == nil {
+	if h.server == nil {
 		return nil // Offline: nothing was started.
 	}
 	h.cancel()
-	err := h.Server.Close()
+	err := h.server.Close()
 	<-h.done
 	if h.SCM != nil {
 		if cerr := h.SCM.Close(); err == nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nxdeploy/deployer/deployertest/smbserver"
+	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
 )
 
 // logon dials addr and authenticates with go-smb2.fork.
@@ -126,10 +126,10 @@ func TestHostNTHashAndUsers(t *testing.T) {
 func TestHostQuarantine(t *testing.T) {
 	cases := []struct {
 		name string
-		mode smbserver.AVMode
+		mode AVMode
 	}{
-		{name: "deleted", mode: smbserver.AVDelete},
-		{name: "blocked", mode: smbserver.AVBlock},
+		{name: "deleted", mode: AVDelete},
+		{name: "blocked", mode: AVBlock},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,7 +142,7 @@ func TestHostQuarantine(t *testing.T) {
 			require.NoError(t, fs.WriteFile("bad.exe", []byte("MZ"), 0o644))
 			path := filepath.Join(h.AdminDir, "bad.exe")
 			require.Eventually(t, func() bool {
-				if tc.mode == smbserver.AVDelete {
+				if tc.mode == AVDelete {
 					_, err := fs.Stat("bad.exe")
 					_, serr := os.Stat(path)
 					return os.IsNotExist(serr) && errors.Is(err, os.ErrNotExist)
@@ -152,7 +152,7 @@ func TestHostQuarantine(t *testing.T) {
 			}, 10*time.Second, 20*time.Millisecond)
 			_, err = fs.Stat("ok.txt")
 			require.NoError(t, err)
-			if tc.mode == smbserver.AVBlock {
+			if tc.mode == AVBlock {
 				// Its content stays blocked, but the file can be deleted.
 				require.NoError(t, fs.Remove("bad.exe"))
 				assert.NoFileExists(t, path)

@@ -3,7 +3,7 @@ package deployertest
 import (
 	"os"
 
-	"github.com/nxdeploy/deployer/deployertest/loader"
+	"github.com/nxdeploy/deployer/deployertest/internal/loader"
 )
 
 // Windows is the version of Windows an emulated host runs: it announces it in NTLM's version field and in srvsvc

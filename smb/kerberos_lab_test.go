@@ -21,9 +21,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/nxdeploy/deployer/deployertest"
 	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/deployertest/lab/addc"
-	"github.com/nxdeploy/deployer/deployertest/smbserver"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/krbauth"
 	"github.com/nxdeploy/deployer/smb"
@@ -124,7 +124,7 @@ func TestLabKerberos(t *testing.T) {
 
 	t.Run("NT hash (RC4) and user@REALM", func(t *testing.T) {
 		cfg := base
-		hash := smbserver.NTHash(userPassword)
+		hash := deployertest.NTHash(userPassword)
 		cfg.Credentials = smb.Credentials{User: "alice@" + addc.Realm, NTHash: hash[:], Kerberos: &smb.Kerberos{}}
 		sess, err := smb.Dial(ctx, fqdn, cfg, nil)
 		require.NoError(t, err)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	"github.com/oiweiwei/go-msrpc/msrpc/erref/win32"

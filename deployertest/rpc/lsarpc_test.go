@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"

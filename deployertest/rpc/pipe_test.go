@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/scm"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 	"github.com/oiweiwei/go-msrpc/ndr"

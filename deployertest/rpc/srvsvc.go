@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
 	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
 )

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 
-	"github.com/nxdeploy/deployer/deployertest/loader"
+	"github.com/nxdeploy/deployer/deployertest/internal/loader"
 	"github.com/nxdeploy/deployer/msi"
 	"sort"
 	"strings"

@@ -3,7 +3,7 @@ package scm
 import (
 	"context"
 
-	"github.com/nxdeploy/deployer/deployertest/loader"
+	"github.com/nxdeploy/deployer/deployertest/internal/loader"
 	"github.com/nxdeploy/deployer/msi"
 	"os"
 	"strings"

@@ -12,7 +12,7 @@ import (
 	smb2 "github.com/oiweiwei/go-smb2.fork"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 )
 
 const (

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 )
 
 // pipeWait is how long a pipe read waits for a reply before going async.
