@@ -85,7 +85,7 @@ func assertFleetClean(t *testing.T, f *demo.Fleet) {
 		if h.SCM == nil {
 			continue
 		}
-		(&emulated{Host: h.Host, SCM: h.SCM}).assertClean(t)
+		(&emulated{Host: h.Host}).assertClean(t)
 	}
 }
 
@@ -311,7 +311,7 @@ func TestDeployResumes(t *testing.T) {
 
 	// A crash left the third host in flight: our service and files are on it.
 	third := f.Hosts[2]
-	conn := connect(t, &emulated{Host: third.Host, SCM: third.SCM})
+	conn := connect(t, &emulated{Host: third.Host})
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "stale-run"})
 	require.NoError(t, err)
 	require.NoError(t, rs.Close(ctx))
@@ -334,7 +334,7 @@ func TestDeployResumes(t *testing.T) {
 	assert.Empty(t, ev.of(f.Hosts[0].Name), "an installed host is not touched")
 	assert.Empty(t, ev.of(f.Hosts[1].Name))
 	assert.NotEmpty(t, ev.of(third.Name))
-	_, stale := third.SCM.Service("nxdeploy-stale-run")
+	_, stale := third.Service("nxdeploy-stale-run")
 	assert.False(t, stale, "the leftover of the crashed run is removed")
 	assertFleetClean(t, f)
 	recs, err := store.Load(ctx)

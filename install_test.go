@@ -15,8 +15,6 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
@@ -29,15 +27,13 @@ import (
 const testPackage = "msi/testdata/ok.msi"
 
 // emulated is an emulated Windows host whose service manager runs the
-// model of our remote service, with its service manager at hand so tests
-// can inspect what is left on the host.
+// model of our remote service.
 type emulated struct {
 	*deployertest.Host
-	SCM *scm.Manager
 }
 
 type hostOpts struct {
-	installer scm.InstallerOptions
+	installer deployertest.Installer
 	start     time.Duration
 	win       []deployertest.Option
 	noWOW64   bool
@@ -53,10 +49,10 @@ func startEmulated(t *testing.T, o hostOpts) *emulated {
 	if o.start == 0 {
 		o.start = 2 * time.Second
 	}
-	opts := append([]deployertest.Option{deployertest.WithRoot(root), deployertest.WithSCM(scm.Options{StartTimeout: o.start,
-		Program: nxsvcmodel.Program(scm.Installer(o.installer))})}, o.win...)
+	opts := append([]deployertest.Option{deployertest.WithRoot(root), deployertest.WithStartTimeout(o.start),
+		deployertest.WithInstaller(o.installer)}, o.win...)
 	h := deployertest.Start(t, opts...)
-	return &emulated{Host: h, SCM: h.SCM}
+	return &emulated{Host: h}
 }
 
 func (e *emulated) connectConfig() deployer.ConnectConfig {
@@ -75,7 +71,7 @@ func (e *emulated) target() discovery.Host {
 // assertClean checks the host holds no service and no file of ours.
 func (e *emulated) assertClean(t *testing.T) {
 	t.Helper()
-	for _, s := range e.SCM.Services() {
+	for _, s := range e.Services() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(s.Name), "nxdeploy-"), "service %s left on the host", s.Name)
 	}
 	entries, err := os.ReadDir(filepath.Join(e.AdminDir, "nxdeploy"))
@@ -114,7 +110,7 @@ func TestRunInstallerOutcomes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Outcomes: []uint32{c.outcome}, Duration: 300 * time.Millisecond}})
+			e := startEmulated(t, hostOpts{installer: deployertest.Installer{Outcomes: []uint32{c.outcome}, Duration: 300 * time.Millisecond}})
 			conn := connect(t, e)
 			var phases []string
 			res, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage},
@@ -155,7 +151,7 @@ func TestRunInstallerOutcomes(t *testing.T) {
 }
 
 func TestRunInstallerCancelledMidInstallLeavesNothing(t *testing.T) {
-	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Duration: time.Minute}})
 	conn := connect(t, e)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -180,7 +176,7 @@ func TestRunInstallerCancelledMidInstallLeavesNothing(t *testing.T) {
 }
 
 func TestRunInstallerServiceNeverStarts(t *testing.T) {
-	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{NeverRunning: true}, start: 500 * time.Millisecond})
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{NeverRunning: true}, start: 500 * time.Millisecond})
 	conn := connect(t, e)
 	_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
 	require.Error(t, err)
@@ -242,7 +238,7 @@ func TestPushServiceQuarantined(t *testing.T) {
 }
 
 func TestPushServiceReuseAndSweep(t *testing.T) {
-	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Duration: time.Minute}})
 	conn := connect(t, e)
 	ctx := context.Background()
 
@@ -276,7 +272,7 @@ func TestPushServiceReuseAndSweep(t *testing.T) {
 	assert.True(t, ids["run-1"].Service && ids["run-1"].Dir)
 	assert.True(t, ids["run-2"].Dir && !ids["run-2"].Service)
 	e.assertClean(t)
-	_, ok := e.SCM.Service("nxdeployer-other")
+	_, ok := e.Service("nxdeployer-other")
 	assert.True(t, ok, "a service without our exact prefix is kept")
 }
 
@@ -336,7 +332,7 @@ func TestRunInstallerConnectionDroppedMidUpload(t *testing.T) {
 }
 
 func TestRunInstallerServiceMarkedForDelete(t *testing.T) {
-	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Duration: time.Minute}})
 	conn := connect(t, e)
 	ctx := context.Background()
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "same"})
@@ -365,12 +361,12 @@ func TestRunInstallerServiceMarkedForDelete(t *testing.T) {
 	de, _ := derrors.As(err)
 	assert.Equal(t, "windows error (1072)", de.Message())
 	e.assertClean(t)
-	_, exists := e.SCM.Service(rs.Name)
+	_, exists := e.Service(rs.Name)
 	assert.False(t, exists)
 }
 
 func TestPushServiceReplacesADifferentBinary(t *testing.T) {
-	e := startEmulated(t, hostOpts{installer: scm.InstallerOptions{Duration: time.Minute}})
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Duration: time.Minute}})
 	conn := connect(t, e)
 	ctx := context.Background()
 	first, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap"})
@@ -403,7 +399,7 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 // where ADMIN$ is, and the service's binary path and the job's paths follow.
 func TestRunInstallerOnAnotherSystemRoot(t *testing.T) {
 	e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithSystemRoot(`D:\WINNT`)},
-		installer: scm.InstallerOptions{Outcomes: []uint32{0}}})
+		installer: deployertest.Installer{Outcomes: []uint32{0}}})
 	ctx := context.Background()
 	conn, err := deployer.Connect(ctx, e.target(), e.connectConfig())
 	require.NoError(t, err)

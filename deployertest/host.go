@@ -16,9 +16,9 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/nxdeploy/deployer/deployertest/internal/nxsvcmodel"
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
-	"github.com/nxdeploy/deployer/deployertest/nxsvcmodel"
 	"github.com/nxdeploy/deployer/deployertest/rpc"
 	"github.com/nxdeploy/deployer/deployertest/scm"
 )
