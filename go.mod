@@ -3,6 +3,7 @@ module github.com/nxdeploy/deployer
 go 1.26.8
 
 require (
+	github.com/geoffgarside/ber v1.1.0
 	github.com/go-ldap/ldap/v3 v3.4.15
 	github.com/miekg/dns v1.1.73
 	github.com/oiweiwei/go-msrpc v1.5.2
@@ -18,7 +19,6 @@ require (
 
 require (
 	github.com/Azure/go-ntlmssp v0.1.1 // indirect
-	github.com/geoffgarside/ber v1.1.0 // indirect
 	github.com/go-asn1-ber/asn1-ber v1.5.8 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/go-uuid v1.0.3 // indirect

@@ -29,7 +29,7 @@ func Wrap(host string, step Step, err error) *Error {
 	if err == nil {
 		return nil
 	}
-	if e, ok := As(err); ok {
+	if e, ok := As(err); ok || fromTransport(err, &e) {
 		c := *e
 		if c.Host == "" {
 			c.Host = host
@@ -43,6 +43,25 @@ func Wrap(host string, step Step, err error) *Error {
 	e.Kind, e.Reason, e.Code = classify(step, err)
 	return e
 }
+
+// fromTransport finds an *Error inside go-smb2's *TransportError, which has
+// no Unwrap: the connection guard of package smb fails go-smb2's reads with
+// a classified *Error, and go-smb2 hands it to every pending request wrapped
+// in a TransportError.
+func fromTransport(err error, e **Error) bool {
+	var te *smb2.TransportError
+	if stderrors.As(err, &te) && te.Err != nil {
+		if found, ok := As(te.Err); ok {
+			*e = found
+			return true
+		}
+	}
+	return false
+}
+
+// errSigningRequired is go-smb2's message for an unsigned reply on a
+// session that requires signing.
+const errSigningRequired = "invalid response error: signing required"
 
 func classify(step Step, err error) (Kind, Reason, Code) {
 	// First, because a Kerberos failure may wrap the DNS or network error
@@ -94,6 +113,10 @@ func classify(step Step, err error) (Kind, Reason, Code) {
 	var te *smb2.TransportError
 	if stderrors.As(err, &te) && te.Err != nil {
 		return classify(step, te.Err)
+	}
+	var ire *smb2.InvalidResponseError
+	if stderrors.As(err, &ire) && ire.Error() == errSigningRequired {
+		return SharedAccessFailure, ReasonSigningUnavailable, Code{}
 	}
 	return UnknownError, NoReason, Code{}
 }

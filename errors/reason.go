@@ -33,6 +33,9 @@ const (
 	ReasonAdminShareDenied
 	ReasonNotAdministrator
 	ReasonProtocolMismatch
+	ReasonSMB1Only
+	ReasonSigningUnavailable
+	ReasonMalformedReply
 
 	// Windows error.
 	ReasonQuarantined
@@ -110,6 +113,15 @@ var reasons = map[Reason]reasonRow{
 	ReasonProtocolMismatch: {SharedAccessFailure, "SMB protocol mismatch",
 		"The Engine and the target computer share no SMB dialect or security setting (for example the computer accepts only SMB 3.1.1, or requires signing or encryption that was refused)",
 		"Check the SMB server settings of the target computer (Get-SmbServerConfiguration) and the deployer's signing and encryption options; the probe reports the negotiated dialect"},
+	ReasonSMB1Only: {SharedAccessFailure, "SMB1 only",
+		"The target computer speaks only SMB1 (Windows XP or Server 2003, or a computer where SMB2 is turned off); the deployer needs SMB 2.0.2 or later",
+		"Turn SMB2 on (PowerShell: Set-SmbServerConfiguration -EnableSMB2Protocol $true; or set HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters SMB2 to 1 and restart the Server service); Windows XP and Server 2003 have no SMB2: upgrade them or install the agent there by other means"},
+	ReasonSigningUnavailable: {SharedAccessFailure, "signing unavailable",
+		"The target computer does not sign its SMB messages (signing is turned off on it) and the deployer requires signed sessions",
+		"Turn SMB signing on for the computer's server (PowerShell: Set-SmbServerConfiguration -EnableSecuritySignature $true, or Group Policy \"Microsoft network server: Digitally sign communications (if client agrees)\"; Samba: server signing = auto or mandatory), or, on a network you trust, allow unsigned sessions (-allow-unsigned)"},
+	ReasonMalformedReply: {SharedAccessFailure, "malformed reply",
+		"The target computer sent an SMB reply that breaks the protocol (a frame, offset or length that points outside the message, or a field no Windows server sends); the deployer closed the connection without using it",
+		"Check what answers on TCP port 445 at this address (a device that is not a Windows computer, a faulty SMB server, or a compromised host), and whether a network device between the Engine and the computer alters SMB traffic; run the probe on the computer to see the failing step"},
 	ReasonQuarantined: {WindowsError, "quarantined by antivirus",
 		"The file the deployer copied to the computer was removed or blocked by antivirus software",
 		"Allow the deployer's service binary in the antivirus (or provide a code-signed binary), then deploy again"},

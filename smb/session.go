@@ -16,6 +16,7 @@ import (
 
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/krbauth"
+	"github.com/nxdeploy/deployer/internal/smbguard"
 )
 
 // Dialect is an SMB2 dialect revision ([MS-SMB2] 2.2.3).
@@ -57,14 +58,21 @@ type Info struct {
 	Addr netip.AddrPort
 	// Dialect is the negotiated SMB dialect.
 	Dialect Dialect
-	// SigningRequired reports that the server requires signing.
+	// SigningRequired reports that the server requires signing (its
+	// negotiate security mode).
 	SigningRequired bool
-	// Signed reports that every message is signed or, when Encrypted,
-	// sealed (which also authenticates it). It is false only for a guest
-	// session.
+	// Signed reports that the server signs its messages (its session setup
+	// reply carried a signature) or, when Encrypted, seals them (which also
+	// authenticates them). It is false for a guest session and for a server
+	// that does not sign, which only AllowUnsigned accepts.
 	Signed bool
 	// Encrypted reports that messages are encrypted (SMB 3.x).
 	Encrypted bool
+	// EncryptionNotOffered reports that encryption was asked for
+	// (Config.Encryption is not EncryptNever) but the session is not
+	// encrypted: the server speaks SMB 2.x, or does not offer encryption.
+	// With EncryptRequired Dial fails instead.
+	EncryptionNotOffered bool
 	// Cipher names the encryption cipher, such as "AES-128-GCM".
 	Cipher string
 	// Guest reports that the server mapped the logon to the Guest account.
@@ -93,6 +101,7 @@ type Session struct {
 	label string
 	info  Info
 	conn  net.Conn
+	guard *smbguard.Conn
 	s     *smb2.Session
 	trace Trace
 
@@ -199,11 +208,10 @@ func resolve(ctx context.Context, host string, cfg Config) (netip.Addr, error) {
 // signing.
 const errGuestSigning = "guest account doesn't support signing"
 
-func (s *Session) handshake(ctx context.Context) error {
+func (s *Session) handshake(ctx context.Context) (err error) {
 	start := time.Now()
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.requestTimeout())
 	defer cancel()
-	sniff := newSniffConn(s.conn)
 	var init smb2.Initiator
 	ntlm := newIdentityInitiator(s.cfg.Credentials)
 	init = ntlm
@@ -217,6 +225,12 @@ func (s *Session) handshake(ctx context.Context) error {
 		defer mech.Close()
 		init = msrpcsmb2.SecurtiyContextInitiator(mech.SMBOptions()...)
 	}
+	guard := smbguard.New(s.conn, smbguard.Options{
+		Host:            s.label,
+		SPNEGOWrapsNTLM: s.info.SPN == "",
+		SessionKey:      init.SessionKey,
+	})
+	s.conn, s.guard = guard, guard
 	d := &smb2.Dialer{
 		MaxCreditBalance: s.cfg.maxCredits(),
 		Negotiator: smb2.Negotiator{
@@ -225,25 +239,28 @@ func (s *Session) handshake(ctx context.Context) error {
 		},
 		Initiator: init,
 	}
-	sess, err := d.DialContext(hctx, sniff)
-	facts := sniff.snapshot()
+	sess, err := dialSMB(hctx, d, guard)
+	facts := guard.Facts()
 	s.info.Server = ntlm.identity()
 	negotiated := start
-	if facts.negotiated {
-		negotiated = facts.negotiatedAt
+	if facts.Negotiated {
+		negotiated = facts.NegotiatedAt
 	}
 	if err != nil {
-		if !facts.negotiated {
-			e := derrors.Wrap(s.label, derrors.StepNegotiate, err)
+		if !facts.Negotiated {
+			e := s.wrap(derrors.StepNegotiate, err)
+			if e.Reason == derrors.ReasonProtocolMismatch && s.speaksOnlySMB1(ctx) {
+				e.Reason = derrors.ReasonSMB1Only
+			}
 			s.trace(derrors.StepNegotiate, time.Since(start), e)
 			return e
 		}
 		s.trace(derrors.StepNegotiate, negotiated.Sub(start), nil)
 		var e *derrors.Error
-		if facts.sessionFlags&sessionFlagGuest != 0 || strings.Contains(err.Error(), errGuestSigning) {
+		if facts.SessionFlags&sessionFlagGuest != 0 || strings.Contains(err.Error(), errGuestSigning) {
 			e = guestError(s.label, err)
 		} else {
-			e = derrors.Wrap(s.label, derrors.StepLogon, err)
+			e = s.wrap(derrors.StepLogon, err)
 		}
 		s.trace(derrors.StepLogon, time.Since(negotiated), e)
 		return e
@@ -255,6 +272,10 @@ func (s *Session) handshake(ctx context.Context) error {
 	switch {
 	case s.info.Guest:
 		e = guestError(s.label, errors.New("smb: the server logged the session on as Guest"))
+	case !s.cfg.AllowUnsigned && !s.info.Signed:
+		e = &derrors.Error{Host: s.label, Step: derrors.StepLogon, Kind: derrors.SharedAccessFailure,
+			Reason: derrors.ReasonSigningUnavailable,
+			Err:    fmt.Errorf("smb: signing is required but the server did not sign the session (dialect %s)", s.info.Dialect)}
 	case s.cfg.Encryption == EncryptRequired && !s.info.Encrypted:
 		e = &derrors.Error{Host: s.label, Step: derrors.StepLogon, Kind: derrors.SharedAccessFailure,
 			Reason: derrors.ReasonProtocolMismatch,
@@ -271,6 +292,19 @@ func (s *Session) handshake(ctx context.Context) error {
 	return nil
 }
 
+// dialSMB runs go-smb2's negotiate and session setup. A panic in them (in
+// the caller's goroutine: a decoder the guard did not foresee) becomes an
+// error instead of ending the process.
+func dialSMB(ctx context.Context, d *smb2.Dialer, conn net.Conn) (sess *smb2.Session, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			_ = conn.Close()
+			sess, err = nil, &smbguard.MalformedError{Command: "logon", Problem: fmt.Sprintf("go-smb2 failed on it: %v", r)}
+		}
+	}()
+	return d.DialContext(ctx, conn)
+}
+
 func guestError(host string, err error) *derrors.Error {
 	return &derrors.Error{Host: host, Step: derrors.StepLogon, Kind: derrors.LogonFailure,
 		Reason: derrors.ReasonGuestOnly, Err: err}
@@ -278,23 +312,24 @@ func guestError(host string, err error) *derrors.Error {
 
 func (s *Session) fillInfo(d Dialect, f wireFacts) {
 	s.info.Dialect = d
-	s.info.SigningRequired = f.securityMode&negSigningRequired != 0
-	s.info.Guest = f.sessionFlags&(sessionFlagGuest|sessionFlagNull) != 0
-	s.info.MaxWriteSize = f.maxWriteSize
-	if s.info.Dialect >= SMB300 {
-		offered := f.capabilities&capEncryption != 0
+	s.info.SigningRequired = f.SecurityMode&negSigningRequired != 0
+	s.info.Guest = f.SessionFlags&(sessionFlagGuest|sessionFlagNull) != 0
+	s.info.MaxWriteSize = f.MaxWriteSize
+	if s.info.Dialect >= SMB300 && !s.info.Guest {
+		offered := f.Capabilities&capEncryption != 0
 		if s.info.Dialect == SMB311 {
-			offered = f.cipher != 0
+			offered = f.Cipher != 0
 		}
-		s.info.Encrypted = (offered && s.cfg.Encryption != EncryptNever) || f.sessionFlags&sessionFlagEncryptData != 0
+		s.info.Encrypted = (offered && s.cfg.Encryption != EncryptNever) || f.SessionFlags&sessionFlagEncryptData != 0
 	}
 	if s.info.Encrypted {
 		s.info.Cipher = cipherName(cipherAES128CCM)
 		if s.info.Dialect == SMB311 {
-			s.info.Cipher = cipherName(f.cipher)
+			s.info.Cipher = cipherName(f.Cipher)
 		}
 	}
-	s.info.Signed = !s.info.Guest
+	s.info.Signed = !s.info.Guest && (s.info.Encrypted || f.SessionSigned)
+	s.info.EncryptionNotOffered = s.cfg.Encryption != EncryptNever && !s.info.Encrypted
 }
 
 // Info returns what the session learned about the host.
@@ -368,6 +403,11 @@ func (s *Session) Close() error {
 // wrap classifies err for this session's host. go-smb2 turns a few
 // NTSTATUS codes into os errors; they are turned back so the code survives.
 func (s *Session) wrap(step derrors.Step, err error) *derrors.Error {
+	if s.guard != nil {
+		if f := s.guard.Err(); f != nil {
+			return derrors.Wrap(s.label, step, f)
+		}
+	}
 	return derrors.Wrap(s.label, step, withStatus(err))
 }
 

@@ -222,20 +222,22 @@ func TestFillInfo(t *testing.T) {
 		facts   wireFacts
 		want    Info
 	}{
-		{"311 gcm", SMB311, EncryptIfOffered, wireFacts{securityMode: negSigningRequired, cipher: cipherAES128GCM, maxWriteSize: 1 << 20},
+		{"311 gcm", SMB311, EncryptIfOffered, wireFacts{SecurityMode: negSigningRequired, Cipher: cipherAES128GCM, MaxWriteSize: 1 << 20, SessionSigned: true},
 			Info{Dialect: SMB311, SigningRequired: true, Signed: true, Encrypted: true, Cipher: "AES-128-GCM", MaxWriteSize: 1 << 20}},
-		{"311 never", SMB311, EncryptNever, wireFacts{cipher: cipherAES128GCM},
+		{"311 never", SMB311, EncryptNever, wireFacts{Cipher: cipherAES128GCM, SessionSigned: true},
 			Info{Dialect: SMB311, Signed: true}},
-		{"311 no cipher offered", SMB311, EncryptRequired, wireFacts{},
-			Info{Dialect: SMB311, Signed: true}},
-		{"302 capability", SMB302, EncryptIfOffered, wireFacts{capabilities: capEncryption},
+		{"311 no cipher offered", SMB311, EncryptRequired, wireFacts{SessionSigned: true},
+			Info{Dialect: SMB311, Signed: true, EncryptionNotOffered: true}},
+		{"302 capability", SMB302, EncryptIfOffered, wireFacts{Capabilities: capEncryption},
 			Info{Dialect: SMB302, Signed: true, Encrypted: true, Cipher: "AES-128-CCM"}},
-		{"server forces encryption", SMB300, EncryptNever, wireFacts{sessionFlags: sessionFlagEncryptData},
+		{"server forces encryption", SMB300, EncryptNever, wireFacts{SessionFlags: sessionFlagEncryptData},
 			Info{Dialect: SMB300, Signed: true, Encrypted: true, Cipher: "AES-128-CCM"}},
-		{"21 never encrypts", SMB210, EncryptIfOffered, wireFacts{capabilities: capEncryption},
-			Info{Dialect: SMB210, Signed: true}},
-		{"guest", SMB311, EncryptIfOffered, wireFacts{sessionFlags: sessionFlagGuest},
-			Info{Dialect: SMB311, Guest: true}},
+		{"21 never encrypts", SMB210, EncryptIfOffered, wireFacts{Capabilities: capEncryption, SessionSigned: true},
+			Info{Dialect: SMB210, Signed: true, EncryptionNotOffered: true}},
+		{"21 server that does not sign", SMB210, EncryptNever, wireFacts{},
+			Info{Dialect: SMB210}},
+		{"guest", SMB311, EncryptIfOffered, wireFacts{SessionFlags: sessionFlagGuest},
+			Info{Dialect: SMB311, Guest: true, EncryptionNotOffered: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
