@@ -38,7 +38,8 @@ type Pipe struct {
 // connect and the open; the pipe
 // then lives until Close or the session's end. A failure is a
 // *derrors.Error at the tree connect step.
-func (s *Session) OpenPipe(ctx context.Context, name string) (*Pipe, error) {
+func (s *Session) OpenPipe(ctx context.Context, name string) (_ *Pipe, err error) {
+	defer s.recoverReply(derrors.StepTreeConnect, &err)
 	rctx, cancel := s.requestContext(ctx)
 	defer cancel()
 	// The share and file carry the context of every request made through
@@ -105,10 +106,16 @@ func (s *Session) dropIPCTree(ipc *smb2.Share) {
 }
 
 // Read reads one message (or its next part) from the pipe.
-func (p *Pipe) Read(b []byte) (int, error) { return p.f.Read(b) }
+func (p *Pipe) Read(b []byte) (n int, err error) {
+	defer p.s.recoverReply(derrors.StepOpenSCManager, &err)
+	return p.f.Read(b)
+}
 
 // Write writes b to the pipe as one message.
-func (p *Pipe) Write(b []byte) (int, error) { return p.f.Write(b) }
+func (p *Pipe) Write(b []byte) (n int, err error) {
+	defer p.s.recoverReply(derrors.StepOpenSCManager, &err)
+	return p.f.Write(b)
+}
 
 // Close closes the pipe's handle on the server (within the session's
 // request timeout, at most 5 s) and ends any read still waiting. It is safe
@@ -117,7 +124,12 @@ func (p *Pipe) Write(b []byte) (int, error) { return p.f.Write(b) }
 func (p *Pipe) Close() error {
 	p.closeOnce.Do(func() {
 		done := make(chan error, 1)
-		go func() { done <- p.f.Close() }()
+		go func() {
+			var err error
+			defer func() { done <- err }()
+			defer p.s.recoverReply(derrors.StepCleanup, &err)
+			err = p.f.Close()
+		}()
 		timer := time.NewTimer(min(p.s.cfg.requestTimeout(), 5*time.Second))
 		defer timer.Stop()
 		select {

@@ -362,7 +362,8 @@ func (s *Session) serverName() string {
 // Mount connects to a share ("ADMIN$", "IPC$", "C$"). A failure is a
 // *derrors.Error at the tree connect step: a missing share is
 // derrors.ReasonAdminShareMissing, a denied one derrors.ReasonAdminShareDenied.
-func (s *Session) Mount(ctx context.Context, share string) (*Share, error) {
+func (s *Session) Mount(ctx context.Context, share string) (_ *Share, err error) {
+	defer s.recoverReply(derrors.StepTreeConnect, &err)
 	rctx, cancel := s.requestContext(ctx)
 	defer cancel()
 	fs, err := s.s.WithContext(rctx).Mount(`\\` + s.serverName() + `\` + share)
@@ -374,7 +375,8 @@ func (s *Session) Mount(ctx context.Context, share string) (*Share, error) {
 
 // ListShares lists the host's share names over srvsvc NetShareEnumAll on
 // IPC$, as `smbclient -L` does.
-func (s *Session) ListShares(ctx context.Context) ([]string, error) {
+func (s *Session) ListShares(ctx context.Context) (_ []string, err error) {
+	defer s.recoverReply(derrors.StepListShares, &err)
 	rctx, cancel := s.requestContext(ctx)
 	defer cancel()
 	names, err := s.s.WithContext(rctx).ListSharenames()
@@ -388,6 +390,7 @@ func (s *Session) ListShares(ctx context.Context) ([]string, error) {
 // connection. It is safe to call more than once.
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
+		defer s.recoverReply(derrors.StepCleanup, &s.closeErr)
 		ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.requestTimeout(), 5*time.Second))
 		defer cancel()
 		if err := s.s.WithContext(ctx).Logoff(); err != nil {

@@ -154,7 +154,7 @@ func (sh *Share) Upload(ctx context.Context, dst string, src io.ReaderAt, size i
 
 	res := &UploadResult{Path: dst, Size: size}
 	if opts.VerifySHA256 {
-		sum, err := verifySHA256(ctx, sh.fs, tmp, src, size, chunk, conc)
+		sum, err := verifySHA256(ctx, sh.s, sh.fs, tmp, src, size, chunk, conc)
 		if err != nil {
 			return fail(err)
 		}
@@ -213,7 +213,8 @@ func (sh *Share) writeChunks(ctx context.Context, cancel context.CancelCauseFunc
 	)
 	var g errgroup.Group
 	for range conc {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			defer sh.s.recoverReply(derrors.StepUpload, &err)
 			buf := make([]byte, chunk)
 			for {
 				i := next.Add(1) - 1
@@ -265,7 +266,7 @@ func writeCause(ctx context.Context) error {
 
 // verifySHA256 reads name back with conc concurrent reads and compares its
 // SHA-256 with src's. It returns the hex digest.
-func verifySHA256(ctx context.Context, share *smb2.Share, name string, src io.ReaderAt, size int64, chunk, conc int) (string, error) {
+func verifySHA256(ctx context.Context, s *Session, share *smb2.Share, name string, src io.ReaderAt, size int64, chunk, conc int) (string, error) {
 	want := sha256.New()
 	if _, err := io.Copy(want, io.NewSectionReader(src, 0, size)); err != nil {
 		return "", fmt.Errorf("smb: hashing the source: %w", err)
@@ -292,7 +293,8 @@ func verifySHA256(ctx context.Context, share *smb2.Share, name string, src io.Re
 				break
 			}
 			b := bufs[i][:min(int64(chunk), size-o)]
-			g.Go(func() error {
+			g.Go(func() (err error) {
+				defer s.recoverReply(derrors.StepUpload, &err)
 				n, err := f.ReadAt(b, o)
 				lens[i] = n
 				if n == len(b) {

@@ -360,6 +360,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 			c.closing.Add(1)
 			go func() {
 				defer c.closing.Done()
+				defer func() { _ = recover() }() // a close that fails on a hostile reply: the sockets are closed anyway
 				_ = rpc.Close(context.Background())
 			}()
 		}
@@ -384,6 +385,7 @@ func (c *Client) teardown(t *transport, graceful bool) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
+			defer func() { _ = recover() }() // a close that fails on a hostile reply: the sockets are closed below
 			_ = t.rpc.Close(context.Background())
 		}()
 		go func() {
@@ -485,9 +487,15 @@ func (c *Client) call(ctx context.Context, step derrors.Step, policy retryPolicy
 		}
 		t.callMu.Lock()
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-		err = f(cctx, t)
+		err = runCall(cctx, t, f)
 		cancel()
 		t.callMu.Unlock()
+		var malformed *malformedReply
+		if errors.As(err, &malformed) {
+			c.retire(t)
+			return &derrors.Error{Host: c.host, Step: step, Kind: derrors.SharedAccessFailure,
+				Reason: derrors.ReasonMalformedReply, Err: err}
+		}
 		if err == nil || !isRPCFailure(err) {
 			c.completed()
 			return c.wrap(step, err)
@@ -501,6 +509,24 @@ func (c *Client) call(ctx context.Context, step derrors.Step, policy retryPolicy
 			return c.wrap(step, lost(err))
 		}
 	}
+}
+
+// malformedReply is a panic in go-msrpc's decoding of a reply, turned into
+// an error: a reply the RPC guard did not foresee. The transport is retired.
+type malformedReply struct{ v any }
+
+func (e *malformedReply) Error() string {
+	return fmt.Sprintf("svcctl: go-msrpc failed on a reply: %v", e.v)
+}
+
+// runCall runs one call, turning a panic in go-msrpc into a *malformedReply.
+func runCall(ctx context.Context, t *transport, f func(ctx context.Context, t *transport) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &malformedReply{r}
+		}
+	}()
+	return f(ctx, t)
 }
 
 // recoverable reports whether err is a lost transport (not a fault, not a
