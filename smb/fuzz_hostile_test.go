@@ -216,12 +216,15 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 			return err
 		}
 		defer m.Close(ctx)
-		svc, err := m.OpenService(ctx, "Spooler", svcctl.ServiceQueryStatus)
+		svc, err := m.OpenService(ctx, "Spooler", svcctl.ServiceQueryStatus|svcctl.ServiceQueryConfig)
 		if err != nil {
 			return err
 		}
 		defer svc.Close(ctx)
-		_, err = svc.QueryStatus(ctx)
+		if _, err := svc.QueryStatus(ctx); err != nil {
+			return err
+		}
+		_, err = svc.QueryConfig(ctx)
 		return err
 	})
 	return failed, info

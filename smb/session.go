@@ -373,19 +373,6 @@ func (s *Session) Mount(ctx context.Context, share string) (_ *Share, err error)
 	return &Share{s: s, name: share, fs: fs}, nil
 }
 
-// ListShares lists the host's share names over srvsvc NetShareEnumAll on
-// IPC$, as `smbclient -L` does.
-func (s *Session) ListShares(ctx context.Context) (_ []string, err error) {
-	defer s.recoverReply(derrors.StepListShares, &err)
-	rctx, cancel := s.requestContext(ctx)
-	defer cancel()
-	names, err := s.s.WithContext(rctx).ListSharenames()
-	if err != nil {
-		return nil, s.wrap(derrors.StepListShares, err)
-	}
-	return names, nil
-}
-
 // Close logs off (bounded by the request timeout) and closes the
 // connection. It is safe to call more than once.
 func (s *Session) Close() error {

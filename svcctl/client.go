@@ -19,6 +19,7 @@ import (
 
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/krbauth"
+	"github.com/nxdeploy/deployer/internal/rpcguard"
 )
 
 // Client speaks [MS-SCMR] to one host over ncacn_np:HOST[\pipe\svcctl].
@@ -265,7 +266,14 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		}
 		// go-msrpc dials with the bind's unbounded context; the pipe open
 		// is bounded by the watchdog's instead.
-		pipeHook := func(context.Context, string, string) (net.Conn, error) { return track(c.cfg.Pipe(wctx)) }
+		pipeHook := func(context.Context, string, string) (net.Conn, error) {
+			conn, err := c.cfg.Pipe(wctx)
+			if err == nil {
+				// Bound what svcctl's replies can make go-msrpc allocate.
+				conn = rpcguard.New(conn, rpcguard.Options{Host: c.host, Interface: "svcctl", Check: rpcguard.SvcctlChecker})
+			}
+			return track(conn, err)
+		}
 		dialOpts = []dcerpc.Option{dcerpc.WithDialer(dialerFunc(pipeHook)), dcerpc.WithTimeout(c.cfg.CallTimeout)}
 		endpoint = "ncacn_ip_tcp:[445]"
 	} else {
