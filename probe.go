@@ -78,10 +78,16 @@ type ProbeReport struct {
 	Dialect smb.Dialect
 	// SigningRequired reports that the server requires SMB signing.
 	SigningRequired bool
-	// Signing reports that messages are signed (or sealed).
+	// Signing reports that the server signs its messages (or seals them):
+	// false for a server that does not sign, which only an unsigned-allowed
+	// probe reaches.
 	Signing bool
 	// Encryption reports that messages are encrypted, with Cipher.
 	Encryption bool
+	// EncryptionNotOffered reports that encryption was asked for but the
+	// server does not offer it (SMB 2.x, or SMB 3 without encryption): the
+	// session is only signed.
+	EncryptionNotOffered bool
 	// Cipher names the encryption cipher.
 	Cipher string
 	// Guest reports that the server mapped the logon to Guest.
@@ -156,6 +162,7 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 	r.SigningRequired = info.SigningRequired
 	r.Signing = info.Signed
 	r.Encryption = info.Encrypted
+	r.EncryptionNotOffered = info.EncryptionNotOffered
 	r.Cipher = info.Cipher
 	r.Guest = info.Guest
 	r.Server = info.Server

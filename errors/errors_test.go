@@ -409,3 +409,22 @@ func TestCredentialsNeverAppear(t *testing.T) {
 	e := derrors.Wrap("pc1", derrors.StepLogon, &smb2.ResponseError{Code: 0xC000006D})
 	assert.False(t, strings.Contains(strings.ToLower(e.Error()), "password="))
 }
+
+func TestWrapFindsTheGuardsErrorInsideGoSMB2s(t *testing.T) {
+	fault := &derrors.Error{Host: "pc", Kind: derrors.SharedAccessFailure, Reason: derrors.ReasonMalformedReply,
+		Err: stderrors.New("malformed NEGOTIATE reply")}
+	// go-smb2 hands the reader's error to every request inside a
+	// TransportError, which has no Unwrap.
+	e := derrors.Wrap("pc", derrors.StepTreeConnect, &os.PathError{Op: "open", Err: &smb2.TransportError{Err: fault}})
+	assert.Equal(t, derrors.SharedAccessFailure, e.Kind)
+	assert.Equal(t, derrors.ReasonMalformedReply, e.Reason)
+	assert.Equal(t, derrors.StepTreeConnect, e.Step)
+	assert.False(t, derrors.SafeToRetry(e))
+
+	unsigned := derrors.Wrap("pc", derrors.StepTreeConnect, &smb2.InvalidResponseError{Message: "signing required"})
+	assert.Equal(t, derrors.SharedAccessFailure, unsigned.Kind)
+	assert.Equal(t, derrors.ReasonSigningUnavailable, unsigned.Reason)
+	for _, r := range []derrors.Reason{derrors.ReasonSMB1Only, derrors.ReasonSigningUnavailable, derrors.ReasonMalformedReply} {
+		assert.Equal(t, derrors.SharedAccessFailure, r.Kind(), "%v", r)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/nxdeploy/deployer/deployertest"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/smbguard"
 	"github.com/nxdeploy/deployer/smb"
@@ -260,4 +261,44 @@ func TestHostileRepliesBeforeLogonAreTypedErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAServerThatDoesNotSign: Info says whether the server signed, and the
+// default client (signing required) stops at logon with the reason instead
+// of failing later with "unknown error: signing required".
+func TestAServerThatDoesNotSign(t *testing.T) {
+	// The emulated host at SMB 2.1 signs only when the client requires it.
+	h := deployertest.Start(t, deployertest.WithMaxDialect(0x0210))
+	ctx := context.Background()
+	for _, allow := range []bool{true, false} {
+		s, err := smb.Dial(ctx, h.IP, smb.Config{Credentials: smb.Credentials{User: h.User, Password: h.Password},
+			Port: h.Port, AllowUnsigned: allow}, nil)
+		require.NoError(t, err)
+		info := s.Info()
+		assert.False(t, info.SigningRequired)
+		assert.Equal(t, !allow, info.Signed, "allow unsigned %v", allow)
+		assert.True(t, info.EncryptionNotOffered)
+		require.NoError(t, s.Close())
+	}
+
+	// A server that completes the logon and never signs.
+	port := hostileServer(t, func(n int, req []byte) [][]byte {
+		switch n {
+		case 0:
+			return [][]byte{frame(negotiate21(msgID(req)))}
+		case 1:
+			return [][]byte{frame(sessionSetup1(msgID(req), spnegoChallenge(oidNTLM, ntlmChallenge(60, nil))))}
+		case 2:
+			b := []byte{9, 0, 0, 0, 0, 0, 0, 0}
+			return [][]byte{frame(append(header(1, 0, msgID(req), 0x1234), b...))}
+		}
+		return [][]byte{frame(append(header(2, 0, msgID(req), 0x1234), 4, 0, 0, 0))}
+	})
+	_, err := smb.Dial(ctx, "127.0.0.1", smb.Config{Credentials: smb.Credentials{User: "admin", Password: "pw"},
+		Port: port, RequestTimeout: 3 * time.Second}, nil)
+	var e *derrors.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, derrors.StepLogon, e.Step, "%v", err)
+	assert.Equal(t, derrors.SharedAccessFailure, e.Kind, "%v", err)
+	assert.Equal(t, derrors.ReasonSigningUnavailable, e.Reason, "%v", err)
 }

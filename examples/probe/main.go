@@ -22,9 +22,16 @@
 // With -json it prints one JSON object per host and line:
 //
 //	{"host":"PC1","addr":"10.0.0.5:445","ok":false,"steps":[{"name":"resolve","duration_ms":0.01},...],
-//	 "dialect":"3.1.1","signing":true,"encryption":true,"os":"Windows 10.0 Build 19041","admin":false,
+//	 "dialect":"3.1.1","signing_required":true,"signing":true,"encryption":true,"os":"Windows 10.0 Build 19041","admin":false,
 //	 "error":{"type":"Share error or process launch error on the target computer",
 //	          "message":"shared access failure","cause":"...","solution":"...","code":"0xC0000022","step":"tree connect"}}
+//
+// "signing" says whether the server signed the session (false only with
+// -allow-unsigned against a server that does not sign); "signing_required"
+// whether it requires signing; "encryption_not_offered" is true when
+// encryption was asked for (the default) and the server does not offer it
+// (SMB 2.x). A host that speaks only SMB1 fails at negotiate with the
+// reason "SMB1 only".
 //
 // It exits 0 when every host passed, 1 when any failed, 2 on a usage error.
 package main
@@ -210,8 +217,10 @@ type hostJSON struct {
 	OK          bool       `json:"ok"`
 	Steps       []stepJSON `json:"steps"`
 	Dialect     string     `json:"dialect,omitempty"`
+	SigningReq  bool       `json:"signing_required"`
 	Signing     bool       `json:"signing"`
 	Encryption  bool       `json:"encryption"`
+	EncNotOffer bool       `json:"encryption_not_offered,omitempty"`
 	Cipher      string     `json:"cipher,omitempty"`
 	Auth        string     `json:"auth,omitempty"`
 	SPN         string     `json:"spn,omitempty"`
@@ -251,8 +260,10 @@ func toJSON(r *deployer.ProbeReport) hostJSON {
 		OK:          r.OK,
 		Steps:       []stepJSON{},
 		Dialect:     r.Dialect.String(),
+		SigningReq:  r.SigningRequired,
 		Signing:     r.Signing,
 		Encryption:  r.Encryption,
+		EncNotOffer: r.EncryptionNotOffered,
 		Cipher:      r.Cipher,
 		Auth:        r.Auth,
 		SPN:         r.SPN,
@@ -306,8 +317,12 @@ func printTable(w io.Writer, reports []*deployer.ProbeReport) {
 	sort.SliceStable(reports, func(i, j int) bool { return reports[i].OK && !reports[j].OK })
 	for _, r := range reports {
 		if r.OK {
-			fmt.Fprintf(w, "OK    %-20s %-21s SMB %-5s signing=%v encryption=%v admin=%v %s (%d ms)\n",
-				r.Host.Label(), r.Addr, r.Dialect, r.Signing, r.Encryption, r.Admin, r.OS(), r.Duration.Milliseconds())
+			enc := fmt.Sprint(r.Encryption)
+			if r.EncryptionNotOffered {
+				enc = "not-offered"
+			}
+			fmt.Fprintf(w, "OK    %-20s %-21s SMB %-5s signing=%v encryption=%s admin=%v %s (%d ms)\n",
+				r.Host.Label(), r.Addr, r.Dialect, r.Signing, enc, r.Admin, r.OS(), r.Duration.Milliseconds())
 			continue
 		}
 		e := r.Err
