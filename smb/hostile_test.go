@@ -302,3 +302,39 @@ func TestAServerThatDoesNotSign(t *testing.T) {
 	assert.Equal(t, derrors.SharedAccessFailure, e.Kind, "%v", err)
 	assert.Equal(t, derrors.ReasonSigningUnavailable, e.Reason, "%v", err)
 }
+
+// TestTransformFrameOnASessionWithoutKeys: after an SMB 2.1 logon (no
+// encryption keys), an encrypted frame made go-smb2's receiver goroutine
+// dereference its nil decrypter (session.go:390, via conn.go:538): the
+// process died. Now the operation fails with a typed error.
+func TestTransformFrameOnASessionWithoutKeys(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) }) // after the server's cleanup
+	port := hostileServer(t, func(n int, req []byte) [][]byte {
+		switch n {
+		case 0:
+			return [][]byte{frame(negotiate21(msgID(req)))}
+		case 1:
+			return [][]byte{frame(sessionSetup1(msgID(req), spnegoChallenge(oidNTLM, ntlmChallenge(60, nil))))}
+		case 2:
+			return [][]byte{frame(append(header(1, 0, msgID(req), 0x1234), 9, 0, 0, 0, 0, 0, 0, 0))}
+		}
+		tf := make([]byte, 52+64)
+		copy(tf, "\xfdSMB")
+		binary.LittleEndian.PutUint32(tf[36:], 64)
+		binary.LittleEndian.PutUint16(tf[42:], 1)
+		binary.LittleEndian.PutUint64(tf[44:], 0x1234)
+		return [][]byte{frame(tf)}
+	})
+	ctx := context.Background()
+	s, err := smb.Dial(ctx, "127.0.0.1", smb.Config{Credentials: smb.Credentials{User: "admin", Password: "pw"},
+		Port: port, AllowUnsigned: true, RequestTimeout: 3 * time.Second, Label: "HOSTILE"}, nil)
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Mount(ctx, "ADMIN$")
+	var e *derrors.Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, derrors.StepTreeConnect, e.Step)
+	assert.Equal(t, derrors.ReasonMalformedReply, e.Reason, "%v", err)
+	assert.ErrorContains(t, err, "encrypted frame on a session without encryption keys")
+}
