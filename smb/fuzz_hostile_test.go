@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/nxdeploy/deployer/deployertest"
 	derrors "github.com/nxdeploy/deployer/errors"
@@ -314,4 +316,34 @@ func hostileSeeds() [][]byte {
 		[]byte(fmt.Sprintf("\x01%s", bytes.Repeat([]byte{8, 0x42, 0, 0xF0, 0xFF}, 12))),
 		bytes.Repeat([]byte{5, 3}, 40),
 	}
+}
+
+// TestHostilePlansLeakNothing runs the seeds and 300 random plans (a fixed
+// PRNG seed, so the run is the same every time) and checks that nothing is
+// left running afterwards: every goroutine the client stack started for a
+// mutated session ended with it.
+func TestHostilePlansLeakNothing(t *testing.T) {
+	leaks := goleak.IgnoreCurrent()
+	h, err := deployertest.New()
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(12, 34))
+	plans := hostileSeeds()
+	for range 300 {
+		p := make([]byte, 1+rng.IntN(48))
+		for i := range p {
+			p[i] = byte(rng.UintN(256))
+		}
+		plans = append(plans, p)
+	}
+	failedRuns := 0
+	for _, p := range plans {
+		if failed, _ := hostileRun(t, h, p); len(failed) > 0 {
+			failedRuns++
+		}
+	}
+	checkHeap(t)
+	require.NoError(t, h.Close())
+	goleak.VerifyNone(t, leaks)
+	t.Logf("%d of %d mutated runs failed somewhere, each with a typed error", failedRuns, len(plans))
+	require.Positive(t, failedRuns, "the mutations reach the client")
 }
