@@ -20,6 +20,7 @@ import (
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/krbauth"
 	"github.com/nxdeploy/deployer/internal/rpcguard"
+	"github.com/nxdeploy/deployer/internal/smbguard"
 )
 
 // Client speaks [MS-SCMR] to one host over ncacn_np:HOST[\pipe\svcctl].
@@ -245,10 +246,17 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		}
 		return conn, nil
 	}
+	// guard, set below for go-msrpc's own SMB session, checks every frame
+	// the server sends before go-smb2 reads it (see package smbguard).
+	var guard func(net.Conn) net.Conn
 	hook := func(ctx context.Context, network, address string) (net.Conn, error) {
 		cctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout)
 		defer cancel()
-		return track(c.cfg.Dial(cctx, network, address))
+		conn, err := c.cfg.Dial(cctx, network, address)
+		if err == nil && guard != nil {
+			conn = guard(conn)
+		}
+		return track(conn, err)
 	}
 
 	// The watchdog bounds the whole set-up, KDC exchanges included.
@@ -303,9 +311,13 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		if c.cfg.Encrypt {
 			smbOpts = append(smbOpts, msrpcsmb2.WithSeal())
 		}
+		smbDialer := msrpcsmb2.NewDialer(smbOpts...)
+		guard = func(conn net.Conn) net.Conn {
+			return smbguard.New(conn, smbguard.Options{Host: c.host, SessionKey: smbDialer.Initiator.SessionKey})
+		}
 		dialOpts = []dcerpc.Option{
 			dcerpc.WithDialer(dialerFunc(hook)),
-			dcerpc.WithSMBDialer(msrpcsmb2.NewDialer(smbOpts...)),
+			dcerpc.WithSMBDialer(smbDialer),
 			dcerpc.WithSMBPort(c.cfg.Port),
 			dcerpc.WithTimeout(c.cfg.CallTimeout),
 		}

@@ -465,3 +465,34 @@ func TestWinhostStopAndWaitCleanup(t *testing.T) {
 	require.NoError(t, svc.Close(ctx))
 	require.NoError(t, m.Close(ctx))
 }
+
+// TestWinhostOwnSessionThroughTheGuard: without Config.Pipe (as with
+// RPC-level authentication) go-msrpc opens its own SMB session; its frames pass the same connection
+// guard as smb.Dial's, decrypted with go-msrpc's session key when the
+// session is encrypted (SMB 3.1.1 GCM and 3.0.2 CCM).
+func TestWinhostOwnSessionThroughTheGuard(t *testing.T) {
+	verifyNoLeaks(t)
+	for _, tt := range []struct {
+		name string
+		opts []deployertest.Option
+	}{
+		{"3.1.1", nil},
+		{"3.0.2", []deployertest.Option{deployertest.WithMaxDialect(0x0302)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startWinhost(t, tt.opts...)
+			ctx := testCtx(t)
+			cfg := p.config(true)
+			cfg.Encrypt = true
+			c := p.dial(t, cfg)
+			m, err := c.OpenSCManager(ctx, svcctl.ManagerAllAccess)
+			require.NoError(t, err)
+			svc, err := m.OpenService(ctx, "Spooler", svcctl.ServiceQueryConfig)
+			require.NoError(t, err)
+			_, err = svc.QueryConfig(ctx)
+			require.NoError(t, err)
+			require.NoError(t, svc.Close(ctx))
+			require.NoError(t, m.Close(ctx))
+		})
+	}
+}
