@@ -128,6 +128,12 @@ func (c *mutatingConn) mutate(body []byte) []byte {
 // failed (any may fail: only a panic, a hang, an untyped error or a leak is
 // a defect) and the session's Info.
 func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []string, info smb.Info) {
+	// A run that hangs becomes a crash, so the fuzzer saves its input.
+	watchdog := time.AfterFunc(runBound, func() {
+		buf := make([]byte, 1<<20)
+		panic(fmt.Sprintf("hostileRun did not end within %v:\n%s", runBound, buf[:runtime.Stack(buf, true)]))
+	})
+	defer watchdog.Stop()
 	mode := byte(0)
 	if len(plan) > 0 {
 		mode, plan = plan[0], plan[1:]
@@ -231,6 +237,10 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 	})
 	return failed, info
 }
+
+// runBound bounds one whole run: Dial, eight steps of up to four requests
+// each, and Close.
+const runBound = 60 * time.Second
 
 // requireTyped fails unless err is a *derrors.Error naming the host.
 func requireTyped(t testing.TB, err error) {

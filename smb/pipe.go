@@ -108,13 +108,15 @@ func (s *Session) dropIPCTree(ipc *smb2.Share) {
 // Read reads one message (or its next part) from the pipe.
 func (p *Pipe) Read(b []byte) (n int, err error) {
 	defer p.s.recoverReply(derrors.StepOpenSCManager, &err)
-	return p.f.Read(b)
+	n, err = p.f.Read(b)
+	return max(n, 0), err // go-smb2 returns -1 with its errors
 }
 
 // Write writes b to the pipe as one message.
 func (p *Pipe) Write(b []byte) (n int, err error) {
 	defer p.s.recoverReply(derrors.StepOpenSCManager, &err)
-	return p.f.Write(b)
+	n, err = p.f.Write(b)
+	return max(n, 0), err
 }
 
 // Close closes the pipe's handle on the server (within the session's

@@ -39,6 +39,8 @@ const (
 	MaxResponse = 4 << 20
 	// maxFragments bounds the fragments of one response.
 	maxFragments = 4096
+	// maxEmptyReads bounds consecutive empty reads from the pipe.
+	maxEmptyReads = 16
 )
 
 // PDU types ([C706] 12.6.4).
@@ -208,9 +210,18 @@ func (g *Conn) fill(n int) error {
 	if g.rbuf == nil {
 		g.rbuf = make([]byte, 1<<16)
 	}
-	for len(g.in) < n {
+	for empty := 0; len(g.in) < n; {
 		k, err := g.Conn.Read(g.rbuf)
-		g.in = append(g.in, g.rbuf[:k]...)
+		if k > 0 {
+			g.in = append(g.in, g.rbuf[:k]...)
+			empty = 0
+		} else if err == nil {
+			// go-smb2 answers an empty READ reply with (0, nil): do not spin.
+			if empty++; empty >= maxEmptyReads {
+				return g.reject("%d empty reads in a row", empty)
+			}
+			continue
+		}
 		if err != nil && len(g.in) < n {
 			if len(g.in) > 0 && errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
