@@ -15,6 +15,17 @@
 // failure is a *derrors.Error (package github.com/nxdeploy/deployer/errors)
 // that names the host and the step.
 //
+// No reply can crash the process: go-smb2 parses replies in a goroutine of
+// its own and trusts the lengths and offsets servers send, so every frame
+// passes a guard on the connection first (framing, compound chains, the
+// SMB2 header, every body offset go-smb2 dereferences, the NTLM challenge;
+// encrypted frames are decrypted and checked too). A reply that fails
+// closes the connection with a *derrors.Error whose reason is
+// derrors.ReasonMalformedReply; one in SMB1 names the host
+// derrors.ReasonSMB1Only. The srvsvc calls (SharePath, ListShares) go
+// through a second guard that bounds what an RPC reply can make go-msrpc
+// allocate. docs/upstream/go-smb2-fork.md lists what the guards prevent.
+//
 // Upload keeps many 1 MiB writes in flight, because a single sequential
 // write stream waits one network round trip per chunk. It writes under a
 // temporary name, verifies size (and optionally SHA-256 by reading back),
