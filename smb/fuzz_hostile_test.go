@@ -180,7 +180,10 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 	step := func(what string, f func() error) bool {
 		start := time.Now()
 		err := f()
-		bound(what, start, 4*timeout+time.Second)
+		// A step makes up to a dozen requests (an upload: create, writes,
+		// close, stat, read back, rename, and its cleanup), each bounded
+		// by the request timeout.
+		bound(what, start, 20*timeout)
 		if err != nil {
 			requireTyped(t, err)
 			failed = append(failed, what+": "+err.Error())
@@ -198,7 +201,9 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 		step("ReadDir", func() error {
 			// Raw hands out go-smb2's errors; callers classify them as the
 			// root package does.
-			_, err := admin.Raw(ctx).ReadDir(".")
+			rctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			_, err := admin.Raw(rctx).ReadDir(".")
 			if e := derrors.Wrap(h.IP, derrors.StepCleanup, err); e != nil {
 				return e
 			}
