@@ -371,8 +371,8 @@ func (s *state) negotiateContexts(m, body []byte) (uint16, error) {
 func (s *state) sessionSetupReply(m []byte, status uint32, o Options) error {
 	msgID := le.Uint64(m[24:32])
 	body := m[headerLen:]
-	first := s.ssReqs == 1 && msgID == s.ss1ID && !s.ss1Answered
-	final := s.ssReqs == 2 && msgID == s.ss2ID && !s.sessionDone
+	first := s.ssReqs >= 1 && msgID == s.ss1ID && !s.ss1Answered
+	final := s.ssReqs >= 2 && msgID == s.ss2ID && s.ss1Answered && !s.sessionDone
 	if !first && !final {
 		return bad(cmdSessionSetup, "a reply to no session setup request (message id %d)", msgID)
 	}
