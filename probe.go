@@ -155,7 +155,11 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 		}
 		return r
 	}
-	defer func() { _ = sess.Close() }()
+	defer func() {
+		// Whether the server signs shows in its replies after logon too.
+		r.Signing = sess.Info().Signed
+		_ = sess.Close()
+	}()
 	info := sess.Info()
 	r.Addr = info.Addr
 	r.Dialect = info.Dialect

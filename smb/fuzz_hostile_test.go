@@ -31,10 +31,14 @@ import (
 // in pieces. When the plan runs out, frames pass unchanged.
 type mutatingConn struct {
 	net.Conn
-	mu   sync.Mutex
-	plan []byte
-	out  []byte // mutated bytes not yet read
-	hdr  [4]byte
+	// unsign clears the signed flag of every reply, as a hostile host may
+	// when the client does not require signing: mutated bodies then reach
+	// go-smb2's decoders instead of failing its signature check.
+	unsign bool
+	mu     sync.Mutex
+	plan   []byte
+	out    []byte // mutated bytes not yet read
+	hdr    [4]byte
 }
 
 func (c *mutatingConn) take() int {
@@ -68,6 +72,9 @@ func (c *mutatingConn) Read(p []byte) (int, error) {
 		body := make([]byte, binary.BigEndian.Uint32(c.hdr[:])&0xFFFFFF)
 		if _, err := io.ReadFull(c.Conn, body); err != nil {
 			return 0, err
+		}
+		if c.unsign && len(body) >= 64 && string(body[:4]) == "\xfeSMB" {
+			binary.LittleEndian.PutUint32(body[16:], binary.LittleEndian.Uint32(body[16:])&^0x8)
 		}
 		c.out = c.mutate(body)
 	}
@@ -150,7 +157,7 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 			if err != nil {
 				return nil, err
 			}
-			return &mutatingConn{Conn: c, plan: plan}, nil
+			return &mutatingConn{Conn: c, plan: plan, unsign: mode%2 == 1}, nil
 		},
 	}
 	if mode%2 == 1 {

@@ -332,8 +332,23 @@ func (s *Session) fillInfo(d Dialect, f wireFacts) {
 	s.info.EncryptionNotOffered = s.cfg.Encryption != EncryptNever && !s.info.Encrypted
 }
 
-// Info returns what the session learned about the host.
-func (s *Session) Info() Info { return s.info }
+// Info returns what the session learned about the host. Signed follows
+// the replies read so far: a server that does not sign its session setup
+// reply (which it need not when the client does not require signing) may
+// still sign every later reply, and one that signs it may stop.
+func (s *Session) Info() Info {
+	info := s.info
+	if s.guard != nil && !info.Guest && !info.Encrypted {
+		f := s.guard.Facts()
+		switch {
+		case f.RepliesUnsigned > 0:
+			info.Signed = false
+		case f.RepliesSigned > 0:
+			info.Signed = true
+		}
+	}
+	return info
+}
 
 // Host returns the name or address Dial was given; errors carry it.
 func (s *Session) Host() string { return s.label }
