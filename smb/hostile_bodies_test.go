@@ -18,17 +18,14 @@ import (
 	"github.com/nxdeploy/deployer/smb"
 )
 
-// rewriteConn applies rewrite to the first server message of command cmd
-// (and, when status is not zero, with that status), once.
+// rewriteConn passes every server message through edit (which may change
+// it, or return it as it is) before the client reads it.
 type rewriteConn struct {
 	net.Conn
-	cmd     uint16
-	status  uint32
-	rewrite func(msg []byte) []byte
+	edit func(msg []byte) []byte
 
-	mu   sync.Mutex
-	done bool
-	out  []byte
+	mu  sync.Mutex
+	out []byte
 }
 
 func (c *rewriteConn) Read(p []byte) (int, error) {
@@ -43,19 +40,52 @@ func (c *rewriteConn) Read(p []byte) (int, error) {
 		if _, err := io.ReadFull(c.Conn, msg); err != nil {
 			return 0, err
 		}
-		if !c.done && len(msg) >= 64 && binary.LittleEndian.Uint16(msg[12:14]) == c.cmd &&
-			(c.status == 0 || binary.LittleEndian.Uint32(msg[8:12]) == c.status) {
-			c.done = true
-			msg = c.rewrite(msg)
-			// Unsigned, the reply is taken as it is by a client that does
-			// not require signing: the rewrite reaches the decoders.
-			binary.LittleEndian.PutUint32(msg[16:], binary.LittleEndian.Uint32(msg[16:])&^0x8)
-		}
-		c.out = frame(msg)
+		c.out = frame(c.edit(msg))
 	}
 	n := copy(p, c.out)
 	c.out = c.out[n:]
 	return n, nil
+}
+
+// dialRewriting returns a Config.Dial whose connections rewrite with a new
+// edit from newEdit each.
+func dialRewriting(newEdit func() func([]byte) []byte) smb.DialFunc {
+	var d net.Dialer
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &rewriteConn{Conn: c, edit: newEdit()}, nil
+	}
+}
+
+// unsigned clears a reply's signed flag: a client that does not require
+// signing then takes it without a signature check.
+func unsigned(msg []byte) []byte {
+	binary.LittleEndian.PutUint32(msg[16:], binary.LittleEndian.Uint32(msg[16:])&^0x8)
+	return msg
+}
+
+// once applies rewrite, unsigned, to the first message of command cmd (and
+// of status status, when not zero) that rewrite does not decline by
+// returning nil.
+func once(cmd uint16, status uint32, rewrite func([]byte) []byte) func() func([]byte) []byte {
+	return func() func([]byte) []byte {
+		done := false
+		return func(m []byte) []byte {
+			if done || len(m) < 64 || binary.LittleEndian.Uint16(m[12:14]) != cmd ||
+				(status != 0 && binary.LittleEndian.Uint32(m[8:12]) != status) {
+				return m
+			}
+			r := rewrite(m)
+			if r == nil {
+				return m
+			}
+			done = true
+			return unsigned(r)
+		}
+	}
 }
 
 func put32(at int, v uint32) func([]byte) []byte {
@@ -102,17 +132,10 @@ func TestHostileReplyBodiesAfterLogon(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := deployertest.Start(t, deployertest.WithMaxDialect(0x0210))
-			var d net.Dialer
 			cfg := smb.Config{
 				Credentials: smb.Credentials{User: h.User, Password: h.Password}, Port: h.Port, Label: "HOSTILE",
 				AllowUnsigned: true, Encryption: smb.EncryptNever, RequestTimeout: 3 * time.Second,
-				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := d.DialContext(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					return &rewriteConn{Conn: c, cmd: tt.cmd, status: tt.status, rewrite: tt.rewrite}, nil
-				},
+				Dial: dialRewriting(once(tt.cmd, tt.status, tt.rewrite)),
 			}
 			ctx := context.Background()
 			s, err := smb.Dial(ctx, h.IP, cfg, nil)

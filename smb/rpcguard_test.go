@@ -3,10 +3,7 @@ package smb_test
 import (
 	"context"
 	"encoding/binary"
-	"io"
-	"net"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,56 +15,28 @@ import (
 	"github.com/nxdeploy/deployer/smb"
 )
 
-// rpcRewriteConn replaces the stub of the first DCE/RPC response the server
-// sends through a pipe READ with stub (keeping its call id), and clears the
-// reply's signed flag so a client that does not require signing takes it:
+// replaceRPCResponse replaces the stub of the first DCE/RPC response the
+// server sends through a pipe READ with stub (keeping its call id), unsigned:
 // the emulated host's srvsvc answers, and a hostile one's reply arrives.
-type rpcRewriteConn struct {
-	net.Conn
-	stub []byte
-
-	mu   sync.Mutex
-	done bool
-	out  []byte
-}
-
-func (c *rpcRewriteConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.out) == 0 {
-		var hdr [4]byte
-		if _, err := io.ReadFull(c.Conn, hdr[:]); err != nil {
-			return 0, err
+func replaceRPCResponse(stub []byte) func() func([]byte) []byte {
+	const cmdRead = 8
+	return once(cmdRead, 0, func(msg []byte) []byte {
+		data := msg[min(int(msg[64+2]), len(msg)):]
+		if len(data) < 24 || data[0] != 5 || data[2] != 2 {
+			return nil // not an RPC response
 		}
-		msg := make([]byte, binary.BigEndian.Uint32(hdr[:]))
-		if _, err := io.ReadFull(c.Conn, msg); err != nil {
-			return 0, err
-		}
-		const cmdRead = 8
-		if !c.done && len(msg) >= 64+16 && binary.LittleEndian.Uint16(msg[12:]) == cmdRead &&
-			binary.LittleEndian.Uint32(msg[8:]) == 0 {
-			data := msg[int(msg[64+2]):]
-			if len(data) >= 24 && data[0] == 5 && data[2] == 2 { // an RPC response
-				c.done = true
-				pdu := make([]byte, 24, 24+len(c.stub))
-				copy(pdu, []byte{5, 0, 2, 3, 0x10, 0, 0, 0})
-				binary.LittleEndian.PutUint16(pdu[8:], uint16(24+len(c.stub)))
-				copy(pdu[12:16], data[12:16]) // call id
-				binary.LittleEndian.PutUint32(pdu[16:], uint32(len(c.stub)))
-				pdu = append(pdu, c.stub...)
-				body := make([]byte, 16)
-				binary.LittleEndian.PutUint16(body[0:], 17)
-				body[2] = 80
-				binary.LittleEndian.PutUint32(body[4:], uint32(len(pdu)))
-				msg = append(append(msg[:64:64], body...), pdu...)
-				binary.LittleEndian.PutUint32(msg[16:], binary.LittleEndian.Uint32(msg[16:])&^0x8)
-			}
-		}
-		c.out = frame(msg)
-	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	return n, nil
+		pdu := make([]byte, 24, 24+len(stub))
+		copy(pdu, []byte{5, 0, 2, 3, 0x10, 0, 0, 0})
+		binary.LittleEndian.PutUint16(pdu[8:], uint16(24+len(stub)))
+		copy(pdu[12:16], data[12:16]) // call id
+		binary.LittleEndian.PutUint32(pdu[16:], uint32(len(stub)))
+		pdu = append(pdu, stub...)
+		body := make([]byte, 16)
+		binary.LittleEndian.PutUint16(body[0:], 17)
+		body[2] = 80
+		binary.LittleEndian.PutUint32(body[4:], uint32(len(pdu)))
+		return append(append(msg[:64:64], body...), pdu...)
+	})
 }
 
 // hugeStringShareInfo2 is a NetrShareGetInfo level 2 reply whose share name
@@ -131,18 +100,10 @@ func TestRPCReplyCannotMakeUsAllocate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := deployertest.Start(t)
-			var d net.Dialer
 			ctx := context.Background()
 			s, err := smb.Dial(ctx, h.IP, smb.Config{Credentials: smb.Credentials{User: h.User, Password: h.Password},
 				Port: h.Port, Label: "HOSTILE", RequestTimeout: 5 * time.Second,
-				AllowUnsigned: true, Encryption: smb.EncryptNever,
-				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-					c, err := d.DialContext(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					return &rpcRewriteConn{Conn: c, stub: tt.stub}, nil
-				}}, nil)
+				AllowUnsigned: true, Encryption: smb.EncryptNever, Dial: dialRewriting(replaceRPCResponse(tt.stub))}, nil)
 			require.NoError(t, err)
 			defer s.Close()
 
