@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"path"
@@ -37,7 +36,8 @@ type ConnectConfig struct {
 	// value binds with none and relies on the SMB session, as impacket does.
 	RPCAuth svcctl.RPCAuth
 	// Prefix names what the deployer creates on the host; "" means
-	// DefaultPrefix. Letters, digits and '-' only.
+	// DefaultPrefix. 1 to 24 ASCII letters, digits and '-', starting with a
+	// letter, and not a name Windows reserves for a device (CON, NUL, ...).
 	Prefix string
 	// SystemRoot is the Windows directory ADMIN$ stands for. "" means ask
 	// the host (srvsvc NetrShareGetInfo of ADMIN$, which Windows answers
@@ -45,8 +45,6 @@ type ConnectConfig struct {
 	// answer with a drive path.
 	SystemRoot string
 }
-
-var prefixPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,23}$`)
 
 func (c ConnectConfig) prefix() string {
 	if c.Prefix == "" {
@@ -58,13 +56,31 @@ func (c ConnectConfig) prefix() string {
 // drivePath matches an absolute Windows path on a drive, such as D:\WINNT.
 var drivePath = regexp.MustCompile(`^[A-Za-z]:\\[^\x00-\x1f"*?<>|]*$`)
 
+// maxSystemRootLen bounds the system root, so that every path the deployer
+// builds under it (prefix, deployment ID, file name) stays within MAX_PATH.
+const maxSystemRootLen = 160
+
+// validSystemRoot reports whether root is a drive path such as D:\WINNT of
+// at most maxSystemRootLen characters, with no "." or ".." element.
+func validSystemRoot(root string) bool {
+	if len(root) > maxSystemRootLen || !drivePath.MatchString(root) {
+		return false
+	}
+	for _, el := range strings.Split(root[3:], `\`) {
+		if el == "." || el == ".." {
+			return false
+		}
+	}
+	return true
+}
+
 // systemRoot returns the configured system root, or asks sess for ADMIN$'s
 // path, or DefaultSystemRoot.
 func (c ConnectConfig) systemRoot(ctx context.Context, sess *smb.Session) string {
 	if c.SystemRoot != "" {
 		return strings.TrimRight(c.SystemRoot, `\`)
 	}
-	if p, err := sess.SharePath(ctx, "ADMIN$"); err == nil && drivePath.MatchString(p) {
+	if p, err := sess.SharePath(ctx, "ADMIN$"); err == nil && validSystemRoot(p) {
 		if root := strings.TrimRight(p, `\`); len(root) > 2 {
 			return root
 		}
@@ -119,9 +135,12 @@ type Conn struct {
 // the step; the host is not changed.
 func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn, error) {
 	label := host.Label()
-	if !prefixPattern.MatchString(cfg.prefix()) {
-		return nil, derrors.New(label, derrors.StepConnect, derrors.UnknownError,
-			fmt.Errorf("invalid prefix %q: letters, digits and '-' only, starting with a letter", cfg.Prefix))
+	if err := validatePrefix(cfg.prefix()); err != nil {
+		return nil, invalidInput(label, derrors.StepConnect, err)
+	}
+	if cfg.SystemRoot != "" && !validSystemRoot(strings.TrimRight(cfg.SystemRoot, `\`)) {
+		return nil, invalidInput(label, derrors.StepConnect, fmt.Errorf(
+			"deployer: invalid system root %q: a drive path such as D:\\WINNT of at most %d characters", cfg.SystemRoot, maxSystemRootLen))
 	}
 	scfg := cfg.SMB
 	if scfg.Label == "" {
@@ -215,37 +234,6 @@ func (c *Conn) SystemRoot() string { return c.root }
 
 // serviceName is the service of deployment id.
 func (c *Conn) serviceName(id string) string { return c.cfg.prefix() + "-" + id }
-
-// readFile reads a whole file of ADMIN$, up to limit bytes.
-func (c *Conn) readFile(ctx context.Context, rel string, limit int64) ([]byte, error) {
-	return c.readFrom(ctx, rel, 0, limit)
-}
-
-// readFrom reads the bytes of an ADMIN$ file from offset on, up to limit.
-func (c *Conn) readFrom(ctx context.Context, rel string, offset, limit int64) ([]byte, error) {
-	f, err := c.admin.Raw(ctx).Open(rel)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	n := st.Size() - offset
-	if n <= 0 {
-		return nil, nil
-	}
-	if n > limit {
-		n = limit
-	}
-	buf := make([]byte, n)
-	m, err := f.ReadAt(buf, offset)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, err
-	}
-	return buf[:m], nil
-}
 
 // exists reports whether an ADMIN$ path exists.
 func (c *Conn) exists(ctx context.Context, rel string) (bool, error) {

@@ -31,7 +31,11 @@ type Package struct {
 type InstallOptions struct {
 	// DeploymentID names the deployment on the host; "" means a fresh one.
 	DeploymentID string
-	// Properties are public MSI properties passed on msiexec's command line.
+	// Properties are public MSI properties passed on msiexec's command line
+	// (see msi.ValidateProperties for the size limits). Their values are
+	// treated as secrets: every error, log excerpt, log summary and progress
+	// RunInstaller returns shows "<NAME redacted>" in their place (see
+	// msi.Redactor).
 	Properties []msi.Property
 	// Timeout bounds msiexec's run on the host; the remote service kills it
 	// after that. 0 means DefaultInstallTimeout.
@@ -45,6 +49,10 @@ type InstallOptions struct {
 	// off to 2 s. 0 means 250 ms.
 	PollInterval time.Duration
 }
+
+// maxUNCLen bounds Package.UNC: msiexec opens packages by paths of at most
+// MAX_PATH characters.
+const maxUNCLen = 260
 
 // DefaultInstallTimeout bounds an installation when InstallOptions.Timeout is 0.
 const DefaultInstallTimeout = 30 * time.Minute
@@ -65,7 +73,12 @@ type InstallProgress struct {
 type InstallResult struct {
 	// DeploymentID names the deployment.
 	DeploymentID string
-	// ExitCode is msiexec's exit code.
+	// Exited reports that msiexec ran to its end on the host: ExitCode and
+	// Outcome are its result. When it is false (a failure before or while
+	// msiexec ran, or its result could not be read), ExitCode is 0 and
+	// means nothing, and Outcome is MSIFailed.
+	Exited bool
+	// ExitCode is msiexec's exit code, when Exited.
 	ExitCode uint32
 	// Outcome is what the exit code means.
 	Outcome derrors.MSIOutcome
@@ -78,7 +91,11 @@ type InstallResult struct {
 	// Duration is the time from upload to the service's stop.
 	Duration time.Duration
 	// CleanupErr is the failure to remove the service or files afterwards,
-	// if any: the installation's own outcome stands.
+	// if any: the installation's own outcome stands. A successful
+	// installation whose cleanup failed is still a success (RunInstaller
+	// returns a nil error): the host keeps our service or files until a
+	// later run or Sweep removes them. When the installation failed too,
+	// RunInstaller's error carries this one as derrors.Error.Cleanup.
 	CleanupErr error
 }
 
@@ -99,23 +116,38 @@ const maxLogRead = 16 << 20
 // when ctx is cancelled.
 //
 // It returns the result and nil on success (exit code 0, or 3010/1641 with
-// RebootNeeded); otherwise a *derrors.Error: "MSI error (<code>)" with the
-// log excerpt as Detail (1618 is retryable), "installation error" when the
-// job could not run, "file access failure" when the host cannot read a UNC
-// package, or the failing step's error.
+// RebootNeeded), even when the cleanup afterwards failed (see
+// InstallResult.CleanupErr); otherwise a *derrors.Error: "MSI error
+// (<code>)" with the log excerpt as Detail (1618 is retryable), "installation
+// error" when the job could not run, "windows error (0xC0000005)" and the
+// like when msiexec or the service crashed, "file access failure" when the
+// host cannot read a UNC package, or the failing step's error; a cleanup
+// that failed as well is in its Cleanup field.
 func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions) (res *InstallResult, err error) {
 	started := time.Now()
 	id := opts.DeploymentID
 	if id == "" {
 		id = NewDeploymentID()
 	}
-	if !idPattern.MatchString(id) {
-		return nil, derrors.New(c.label, derrors.StepUpload, derrors.UnknownError, fmt.Errorf("invalid deployment id %q", id))
+	if err := ValidateDeploymentID(id); err != nil {
+		return nil, invalidInput(c.label, derrors.StepUpload, err)
+	}
+	if err := msi.ValidateProperties(opts.Properties); err != nil {
+		return nil, invalidInput(c.label, derrors.StepMSIExec, err)
+	}
+	if n := len(pkg.UNC); n > maxUNCLen {
+		return nil, invalidInput(c.label, derrors.StepUpload,
+			fmt.Errorf("package path is %d characters long, more than msiexec opens (%d)", n, maxUNCLen))
 	}
 	res = &InstallResult{DeploymentID: id}
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(InstallProgress) {}
+	// The caller's property values never leave: not in errors, log
+	// excerpts, the log summary or progress.
+	red := msi.NewRedactor(opts.Properties)
+	progress := func(p InstallProgress) {
+		if opts.Progress != nil {
+			p.Action = red.String(p.Action)
+			opts.Progress(p)
+		}
 	}
 	dir := c.shareDir(id)
 	var rs *RemoteService
@@ -132,17 +164,20 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 		if cerr != nil {
 			// This connection may be what failed (a dropped session): try
 			// once more over a fresh one before leaving anything behind.
-			cerr = c.cleanupFresh(ctx, id)
+			cerr = c.cleanupFresh(ctx, id, cerr)
 		}
-		res.CleanupErr = cerr
-		if err == nil && cerr != nil {
-			err = cerr
+		res.CleanupErr = redactError(red, relabel(cerr, c.label))
+		if err != nil && cerr != nil {
+			e := derrors.Wrap(c.label, "", err)
+			e.Cleanup = res.CleanupErr
+			err = e
 		}
-		err = relabel(err, c.label)
+		err = redactError(red, relabel(err, c.label))
+		res.Log = red.Summary(res.Log)
 		res.Duration = time.Since(started)
 	}()
 
-	winPkg, err := c.stagePackage(ctx, pkg, dir, progress)
+	winPkg, err := c.stagePackage(ctx, pkg, id, progress)
 	if err != nil {
 		return res, err
 	}
@@ -181,7 +216,7 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 	}
 	progress(InstallProgress{Phase: "install"})
 	code, logSum, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
-	res.Log = logSum
+	res.Log = red.Summary(logSum)
 	if err != nil {
 		return res, err
 	}
@@ -199,20 +234,32 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // cleanupFresh removes deployment id over a new connection to the host, for
 // when this one can no longer be used.
-func (c *Conn) cleanupFresh(ctx context.Context, id string) error {
+func (c *Conn) cleanupFresh(ctx context.Context, id string, first error) error {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	nc, err := Connect(ctx, c.host, c.cfg)
 	if err != nil {
-		return derrors.Wrap(c.label, derrors.StepCleanup, err)
+		// Report the cleanup's own failure, and that the new connection
+		// failed too.
+		e := atStep(c.label, derrors.StepCleanup, first)
+		e.Err = fmt.Errorf("%w; then over a new connection: %w", e.Err, err)
+		return e
 	}
 	defer nc.Close()
 	return removeDeployment(ctx, nc, id, nil)
 }
 
+// atStep returns err as a *derrors.Error at step, the operation that
+// failed, keeping its kind, code and cause.
+func atStep(host string, step derrors.Step, err error) *derrors.Error {
+	e := derrors.Wrap(host, step, err)
+	e.Step = step
+	return e
+}
+
 // stagePackage returns the Windows path msiexec opens: the pushed copy, or
 // the UNC path.
-func (c *Conn) stagePackage(ctx context.Context, pkg Package, dir string, progress func(InstallProgress)) (string, error) {
+func (c *Conn) stagePackage(ctx context.Context, pkg Package, id string, progress func(InstallProgress)) (string, error) {
 	if pkg.UNC != "" {
 		if !strings.HasPrefix(pkg.UNC, `\\`) || strings.ContainsAny(pkg.UNC, "\"\x00\r\n") {
 			return "", derrors.New(c.label, derrors.StepUpload, derrors.FileAccessFailure,
@@ -232,10 +279,10 @@ func (c *Conn) stagePackage(ctx context.Context, pkg Package, dir string, progre
 	if _, err := msi.InspectReader(f, st.Size()); err != nil {
 		return "", derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package %s: %w", pkg.Path, err))
 	}
-	if err := c.admin.MkdirAll(ctx, dir); err != nil {
+	if err := c.makeDeploymentDir(ctx, id); err != nil {
 		return "", err
 	}
-	dst := path.Join(dir, packageFile)
+	dst := path.Join(c.shareDir(id), packageFile)
 	_, err = c.admin.Upload(ctx, dst, f, st.Size(), smb.UploadOptions{
 		Overwrite:    true,
 		VerifySHA256: true,
@@ -268,7 +315,7 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 	)
 	logPath := path.Join(dir, logFile)
 	tail := func() {
-		b, err := c.readFrom(ctx, logPath, offset, 1<<20)
+		b, err := c.admin.ReadAt(ctx, logPath, offset, 1<<20)
 		if err == nil && len(b) > 0 && offset+int64(len(b)) <= maxLogRead {
 			parser.Feed(b)
 			offset += int64(len(b))
@@ -289,12 +336,15 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 			if ctx.Err() != nil {
 				return 0, parser.Summary(), derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
 			}
-			lastErr, fails = err, fails+1
+			lastErr, fails = atStep(c.label, derrors.StepQueryService, err), fails+1
 			if code, ok := c.readResult(ctx, dir); ok {
 				tail()
 				return code, parser.Close(), nil
 			}
-			if fails >= 5 {
+			// A host that stopped answering (the query timed out, and the
+			// result file could not be read either) is not polled again:
+			// each further query would only wait out another timeout.
+			if fails >= 5 || derrors.Timeout(err) {
 				return 0, parser.Summary(), lastErr
 			}
 		}
@@ -335,7 +385,7 @@ func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status
 
 // readResult reads the result file the remote service writes beside the log.
 func (c *Conn) readResult(ctx context.Context, dir string) (uint32, bool) {
-	b, err := c.readFile(ctx, path.Join(dir, resultFile), 64<<10)
+	b, err := c.admin.ReadFile(ctx, path.Join(dir, resultFile), 64<<10)
 	if err != nil {
 		return 0, false
 	}
@@ -348,14 +398,20 @@ func (c *Conn) readResult(ctx context.Context, dir string) (uint32, bool) {
 
 // judge maps the job's exit code to the result and the seed's error.
 func (c *Conn) judge(res *InstallResult, pkg Package, code uint32) error {
-	res.ExitCode = code
-	if job.IsServiceCode(code) {
-		res.Outcome = derrors.MSIFailed
+	res.Outcome = derrors.MSIFailed
+	switch {
+	case job.IsServiceCode(code):
 		e := derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
 			fmt.Errorf("the remote service could not run msiexec: %s (0x%08X)", job.CodeName(code), code))
 		e.Detail = excerpt(res.Log)
 		return e
+	case derrors.IsExceptionCode(code):
+		// An NTSTATUS, not an msiexec result: msiexec crashed or was killed.
+		e := derrors.FromProcessCrash(c.label, derrors.StepMSIExec, "msiexec", code)
+		e.Detail = excerpt(res.Log)
+		return e
 	}
+	res.Exited, res.ExitCode = true, code
 	res.Outcome = derrors.ClassifyMSIExit(code)
 	e := derrors.FromMSIExit(c.label, code, "")
 	switch {
@@ -378,3 +434,43 @@ func excerpt(s *msi.LogSummary) string {
 	}
 	return s.Excerpt(20)
 }
+
+// redactError returns err with every value red hides redacted from its
+// text: the Detail and the cause's message of a *derrors.Error (and of its
+// Cleanup), or the whole message of another error. The error chain stays
+// reachable with errors.Is and errors.As.
+func redactError(red *msi.Redactor, err error) error {
+	if err == nil {
+		return nil
+	}
+	e, ok := err.(*derrors.Error)
+	if !ok {
+		return redactCause(red, err)
+	}
+	c := *e
+	c.Detail = red.String(c.Detail)
+	c.Err = redactCause(red, c.Err)
+	c.Cleanup = redactError(red, c.Cleanup)
+	return &c
+}
+
+// redactCause wraps err when its message holds a redacted value.
+func redactCause(red *msi.Redactor, err error) error {
+	if err == nil {
+		return nil
+	}
+	if text := red.String(err.Error()); text != err.Error() {
+		return &redactedError{text: text, err: err}
+	}
+	return err
+}
+
+// redactedError shows a redacted message for an error and keeps the error
+// in its chain.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }

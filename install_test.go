@@ -3,6 +3,7 @@ package deployer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,10 +16,12 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest"
+	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
@@ -37,6 +40,8 @@ type hostOpts struct {
 	start     time.Duration
 	win       []deployertest.Option
 	noWOW64   bool
+	// services are preloaded besides the default ones.
+	services []scm.Preload
 }
 
 func startEmulated(t *testing.T, o hostOpts) *emulated {
@@ -49,8 +54,12 @@ func startEmulated(t *testing.T, o hostOpts) *emulated {
 	if o.start == 0 {
 		o.start = 2 * time.Second
 	}
-	opts := append([]deployertest.Option{deployertest.WithRoot(root), deployertest.WithStartTimeout(o.start),
-		deployertest.WithInstaller(o.installer)}, o.win...)
+	opts := []deployertest.Option{deployertest.WithRoot(root), deployertest.WithStartTimeout(o.start),
+		deployertest.WithInstaller(o.installer)}
+	if o.services != nil {
+		opts = append(opts, deployertest.WithSCM(scm.Options{Services: append(scm.DefaultServices(), o.services...)}))
+	}
+	opts = append(opts, o.win...)
 	h := deployertest.Start(t, opts...)
 	return &emulated{Host: h}
 }
@@ -422,4 +431,71 @@ func TestRunInstallerOnAnotherSystemRoot(t *testing.T) {
 	require.NoError(t, err)
 	defer other.Close()
 	assert.Equal(t, `E:\Win`, other.SystemRoot(), "a configured root is used as is")
+}
+
+// TestRunInstallerCrashIsNotAnMSIResult: an exception code from the host
+// (msiexec or the service crashed: 0xC0000005) is a typed crash naming the
+// NTSTATUS, not "MSI error (3221225477)".
+func TestRunInstallerCrashIsNotAnMSIResult(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Outcomes: []uint32{0xC0000005}}})
+	conn := connect(t, e)
+	res, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
+	require.Error(t, err)
+	de, ok := derrors.As(err)
+	require.True(t, ok)
+	assert.Equal(t, derrors.WindowsError, de.Kind)
+	assert.Equal(t, derrors.ReasonProcessCrashed, de.Reason)
+	assert.Equal(t, derrors.NTStatusCode(0xC0000005), de.Code)
+	assert.Equal(t, "windows error (0xC0000005)", de.Message())
+	assert.Contains(t, err.Error(), "STATUS_ACCESS_VIOLATION")
+	assert.NotContains(t, err.Error(), "3221225477")
+	assert.Contains(t, de.Solution(), "event log")
+	assert.False(t, res.Exited)
+	assert.Equal(t, uint32(0), res.ExitCode, "no msiexec exit code is reported")
+	assert.Equal(t, derrors.NoRetry, derrors.Retry(err))
+	e.assertClean(t)
+}
+
+// TestRunInstallerBoundsSizes: a property value, a name or all properties
+// too long for a command line are refused before the host is touched, with
+// an error naming the property (never its value).
+func TestRunInstallerBoundsSizes(t *testing.T) {
+	e := startEmulated(t, hostOpts{})
+	conn := connect(t, e)
+	many := make([]msi.Property, 5)
+	for i := range many {
+		many[i] = msi.Property{Name: fmt.Sprintf("P%d", i), Value: strings.Repeat("v", 5000+i)}
+	}
+	cases := []struct {
+		name  string
+		props []msi.Property
+		pkg   deployer.Package
+		names string
+	}{
+		{"20 KB value", []msi.Property{{Name: "SERVER", Value: "e1"}, {Name: "CERT", Value: strings.Repeat("A", 20<<10)}}, deployer.Package{Path: testPackage}, `"CERT"`},
+		{"long name", []msi.Property{{Name: strings.Repeat("N", 100), Value: "x"}}, deployer.Package{Path: testPackage}, "more than 72"},
+		{"all together", many, deployer.Package{Path: testPackage}, `"P4"`},
+		{"long UNC path", nil, deployer.Package{UNC: `\\engine\share\` + strings.Repeat("d", 300) + `.msi`}, "package path"},
+	}
+	t.Run("service arguments", func(t *testing.T) {
+		_, err := deployer.PushService(context.Background(), conn, deployer.ServiceSpec{Args: []string{strings.Repeat("a", 40000)}})
+		require.Error(t, err)
+		assert.ErrorIs(t, err, derrors.ReasonInvalidInput)
+		assert.Contains(t, err.Error(), "more than Windows starts (32767)")
+		e.assertClean(t)
+	})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := deployer.RunInstaller(context.Background(), conn, c.pkg, deployer.InstallOptions{Properties: c.props})
+			require.Error(t, err)
+			assert.ErrorIs(t, err, derrors.ReasonInvalidInput)
+			assert.ErrorIs(t, err, derrors.InstallationError)
+			assert.Contains(t, err.Error(), c.names)
+			assert.NotContains(t, err.Error(), "AAAA", "the value is not in the error")
+			if c.pkg.UNC == "" {
+				assert.ErrorIs(t, err, msi.ErrTooLong)
+			}
+			e.assertClean(t)
+		})
+	}
 }

@@ -10,8 +10,9 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
+	"strings"
 	"time"
+	"unicode/utf16"
 
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
@@ -23,8 +24,8 @@ import (
 // ServiceSpec says which service PushService installs.
 type ServiceSpec struct {
 	// DeploymentID names this deployment on the host: the service is
-	// "<prefix>-<id>" and its files live in ADMIN$\<prefix>\<id>\. Letters,
-	// digits, '.', '_' and '-'; "" means a fresh random id.
+	// "<prefix>-<id>" and its files live in ADMIN$\<prefix>\<id>\. See
+	// ValidateDeploymentID for what is accepted; "" means a fresh random id.
 	DeploymentID string
 	// Binary is the service executable to push. Nil means the deployer's own
 	// remote service for the host's architecture (Arch).
@@ -40,7 +41,12 @@ type ServiceSpec struct {
 	VerifySHA256 bool
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,40}$`)
+// serviceExe is the service program's name in a deployment's directory.
+const serviceExe = "nxsvc.exe"
+
+// maxCommandLine is the longest command line CreateProcess starts, in UTF-16
+// code units: a service's binary path, and msiexec's command line.
+const maxCommandLine = 32767
 
 // NewDeploymentID returns a fresh random deployment id.
 func NewDeploymentID() string {
@@ -81,9 +87,8 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 	if spec.DeploymentID == "" {
 		spec.DeploymentID = NewDeploymentID()
 	}
-	if !idPattern.MatchString(spec.DeploymentID) {
-		return nil, derrors.New(c.label, derrors.StepUpload, derrors.UnknownError,
-			fmt.Errorf("invalid deployment id %q", spec.DeploymentID))
+	if err := ValidateDeploymentID(spec.DeploymentID); err != nil {
+		return nil, invalidInput(c.label, derrors.StepUpload, err)
 	}
 	bin := spec.Binary
 	if bin == nil {
@@ -105,10 +110,14 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 		Dir:          c.shareDir(spec.DeploymentID),
 		SHA256:       hex.EncodeToString(sum[:]),
 	}
-	exe := path.Join(rs.Dir, "nxsvc.exe")
+	exe := path.Join(rs.Dir, serviceExe)
 	rs.BinaryPath, err = msi.JoinCommandLine(append([]string{c.windowsPath(exe)}, spec.Args...))
 	if err != nil {
-		return nil, derrors.New(c.label, derrors.StepCreateService, derrors.UnknownError, err)
+		return nil, invalidInput(c.label, derrors.StepCreateService, err)
+	}
+	if n := utf16Len(rs.BinaryPath); n > maxCommandLine {
+		return nil, invalidInput(c.label, derrors.StepCreateService, fmt.Errorf(
+			"the service's command line would be %d characters long, more than Windows starts (%d): shorten the service's arguments (RunInstaller's: the MSI properties)", n, maxCommandLine))
 	}
 	defer func() {
 		if err != nil {
@@ -124,6 +133,14 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 	existing, oerr := c.mgr.OpenService(ctx, rs.Name, svcctl.ServiceAllAccess)
 	switch {
 	case oerr == nil:
+		ours, err := c.ownsService(ctx, existing, spec.DeploymentID)
+		if err != nil || !ours {
+			_ = existing.Close(ctx)
+			if err == nil {
+				err = serviceNameTaken(c.label, rs.Name)
+			}
+			return rs, err
+		}
 		rs.svc, rs.Reused = existing, true
 		if _, err = stopAndWait(ctx, existing); err != nil {
 			return rs, err
@@ -132,7 +149,7 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 		return rs, oerr
 	}
 
-	if err = c.admin.MkdirAll(ctx, rs.Dir); err != nil {
+	if err = c.makeDeploymentDir(ctx, spec.DeploymentID); err != nil {
 		return rs, err
 	}
 	same, err := c.sameFile(ctx, exe, bin)
@@ -163,6 +180,50 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 		return rs, quarantineCheck(ctx, c, exe, err)
 	}
 	return rs, nil
+}
+
+// serviceNameTaken is the error for a service named like ours that is not
+// ours: it is neither reused nor touched.
+func serviceNameTaken(host, name string) *derrors.Error {
+	e := derrors.New(host, derrors.StepCreateService, derrors.WindowsError,
+		fmt.Errorf("the service %s exists and is not the deployer's (its program is elsewhere)", name))
+	e.Reason, e.Code = derrors.ReasonServiceNameTaken, derrors.Win32Code(derrors.ErrorServiceExists)
+	return e
+}
+
+// makeDeploymentDir creates ADMIN$\<prefix>\<id>, after checking that the
+// prefix directory, when it exists, is a real directory (not a junction or
+// link that would put our files anywhere), and checks the result is not a
+// link either.
+func (c *Conn) makeDeploymentDir(ctx context.Context, id string) error {
+	if _, err := c.prefixDirUsable(ctx, derrors.StepUpload); err != nil {
+		return err
+	}
+	dir := c.shareDir(id)
+	if err := c.admin.MkdirAll(ctx, dir); err != nil {
+		return err
+	}
+	fi, err := c.admin.Lstat(ctx, dir)
+	if err != nil {
+		return derrors.Wrap(c.label, derrors.StepUpload, err)
+	}
+	if fi.IsReparsePoint() || !fi.IsDir() {
+		e := derrors.New(c.label, derrors.StepUpload, derrors.WindowsError,
+			fmt.Errorf("deployer: ADMIN$\\%s is a junction, a link or a file", strings.ReplaceAll(dir, "/", `\`)))
+		e.Reason = derrors.ReasonUnsafeDirectory
+		return e
+	}
+	return nil
+}
+
+// utf16Len is the length of s in UTF-16 code units, as Windows counts a
+// command line.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += max(utf16.RuneLen(r), 1) // an invalid rune is sent as U+FFFD
+	}
+	return n
 }
 
 // vanished turns an upload failure into "quarantined by antivirus" when the
@@ -202,7 +263,7 @@ func (c *Conn) sameFile(ctx context.Context, rel string, content []byte) (bool, 
 	if fi.Size() != int64(len(content)) {
 		return false, nil
 	}
-	got, err := c.readFile(ctx, rel, int64(len(content))+1)
+	got, err := c.admin.ReadFile(ctx, rel, len(content)+1)
 	if err != nil {
 		return false, derrors.Wrap(c.label, derrors.StepUpload, err)
 	}

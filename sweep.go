@@ -3,6 +3,7 @@ package deployer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path"
 	"sort"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
 
@@ -23,17 +26,35 @@ func stopAndWait(ctx context.Context, svc *svcctl.Service) (svcctl.Status, error
 	return svcctl.StopAndWait(ctx, svc, svcctl.WaitOptions{Timeout: stopTimeout})
 }
 
+// Bounds of a deployment directory's tree. The deployer writes a few files
+// at its top (the service, the package, the job, the log, the result): a
+// deeper or larger tree is not one of ours, and is refused whole.
+const (
+	deploymentMaxDepth   = 4
+	deploymentMaxEntries = 1000
+)
+
 // removeDeployment stops and deletes the service of deployment id (opened by
-// name when svc is nil) and deletes its directory in ADMIN$. It goes on
-// after a failure and returns the first one, as a cleanup error.
+// name when svc is nil, and then only when its binary is ours) and deletes
+// its directory in ADMIN$. It goes on after a failure and returns the first
+// one, as a cleanup error.
 func removeDeployment(ctx context.Context, c *Conn, id string, svc *svcctl.Service) error {
+	if err := ValidateDeploymentID(id); err != nil {
+		return invalidInput(c.label, derrors.StepCleanup, err)
+	}
 	var errs []error
 	name := c.serviceName(id)
 	if svc == nil {
 		s, err := c.mgr.OpenService(ctx, name, svcctl.ServiceAllAccess)
 		switch {
 		case err == nil:
-			svc = s
+			ours, oerr := c.ownsService(ctx, s, id)
+			if ours {
+				svc = s // DeleteAndWait closes it
+			} else {
+				_ = s.Close(ctx)
+				errs = append(errs, oerr) // nil for someone else's service: left alone
+			}
 		case svcctl.IsMarkedForDelete(err):
 			errs = append(errs, svcctl.WaitDeleted(ctx, c.mgr, name, svcctl.WaitOptions{Timeout: deleteTimeout}))
 		case !svcctl.IsServiceNotFound(err):
@@ -46,7 +67,7 @@ func removeDeployment(ctx context.Context, c *Conn, id string, svc *svcctl.Servi
 		}
 		errs = append(errs, svcctl.DeleteAndWait(ctx, svc, svcctl.WaitOptions{Timeout: deleteTimeout}))
 	}
-	errs = append(errs, c.removeTree(ctx, c.shareDir(id)))
+	errs = append(errs, c.removeDeploymentDir(ctx, id))
 	for _, err := range errs {
 		if err != nil {
 			e := derrors.Wrap(c.label, derrors.StepCleanup, err)
@@ -57,30 +78,137 @@ func removeDeployment(ctx context.Context, c *Conn, id string, svc *svcctl.Servi
 	return nil
 }
 
-// removeTree deletes an ADMIN$ directory and its files, retrying files that
-// are still in use (a service that just stopped may hold its executable for
-// a moment). A missing directory is not an error.
-func (c *Conn) removeTree(ctx context.Context, dir string) error {
-	entries, err := c.admin.Raw(ctx).ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+// serviceOwned opens the service name (of deployment id) and reports
+// whether it is ours. A service being deleted counts as ours: it goes away
+// whoever owned it, and cleanup only waits for that.
+func (c *Conn) serviceOwned(ctx context.Context, name, id string) (bool, error) {
+	s, err := c.mgr.OpenService(ctx, name, svcctl.ServiceQueryConfig)
+	switch {
+	case svcctl.IsMarkedForDelete(err):
+		return true, nil
+	case svcctl.IsServiceNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, relabel(err, c.label)
 	}
+	defer s.Close(ctx)
+	return c.ownsService(ctx, s, id)
+}
+
+// ownsService reports whether svc, named as deployment id's service, is
+// ours: its program is nxsvc.exe in that deployment's directory. A service
+// someone else named "<prefix>-<id>" is never reconfigured or deleted.
+func (c *Conn) ownsService(ctx context.Context, svc *svcctl.Service, id string) (bool, error) {
+	cfg, err := svc.QueryConfig(ctx)
+	if svcctl.IsCode(err, errInsufficientBuffer) || svcctl.IsCode(err, rpcXBadStubData) {
+		// RQueryServiceConfigW carries at most 8 KiB, less than a command
+		// line can hold (ours carries the job when its properties are
+		// long): a larger configuration is refused (insufficient buffer)
+		// or does not decode (bad stub data). Then the service is ours
+		// when our program is in the deployment's directory.
+		return c.exists(ctx, path.Join(c.shareDir(id), serviceExe))
+	}
+	if err != nil {
+		return false, err
+	}
+	return c.ownsBinaryPath(cfg.BinaryPath, id), nil
+}
+
+// Win32 codes of a service configuration too large to read.
+const (
+	errInsufficientBuffer = 122  // ERROR_INSUFFICIENT_BUFFER
+	rpcXBadStubData       = 1783 // RPC_X_BAD_STUB_DATA
+)
+
+// ownsBinaryPath reports whether a service's command line starts our
+// service program in deployment id's directory, under the system root or
+// %SystemRoot%.
+func (c *Conn) ownsBinaryPath(binaryPath, id string) bool {
+	argv := msi.SplitCommandLine(binaryPath)
+	if len(argv) == 0 {
+		return false
+	}
+	want := `\` + c.cfg.prefix() + `\` + id + `\` + serviceExe
+	exe := argv[0]
+	if len(exe) <= len(want) || !strings.EqualFold(exe[len(exe)-len(want):], want) {
+		return false
+	}
+	root := exe[:len(exe)-len(want)]
+	return strings.EqualFold(root, c.root) || strings.EqualFold(root, "%SystemRoot%") || strings.EqualFold(root, "%windir%")
+}
+
+// removeDeploymentDir deletes ADMIN$\<prefix>\<id> and what is in it, and
+// nothing else: id must be a valid deployment ID; the prefix directory must
+// be a real directory (not a junction or a link, which could lead anywhere);
+// links inside are removed, never followed; and a tree deeper or larger than
+// a deployment's is refused whole. A missing directory is not an error.
+// Then it removes the prefix directory if it is empty.
+func (c *Conn) removeDeploymentDir(ctx context.Context, id string) error {
+	if err := ValidateDeploymentID(id); err != nil {
+		return invalidInput(c.label, derrors.StepCleanup, err)
+	}
+	ok, err := c.prefixDirUsable(ctx, derrors.StepCleanup)
+	if err != nil || !ok {
+		return err
+	}
+	err = c.admin.RemoveAll(ctx, c.shareDir(id), smb.RemoveAllOptions{
+		MaxDepth: deploymentMaxDepth, MaxEntries: deploymentMaxEntries})
 	if err != nil {
 		return derrors.Wrap(c.label, derrors.StepCleanup, err)
 	}
-	for _, e := range entries {
-		p := path.Join(dir, e.Name())
-		if e.IsDir() {
-			err = c.removeTree(ctx, p)
-		} else {
-			err = c.admin.Remove(ctx, p)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return c.admin.Remove(ctx, dir)
+	c.removePrefixDirIfEmpty(ctx)
+	return nil
 }
+
+// ErrPrefixIsLink is wrapped by the error of an operation that finds the
+// prefix directory in ADMIN$ to be a reparse point (a junction or a
+// symbolic link): what is under it may be anywhere on the host, so the
+// deployer neither writes nor deletes there.
+var ErrPrefixIsLink = errors.New("deployer: the prefix directory in ADMIN$ is a junction or a link")
+
+// prefixDirUsable reports whether ADMIN$\<prefix> exists as a real
+// directory (false, nil when it does not exist), and fails when it is a
+// link or a file.
+func (c *Conn) prefixDirUsable(ctx context.Context, step derrors.Step) (bool, error) {
+	fi, err := c.admin.Lstat(ctx, c.cfg.prefix())
+	var cause error
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, &derrors.Error{Kind: derrors.WindowsError,
+		Code: derrors.NTStatusCode(derrors.StatusDeletePending)}):
+		// Missing, or being removed by another run as it was empty (a
+		// MkdirAll after this retries until it is gone).
+		return false, nil
+	case err != nil:
+		return false, derrors.Wrap(c.label, step, err)
+	case fi.IsReparsePoint():
+		cause = fmt.Errorf("%w: ADMIN$\\%s", ErrPrefixIsLink, c.cfg.prefix())
+	case !fi.IsDir():
+		cause = fmt.Errorf("deployer: ADMIN$\\%s is a file, not a directory", c.cfg.prefix())
+	default:
+		return true, nil
+	}
+	e := derrors.New(c.label, step, derrors.WindowsError, cause)
+	e.Reason = derrors.ReasonUnsafeDirectory
+	return false, e
+}
+
+// removePrefixDirIfEmpty removes ADMIN$\<prefix> when no deployment is left
+// in it. A directory that is not empty (another run's deployment, or one
+// being created at this moment) stays: the host refuses to delete it, and a
+// run creating its deployment directory retries when the prefix directory
+// disappears under it (smb.Share.MkdirAll). Failures are not reported: the
+// directory is only tidied away.
+func (c *Conn) removePrefixDirIfEmpty(ctx context.Context) {
+	list, err := c.admin.ReadDir(ctx, c.cfg.prefix(), 1)
+	if err != nil || len(list) > 0 {
+		return
+	}
+	_ = c.admin.Remove(ctx, c.cfg.prefix())
+}
+
+// maxSweepEntries bounds how many entries of the prefix directory Sweep
+// reads: more deployments than that on one host are not ours.
+const maxSweepEntries = 10000
 
 // Leftover is something of ours Sweep found on a host.
 type Leftover struct {
@@ -106,27 +234,38 @@ func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([
 		}
 		return found[id]
 	}
-	pfx := c.cfg.prefix() + "-"
-	services, err := c.mgr.EnumServices(ctx, svcctl.EnumOptions{Prefix: pfx, State: svcctl.EnumAll})
+	services, err := c.mgr.EnumServices(ctx, svcctl.EnumOptions{Prefix: c.cfg.prefix() + "-", State: svcctl.EnumAll})
 	if err != nil {
 		return nil, relabel(err, c.label)
 	}
 	for _, s := range services {
-		if len(s.Name) <= len(pfx) || !strings.EqualFold(s.Name[:len(pfx)], pfx) {
+		// Only names that are "<prefix>-<valid id>": never "nxdeploy-..".
+		// Whether the service is really ours is checked by its binary path
+		// before it is removed.
+		id, ok := deploymentOfService(c.cfg.prefix(), s.Name)
+		if !ok {
 			continue
 		}
-		id := s.Name[len(pfx):]
-		if idPattern.MatchString(id) {
-			get(id).Service = true
+		ours, err := c.serviceOwned(ctx, s.Name, id)
+		if ours || err != nil {
+			l := get(id)
+			l.Service, l.Err = true, err
 		}
 	}
-	entries, err := c.admin.Raw(ctx).ReadDir(c.cfg.prefix())
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, derrors.Wrap(c.label, derrors.StepCleanup, err)
+	usable, err := c.prefixDirUsable(ctx, derrors.StepCleanup)
+	if err != nil {
+		return nil, err
+	}
+	var entries []smb.FileInfo
+	if usable {
+		entries, err = c.admin.ReadDir(ctx, c.cfg.prefix(), maxSweepEntries)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, derrors.Wrap(c.label, derrors.StepCleanup, err)
+		}
 	}
 	for _, e := range entries {
-		if e.IsDir() && idPattern.MatchString(e.Name()) {
-			get(e.Name()).Dir = true
+		if ValidateDeploymentID(e.Name) == nil && (e.IsDir() || e.IsReparsePoint()) {
+			get(e.Name).Dir = true
 		}
 	}
 	ids := make([]string, 0, len(found))
@@ -136,6 +275,9 @@ func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([
 		}
 	}
 	sort.Strings(ids)
+	if usable && len(ids) == 0 {
+		c.removePrefixDirIfEmpty(ctx) // as an older version left it
+	}
 	out := make([]Leftover, 0, len(ids))
 	var errs []error
 	for _, id := range ids {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -177,9 +178,12 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 				phases []string
 			)
 			begin := time.Now()
+			var rawLog []byte
 			res, err := deployer.RunInstaller(ctx, conn, deployer.Package{Path: pkg}, deployer.InstallOptions{
 				DeploymentID: tc.id,
 				Timeout:      4 * time.Minute,
+				// Secret values: Wine's msiexec logs them; they never come back.
+				Properties: secretProps,
 				Progress: func(p deployer.InstallProgress) {
 					if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 						phases = append(phases, p.Phase)
@@ -187,6 +191,11 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 					}
 					if p.Phase == "install" {
 						seen.observe(ctx, h, tc.id)
+					}
+					if p.Phase == "cleanup" && rawLog == nil {
+						if lp, perr := w.Path(`C:\windows\nxdeploy\` + tc.id + `\install.log`); perr == nil {
+							rawLog, _ = os.ReadFile(lp)
+						}
 					}
 				},
 			})
@@ -214,6 +223,19 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 				run.Stopped.Round(time.Millisecond), run.Deleted.Round(time.Millisecond))
 
 			assert.Equal(t, []string{"upload", "start", "install", "cleanup"}, phases)
+			require.NotEmpty(t, rawLog, "Wine's log was read on the host before the cleanup")
+			host := strings.ToLower(logText(rawLog))
+			assert.Contains(t, host, strings.ToLower(secretProps[1].Value),
+				"Wine's log on the host holds the property values (so the checks below mean something)")
+			if err != nil {
+				assertNoSecret(t, "the error", err.Error())
+				if de, ok := derrors.As(err); ok {
+					assertNoSecret(t, "the excerpt", de.Detail)
+				}
+			}
+			summary, jerr := json.Marshal(res.Log)
+			require.NoError(t, jerr)
+			assertNoSecret(t, "the log summary", string(summary))
 			assert.Equal(t, tc.code, res.ExitCode)
 			assert.NoError(t, res.CleanupErr)
 			require.NotNil(t, res.Log, "Wine's msiexec log was read back")

@@ -49,8 +49,8 @@ func ExampleWithFault() {
 
 // ExampleHost_Files deploys to a host and inspects what the deployment left
 // behind on it, without an SMB client: its service and its files. Removing
-// the service deletes its directory; the prefix directory stays for the next
-// deployments.
+// the service deletes its directory, and the prefix directory once it is
+// empty.
 func ExampleHost_Files() {
 	h, err := deployertest.New(deployertest.WithInstaller(deployertest.Installer{Duration: 50 * time.Millisecond}),
 		deployertest.WithWindows(deployertest.Windows10), deployertest.WithArch(deployertest.X86))
@@ -85,5 +85,5 @@ func ExampleHost_Files() {
 	// Output:
 	// nxdeploy-example true 1
 	// [C:\Windows\nxdeploy\ C:\Windows\nxdeploy\example\ C:\Windows\nxdeploy\example\nxsvc.exe]
-	// false [C:\Windows\nxdeploy\]
+	// false []
 }

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -9,6 +8,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -130,24 +130,23 @@ var (
 func ReadCSV(r io.Reader, name string) ([]Host, error) {
 	p := csvReader{
 		file:   name,
-		br:     bufio.NewReaderSize(r, maxLineLen),
-		names:  make(map[string]int),
-		addrs:  make(map[netip.Addr]int),
+		lr:     lineReader{r: r, buf: make([]byte, readBufSize)},
 		prefix: "csv:" + name + ":",
 	}
 	if err := p.read(); err != nil {
 		return nil, fmt.Errorf("discovery: reading %s: %w", name, err)
 	}
+	hosts := p.dedupe()
 	if len(p.problems) > 0 {
-		return p.hosts, &CSVError{File: name, Problems: p.problems}
+		return hosts, &CSVError{File: name, Problems: p.problems}
 	}
-	return p.hosts, nil
+	return hosts, nil
 }
 
 // csvReader is the state of one ReadCSV call.
 type csvReader struct {
 	file     string
-	br       *bufio.Reader
+	lr       lineReader
 	prefix   string
 	src      []byte // scratch for Host.Source
 	sep      byte
@@ -159,11 +158,16 @@ type csvReader struct {
 	extras   []string // lower-case heading per column, "" for name/address columns
 	header   bool
 	fields   []string
-	hosts    []Host
 	problems []Problem
-	names    map[string]int
-	addrs    map[netip.Addr]int
+	// The valid rows, duplicates included until dedupe, in chunks (so a
+	// million rows are not copied over and over as one slice grows), with
+	// their line numbers.
+	chunks [][]Host
+	lines  []int32
 }
+
+// chunkLen is the number of hosts per chunk of csvReader.chunks.
+const chunkLen = 4096
 
 func (p *csvReader) problem(line int, field, format string, args ...any) {
 	p.problems = append(p.problems, Problem{Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -171,7 +175,7 @@ func (p *csvReader) problem(line int, field, format string, args ...any) {
 
 func (p *csvReader) read() error {
 	for lineNo := 1; ; lineNo++ {
-		line, tooLong, err := readLine(p.br)
+		line, tooLong, err := p.lr.next()
 		if err != nil && err != io.EOF {
 			return err
 		}
@@ -190,21 +194,69 @@ func (p *csvReader) read() error {
 	}
 }
 
-// readLine returns the next line without its line end. tooLong reports a line
-// longer than the buffer (its content is then dropped). err is io.EOF with the
-// last line.
-func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
-	line, err = br.ReadSlice('\n')
-	for err == bufio.ErrBufferFull {
-		tooLong = true
-		_, err = br.ReadSlice('\n')
+// readBufSize is the line reader's buffer: a line longer than maxLineLen
+// is reported and skipped, so the buffer holds any line it keeps.
+const readBufSize = maxLineLen + 1
+
+// lineReader splits its input into lines ended by LF, CRLF or a lone CR
+// (files saved by classic Mac OS and some exports end lines with CR only).
+type lineReader struct {
+	r          io.Reader
+	buf        []byte
+	start, end int
+	eof        bool
+	err        error
+	skipLF     bool // the last line ended with CR: a LF right after it belongs to it
+}
+
+// next returns the next line without its line end; the slice is valid until
+// the next call. tooLong reports a line longer than maxLineLen (its content
+// is then dropped). err is io.EOF with the last line (which may be empty),
+// or the read error.
+func (l *lineReader) next() (line []byte, tooLong bool, err error) {
+	for {
+		if l.skipLF && l.start < l.end {
+			if l.buf[l.start] == '\n' {
+				l.start++
+			}
+			l.skipLF = false
+		}
+		data := l.buf[l.start:l.end]
+		if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+			line = data[:i]
+			l.skipLF = data[i] == '\r'
+			l.start += i + 1
+			if tooLong {
+				return nil, true, nil
+			}
+			return line, false, nil
+		}
+		if l.eof {
+			l.start = l.end
+			if l.err != nil {
+				return nil, tooLong, l.err
+			}
+			if tooLong {
+				return nil, true, io.EOF
+			}
+			return data, false, io.EOF
+		}
+		if len(data) >= maxLineLen {
+			tooLong = true
+			l.start, data = l.end, nil
+		}
+		// Keep the unfinished line at the start of the buffer and read more.
+		n := copy(l.buf, data)
+		l.start, l.end = 0, n
+		m, rerr := l.r.Read(l.buf[n:])
+		l.end += m
+		if rerr != nil {
+			l.eof = true
+			if rerr != io.EOF {
+				l.err = rerr
+			}
+		}
 	}
-	if tooLong {
-		return nil, true, err
-	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	return line, false, err
 }
 
 func isBlank(c byte) bool { return c == ' ' || c == '\t' }
@@ -368,29 +420,99 @@ func (p *csvReader) row(lineNo int, fields []string) {
 	if !ok {
 		return
 	}
-	if h.Name != "" {
-		key := strings.ToLower(strings.TrimSuffix(h.Name, "."))
-		if first, dup := p.names[key]; dup {
-			p.problem(lineNo, p.nameHdr, "duplicate name %q, first on line %d", h.Name, first)
-			ok = false
-		} else {
-			p.names[key] = lineNo
-		}
-	}
-	if h.Addr.IsValid() {
-		if first, dup := p.addrs[h.Addr]; dup {
-			p.problem(lineNo, p.addrHdr, "duplicate address %s, first on line %d", h.Addr, first)
-			ok = false
-		} else {
-			p.addrs[h.Addr] = lineNo
-		}
-	}
-	if !ok {
-		return
-	}
 	p.src = strconv.AppendInt(append(p.src[:0], p.prefix...), int64(lineNo), 10)
 	h.Source = string(p.src)
-	p.hosts = append(p.hosts, h)
+	if k := len(p.chunks); k == 0 || len(p.chunks[k-1]) == chunkLen {
+		p.chunks = append(p.chunks, make([]Host, 0, chunkLen))
+	}
+	k := len(p.chunks) - 1
+	p.chunks[k] = append(p.chunks[k], h)
+	p.lines = append(p.lines, int32(lineNo))
+}
+
+// dedupe reports the second and later rows with a name (compared without
+// case or trailing dot) or an address already seen, naming the first line,
+// and returns the other rows in file order. It sorts row indices rather
+// than keeping maps of every name and address: a million rows cost two
+// slices of int32 instead of two maps.
+func (p *csvReader) dedupe() []Host {
+	n := len(p.lines)
+	host := func(i int32) *Host { return &p.chunks[i/chunkLen][i%chunkLen] }
+	drop := make([]bool, n)
+	var dups []Problem
+	idx := make([]int32, 0, n)
+	find := func(has func(*Host) bool, cmp func(a, b *Host) int, report func(i, first int32)) {
+		idx = idx[:0]
+		for i := range int32(n) {
+			if has(host(i)) {
+				idx = append(idx, i)
+			}
+		}
+		// Indices are in line order, and the sort is stable: each group
+		// of equal keys starts with its first line.
+		slices.SortStableFunc(idx, func(a, b int32) int { return cmp(host(a), host(b)) })
+		for k := 1; k < len(idx); k++ {
+			first := k - 1
+			for k < len(idx) && cmp(host(idx[first]), host(idx[k])) == 0 {
+				drop[idx[k]] = true
+				report(idx[k], idx[first])
+				k++
+			}
+		}
+	}
+	find(func(h *Host) bool { return h.Name != "" }, func(a, b *Host) int { return compareNames(a.Name, b.Name) },
+		func(i, first int32) {
+			dups = append(dups, Problem{Line: int(p.lines[i]), Field: p.nameHdr,
+				Msg: fmt.Sprintf("duplicate name %q, first on line %d", host(i).Name, p.lines[first])})
+		})
+	find(func(h *Host) bool { return h.Addr.IsValid() }, func(a, b *Host) int { return a.Addr.Compare(b.Addr) },
+		func(i, first int32) {
+			dups = append(dups, Problem{Line: int(p.lines[i]), Field: p.addrHdr,
+				Msg: fmt.Sprintf("duplicate address %s, first on line %d", host(i).Addr, p.lines[first])})
+		})
+	if len(dups) > 0 {
+		// Name problems come before address problems of the same line.
+		slices.SortStableFunc(dups, func(a, b Problem) int { return a.Line - b.Line })
+		p.problems = append(p.problems, dups...)
+		slices.SortStableFunc(p.problems, func(a, b Problem) int { return a.Line - b.Line })
+	}
+	kept := 0
+	for _, d := range drop {
+		if !d {
+			kept++
+		}
+	}
+	if kept == 0 {
+		return nil
+	}
+	out := make([]Host, 0, kept)
+	for i := range int32(n) {
+		if !drop[i] {
+			out = append(out, *host(i))
+		}
+	}
+	p.chunks, p.lines = nil, nil
+	return out
+}
+
+// compareNames orders host names without ASCII case and without a trailing
+// dot (names are ASCII: see ValidateName), so equal names sort together.
+func compareNames(a, b string) int {
+	a, b = strings.TrimSuffix(a, "."), strings.TrimSuffix(b, ".")
+	for i := 0; i < len(a) && i < len(b); i++ {
+		ca, cb := lowerASCII(a[i]), lowerASCII(b[i])
+		if ca != cb {
+			return int(ca) - int(cb)
+		}
+	}
+	return len(a) - len(b)
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // splitLine splits one line into cells, reusing dst. Cells are trimmed of

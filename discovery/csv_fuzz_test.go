@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // FuzzReadCSV checks that ReadCSV never panics, that every host it returns is
@@ -19,7 +20,13 @@ func FuzzReadCSV(f *testing.F) {
 		if err != nil && !errors.As(err, &ce) {
 			t.Fatalf("error other than *CSVError from a bytes.Reader: %v", err)
 		}
-		lines := bytes.Count(data, []byte("\n")) + 1
+		// LF, CRLF and a lone CR each end a line.
+		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
+		// Where reads stop changes nothing (a CR and its LF may arrive apart).
+		again, err2 := ReadCSV(iotest.OneByteReader(bytes.NewReader(data)), "f")
+		if (err == nil) != (err2 == nil) || len(again) != len(hosts) || (err != nil && err.Error() != err2.Error()) {
+			t.Fatalf("byte-by-byte reading differs: %d hosts, %v; whole: %d hosts, %v", len(again), err2, len(hosts), err)
+		}
 		if ce != nil {
 			if len(ce.Problems) == 0 {
 				t.Fatal("CSVError without problems")

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -108,7 +110,7 @@ func TestReadCSV(t *testing.T) {
 			want: []row{{"PC-001", "10.0.0.1", 2}, {"PC-006", "10.0.0.6", 7}, {"PC-017", "10.0.0.17", 17}},
 			problems: []Problem{
 				{Line: 3, Field: "IP_ADDRESS", Msg: `"10.0.0.300" is not an IPv4 or IPv6 address`},
-				{Line: 4, Field: "BIOS_NAME", Msg: `name "PC 003" has the character ' ': only letters, digits, '-', '_' and '.' are allowed`},
+				{Line: 4, Field: "BIOS_NAME", Msg: `name "PC 003" has the character ' ' (U+0020): only letters, digits, '-', '_' and '.' are allowed`},
 				{Line: 5, Msg: "3 cells, but the header has 2"},
 				{Line: 6, Msg: "cell 1: quote not closed on this line"},
 				{Line: 9, Field: "BIOS_NAME", Msg: `name "-bad" has a label that starts or ends with '-'`},
@@ -343,4 +345,83 @@ func BenchmarkReadCSV(b *testing.B) {
 			b.Fatalf("got %d hosts, %v", len(hosts), err)
 		}
 	}
+}
+
+// BenchmarkReadCSVMillion reads 1,000,000 rows per iteration. Besides the
+// bytes allocated (B/op) it reports live-MB, the heap the returned hosts
+// and the reader's leftovers keep after a collection.
+func BenchmarkReadCSVMillion(b *testing.B) {
+	data := csvFixture(1_000_000)
+	b.ReportAllocs()
+	var live uint64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		hosts, err := ReadCSV(bytes.NewReader(data), "big.csv")
+		if err != nil || len(hosts) != 1_000_000 {
+			b.Fatalf("got %d hosts, %v", len(hosts), err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		live = after.HeapAlloc - before.HeapAlloc
+		runtime.KeepAlive(hosts)
+	}
+	b.ReportMetric(float64(live)/(1<<20), "live-MB")
+}
+
+// TestReadCSVLineEnds: LF, CRLF and a lone CR (classic Mac OS, some
+// exports) all end lines, mixed in one file too, also where a read stops
+// between a CR and its LF.
+func TestReadCSVLineEnds(t *testing.T) {
+	want := []string{"PC-1", "PC-2", "PC-3"}
+	for name, data := range map[string]string{
+		"LF":          "BIOS_NAME,IP_ADDRESS\nPC-1,10.0.0.1\nPC-2,10.0.0.2\nPC-3,10.0.0.3\n",
+		"CRLF":        "BIOS_NAME,IP_ADDRESS\r\nPC-1,10.0.0.1\r\nPC-2,10.0.0.2\r\nPC-3,10.0.0.3\r\n",
+		"CR":          "BIOS_NAME,IP_ADDRESS\rPC-1,10.0.0.1\rPC-2,10.0.0.2\rPC-3,10.0.0.3\r",
+		"CR, no last": "BIOS_NAME,IP_ADDRESS\rPC-1,10.0.0.1\rPC-2,10.0.0.2\rPC-3,10.0.0.3",
+		"mixed":       "\xEF\xBB\xBFBIOS_NAME,IP_ADDRESS\rPC-1,10.0.0.1\r\nPC-2,10.0.0.2\nPC-3,10.0.0.3",
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, r := range []io.Reader{strings.NewReader(data), iotest.OneByteReader(strings.NewReader(data))} {
+				hosts, err := ReadCSV(r, "x.csv")
+				require.NoError(t, err)
+				var got []string
+				for _, h := range hosts {
+					got = append(got, h.Name)
+				}
+				assert.Equal(t, want, got)
+				require.Len(t, hosts, 3)
+				assert.Equal(t, "csv:x.csv:4", hosts[2].Source, "line numbers count CR line ends")
+			}
+		})
+	}
+	_, err := ReadCSV(strings.NewReader("PC-1,10.0.0.1\rPC 2,10.0.0.2\r"), "x.csv")
+	var ce *CSVError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, []int{2}, ce.Lines())
+}
+
+// TestValidateNameShowsCharacters: a refused character is shown as itself
+// when visible and as an escape when invisible or bidirectional (U+202E
+// would reverse the rest of the message), never as the bytes of its UTF-8
+// read one by one.
+func TestValidateNameShowsCharacters(t *testing.T) {
+	cases := map[string]string{
+		"PC\u202E-001": `name "PC\u202e-001" has the character '\u202e' (U+202E)`,
+		"pé":           `name "pé" has the character 'é' (U+00E9)`,
+		"PC\u200B1":    `name "PC\u200b1" has the character '\u200b' (U+200B)`,
+		"PC\xff":       `name "PC\xff" has the byte 0xFF, which is not UTF-8`,
+		"a b":          `name "a b" has the character ' ' (U+0020)`,
+	}
+	for in, want := range cases {
+		err := ValidateName(in)
+		require.Error(t, err, "%q", in)
+		assert.Contains(t, err.Error(), want)
+		assert.NotContains(t, err.Error(), "â")
+		assert.NotContains(t, err.Error(), "\u202E", "the raw override never reaches the message")
+	}
+	_, err := ReadCSV(strings.NewReader("BIOS_NAME,IP_ADDRESS\nPC\u202E-001,10.0.0.1\n"), "x.csv")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `line 2: BIOS_NAME: name "PC\u202e-001" has the character '\u202e' (U+202E)`)
 }

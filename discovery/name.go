@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 )
 
 // maxNameLen is the longest DNS name (RFC 1035 2.3.4, without the root dot).
@@ -34,7 +35,7 @@ func ValidateName(name string) error {
 		if i < len(n) && n[i] != '.' {
 			c := n[i]
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return fmt.Errorf("name %q has the character %q: only letters, digits, '-', '_' and '.' are allowed", name, rune(c))
+				return fmt.Errorf("name %q has %s: only letters, digits, '-', '_' and '.' are allowed", name, describeChar(n[i:]))
 			}
 			continue
 		}
@@ -51,8 +52,12 @@ func ValidateName(name string) error {
 		labels++
 		last = label
 	}
-	if _, err := netip.ParseAddr(n); err == nil {
-		return fmt.Errorf("name %q is an address, not a name", name)
+	// Only digits and dots can make an address here (':' is refused above);
+	// netip.ParseAddr allocates an error for every name it refuses.
+	if strings.Trim(n, "0123456789.") == "" {
+		if _, err := netip.ParseAddr(n); err == nil {
+			return fmt.Errorf("name %q is an address, not a name", name)
+		}
 	}
 	if labels > 1 && strings.Trim(last, "0123456789") == "" {
 		// RFC 3696 2: a top-level label is never all digits; "10.0.0.300"
@@ -108,4 +113,16 @@ func ParseAddr(s string) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	return a, nil
+}
+
+// describeChar names the first character of s for an error: quoted with
+// Go's escapes, so an invisible or bidirectional character shows as
+// '\u202e' rather than changing how the message reads, with its code point;
+// a byte that is not UTF-8 is shown as such.
+func describeChar(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("the byte 0x%02X, which is not UTF-8", s[0])
+	}
+	return fmt.Sprintf("the character %q (U+%04X)", r, r)
 }

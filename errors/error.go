@@ -159,6 +159,10 @@ type Error struct {
 	Detail string
 	// Err is the underlying cause, if any.
 	Err error
+	// Cleanup is the failure to remove what the deployer had put on the
+	// host, when that failed after this error: the host may still hold the
+	// deployer's service or files, which a later run or sweep removes.
+	Cleanup error
 }
 
 // New returns an *Error of the given kind for host and step, wrapping cause
@@ -229,9 +233,22 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(oneLine(e.Err.Error()))
+	}
+	if e.Cleanup != nil {
+		b.WriteString("; the cleanup failed too: ")
+		b.WriteString(oneLine(strings.TrimPrefix(e.Cleanup.Error(), e.Host+": ")))
 	}
 	return b.String()
+}
+
+// oneLine joins the lines of an error text (errors.Join puts each error on
+// a line of its own) with "; ", so that an Error is one log line.
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 }
 
 // Unwrap returns the underlying cause.

@@ -107,3 +107,28 @@ func FromMSIExit(host string, code uint32, detail string) *Error {
 	}
 	return e
 }
+
+// IsExceptionCode reports whether a process exit code is an exception code
+// (an NTSTATUS error such as 0xC0000005 STATUS_ACCESS_VIOLATION, or a known
+// NTSTATUS warning such as 0x80000003 STATUS_BREAKPOINT) rather than a
+// result of the process: the process crashed or was killed. msiexec's own
+// exit codes are all below 0x10000.
+func IsExceptionCode(code uint32) bool {
+	if code >= 0xC0000000 {
+		return true
+	}
+	return code >= 0x80000000 && NTStatusCode(code).Name() != ""
+}
+
+// FromProcessCrash returns the error for a process on host that ended with
+// an exception code (see IsExceptionCode) at step: a windows error whose
+// code is the NTSTATUS and whose reason is ReasonProcessCrashed.
+func FromProcessCrash(host string, step Step, process string, code uint32) *Error {
+	c := NTStatusCode(code)
+	what := c.Short()
+	if n := c.Name(); n != "" {
+		what += " " + n
+	}
+	return &Error{Host: host, Step: step, Kind: WindowsError, Reason: ReasonProcessCrashed, Code: c,
+		Err: fmt.Errorf("%s ended with the exception code %s: it crashed or was killed", process, what)}
+}

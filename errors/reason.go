@@ -43,12 +43,18 @@ const (
 	ReasonServiceMarkedForDelete
 	ReasonFileInUse
 	ReasonDiskFull
+	ReasonProcessCrashed
+	ReasonServiceNameTaken
+	ReasonUnsafeDirectory
 
 	// File access failure.
 	ReasonPackageUnreadable
 
 	// MSI error.
 	ReasonInstallInProgress
+
+	// Installation error.
+	ReasonInvalidInput
 )
 
 type reasonRow struct {
@@ -137,12 +143,24 @@ var reasons = map[Reason]reasonRow{
 	ReasonDiskFull: {WindowsError, "disk full",
 		"The target computer's Windows drive has not enough free space",
 		"Free space on the Windows drive of the target computer, then deploy again"},
+	ReasonProcessCrashed: {WindowsError, "crashed",
+		"msiexec or the deployer's service on the target computer ended with an exception code (an NTSTATUS such as STATUS_ACCESS_VIOLATION) instead of an exit code: it crashed or was killed",
+		"Check the Application event log of the target computer (Application Error and Windows Error Reporting events for msiexec.exe or nxsvc.exe) and the antivirus log, then deploy again"},
+	ReasonServiceNameTaken: {WindowsError, "service name taken",
+		"A service with the name the deployer uses for this deployment exists on the target computer and is not the deployer's (its program is elsewhere)",
+		"Use another deployment ID or prefix; check the service on the target computer with: sc qc NAME"},
+	ReasonUnsafeDirectory: {WindowsError, "unsafe deployment directory",
+		"The deployer's directory in ADMIN$ on the target computer is a junction, a symbolic link or a file, so what is under it may be anywhere: the deployer neither writes nor deletes there",
+		"Look at the directory on the target computer (dir /AL %SystemRoot%) and remove the link or file, then deploy again"},
 	ReasonPackageUnreadable: {FileAccessFailure, "package unreadable",
 		"The target computer could not read the MSI package from the share (as LocalSystem it connects to the share with the computer account)",
 		`Check if the firewall on this computer doesn’t block this share connection and also if the remote computer can access to the file \\Engine_IP\nxshare\; or let the deployer copy the MSI to the computer (the default)`},
 	ReasonInstallInProgress: {MSIError, "another installation in progress",
 		"Another installation is already in progress on this computer (msiexec exit code 1618)",
 		"Nothing to do: the deployer retries later; if it keeps failing, check which installation runs on the computer (Windows Update, another deployment)"},
+	ReasonInvalidInput: {InstallationError, "invalid input",
+		"A value given to the deployer cannot be used on the target computer: a deployment ID or prefix that is not a plain name, or an MSI property or path too long for a command line",
+		"Correct the value the error names (it says which and why), then deploy again"},
 }
 
 // Kind returns the kind the reason refines.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -27,7 +28,71 @@ var (
 	// ErrInvalidArgument reports a path, product code or switch that cannot be
 	// put on a command line.
 	ErrInvalidArgument = errors.New("msi: invalid command-line argument")
+	// ErrTooLong reports a property name, a property value or all the
+	// properties together too long for an msiexec command line.
+	ErrTooLong = errors.New("msi: too long for a command line")
 )
+
+// Size limits of what goes on an msiexec command line, in characters
+// (UTF-16 code units, as Windows counts). Windows starts no command line
+// longer than MaxCommandLineLen (CreateProcess), and msiexec's carries the
+// package and log paths besides the properties.
+const (
+	// MaxPropertyNameLen is the longest property name: the key column of
+	// the Property table (s72).
+	MaxPropertyNameLen = 72
+	// MaxPropertyValueLen is the longest property value.
+	MaxPropertyValueLen = 8192
+	// MaxPropertiesLen bounds all the properties together as they appear
+	// on the command line (NAME=value, quoted, with the spaces between).
+	MaxPropertiesLen = 24576
+	// MaxCommandLineLen is the longest command line Windows starts.
+	MaxCommandLineLen = 32767
+)
+
+// utf16Len is the length of s in UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += max(utf16.RuneLen(r), 1) // an invalid rune is sent as U+FFFD
+	}
+	return n
+}
+
+// ValidateProperties checks every property (ValidatePropertyName,
+// ValidatePropertyValue), that no name is given twice, and that all of them
+// together fit in MaxPropertiesLen; the error names the property at fault
+// (for the total, the longest one) and never includes a value.
+func ValidateProperties(props []Property) error {
+	seen := make(map[string]bool, len(props))
+	total, longest, longestLen := 0, "", -1
+	for i, p := range props {
+		if err := ValidatePropertyName(p.Name); err != nil {
+			return err
+		}
+		if err := ValidatePropertyValue(p.Name, p.Value); err != nil {
+			return err
+		}
+		if seen[p.Name] {
+			return &PropertyError{Name: p.Name, Reason: "property set twice", Err: ErrInvalidPropertyName}
+		}
+		seen[p.Name] = true
+		n := len(p.Name) + 1 + utf16Len(QuotePropertyValue(p.Value))
+		if i > 0 {
+			n++
+		}
+		total += n
+		if n > longestLen {
+			longest, longestLen = p.Name, n
+		}
+	}
+	if total > MaxPropertiesLen {
+		return &PropertyError{Name: longest, Err: ErrTooLong, Reason: fmt.Sprintf(
+			"the %d properties take %d characters on the command line, more than %d; this one, the longest, takes %d",
+			len(props), total, MaxPropertiesLen, longestLen)}
+	}
+	return nil
+}
 
 // Property is one public property set on the msiexec command line
 // (NAME=value). Order is kept: msiexec applies properties left to right.
@@ -224,7 +289,12 @@ func commandLine(args []string, nprops int, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return joinMsiexec(args, len(args)-nprops), nil
+	line := joinMsiexec(args, len(args)-nprops)
+	if n := utf16Len(line); n > MaxCommandLineLen {
+		return "", &ArgumentError{Field: "command line", Reason: fmt.Sprintf(
+			"%d characters, more than Windows starts (%d): shorten the paths or the properties", n, MaxCommandLineLen)}
+	}
+	return line, nil
 }
 
 // describe returns a command line, or a description of why there is none.
@@ -296,6 +366,10 @@ func ValidatePropertyName(name string) error {
 	if name == "" {
 		return &PropertyError{Name: name, Reason: "empty property name", Err: ErrInvalidPropertyName}
 	}
+	if len(name) > MaxPropertyNameLen {
+		return &PropertyError{Name: name[:MaxPropertyNameLen] + "...", Err: ErrTooLong,
+			Reason: fmt.Sprintf("the name is %d characters long, more than %d", len(name), MaxPropertyNameLen)}
+	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
@@ -314,11 +388,16 @@ func ValidatePropertyName(name string) error {
 }
 
 // ValidatePropertyValue reports whether value can be passed on an msiexec
-// command line: valid UTF-8 with no NUL, CR or LF. The error names the
-// property but never includes the value.
+// command line: valid UTF-8 with no NUL, CR or LF, and at most
+// MaxPropertyValueLen characters. The error names the property but never
+// includes the value.
 func ValidatePropertyValue(name, value string) error {
 	if !utf8.ValidString(value) {
 		return &PropertyError{Name: name, Reason: "value is not valid UTF-8", Err: ErrUnsafeValue}
+	}
+	if n := utf16Len(value); n > MaxPropertyValueLen {
+		return &PropertyError{Name: name, Err: ErrTooLong,
+			Reason: fmt.Sprintf("the value is %d characters long, more than %d", n, MaxPropertyValueLen)}
 	}
 	if i := strings.IndexAny(value, "\x00\r\n"); i >= 0 {
 		what := map[byte]string{0: "a NUL", '\r': "a carriage return", '\n': "a newline"}[value[i]]
@@ -393,18 +472,10 @@ func buildArgs(exe, op, target, targetField, logPath, logFlags string, ui UILeve
 	} else if logFlags != "" {
 		return nil, &ArgumentError{Field: "LogFlags", Reason: "LogFlags set without LogPath"}
 	}
-	seen := make(map[string]bool, len(props))
+	if err := ValidateProperties(props); err != nil {
+		return nil, err
+	}
 	for _, p := range props {
-		if err := ValidatePropertyName(p.Name); err != nil {
-			return nil, err
-		}
-		if err := ValidatePropertyValue(p.Name, p.Value); err != nil {
-			return nil, err
-		}
-		if seen[p.Name] {
-			return nil, &PropertyError{Name: p.Name, Reason: "property set twice", Err: ErrInvalidPropertyName}
-		}
-		seen[p.Name] = true
 		args = append(args, p.Name+"="+p.Value)
 	}
 	return args, nil

@@ -1,12 +1,19 @@
 package smb
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"time"
 
 	"github.com/nxdeploy/deployer/internal/krbauth"
+	"github.com/nxdeploy/deployer/internal/secret"
 )
 
 // DialFunc makes a TCP connection; it has the shape of
@@ -94,3 +101,74 @@ func (c Credentials) String() string {
 
 // GoString is String, so %#v cannot print a secret either.
 func (c Credentials) GoString() string { return "smb.Credentials{" + c.String() + "}" }
+
+// Format prints String for every fmt verb (GoString for %#v), so neither
+// %v, %+v, %s nor %x of Credentials, or of a struct holding them, shows the
+// password or the NT hash.
+func (c Credentials) Format(f fmt.State, verb rune) { secret.Format(f, verb, c.String(), c.GoString()) }
+
+// credentialsView is what Credentials encode to: the account, and whether
+// each secret is set ("[REDACTED]"), never the secret.
+type credentialsView struct {
+	User     string
+	Domain   string    `json:",omitempty" xml:",omitempty"`
+	Password string    `json:",omitempty" xml:",omitempty"`
+	NTHash   string    `json:",omitempty" xml:",omitempty"`
+	Kerberos *Kerberos `json:",omitempty" xml:",omitempty"`
+}
+
+func (c Credentials) view() credentialsView {
+	return credentialsView{User: c.User, Domain: c.Domain, Password: secret.Mark(c.Password != ""),
+		NTHash: secret.Mark(len(c.NTHash) > 0), Kerberos: c.Kerberos}
+}
+
+// MarshalJSON encodes the account with "[REDACTED]" for each secret that is
+// set, so a configuration logged or stored as JSON holds no password. (A
+// password in JSON input is still read.)
+func (c Credentials) MarshalJSON() ([]byte, error) { return json.Marshal(c.view()) }
+
+// MarshalXML encodes the account as MarshalJSON does.
+func (c Credentials) MarshalXML(e *xml.Encoder, start xml.StartElement) error {
+	return e.EncodeElement(c.view(), start)
+}
+
+// LogValue is what log/slog prints: the account, and whether a password, an
+// NT hash or Kerberos is used.
+func (c Credentials) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("user", c.User), slog.String("domain", c.Domain),
+		slog.Bool("password", c.Password != ""), slog.Bool("nt_hash", len(c.NTHash) > 0),
+		slog.Bool("kerberos", c.Kerberos != nil))
+}
+
+// GobEncode encodes the account without its secrets: gob never carries a
+// password or an NT hash.
+func (c Credentials) GobEncode() ([]byte, error) {
+	var b bytes.Buffer
+	err := gob.NewEncoder(&b).Encode(credentialsView{User: c.User, Domain: c.Domain, Kerberos: c.Kerberos})
+	return b.Bytes(), err
+}
+
+// GobDecode decodes what GobEncode wrote: the account, without secrets.
+func (c *Credentials) GobDecode(b []byte) error {
+	var v credentialsView
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&v); err != nil {
+		return err
+	}
+	*c = Credentials{User: v.User, Domain: v.Domain, Kerberos: v.Kerberos}
+	return nil
+}
+
+// String names the session's host; a Session prints nothing else (its
+// configuration holds the credentials).
+func (s *Session) String() string {
+	if s == nil {
+		return "smb.Session(nil)"
+	}
+	return "smb.Session{" + s.label + "}"
+}
+
+// Format prints String for every fmt verb.
+func (s *Session) Format(f fmt.State, verb rune) { secret.Format(f, verb, s.String(), s.String()) }
+
+// LogValue is what log/slog prints: the host.
+func (s *Session) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -218,8 +218,8 @@ func TestLabUploadSourceErrorLeavesNothing(t *testing.T) {
 	assert.Equal(t, "an msi", string(got))
 	_, err = admin.UploadFile(ctx, "x.msi", filepath.Join(t.TempDir(), "missing.msi"), smb.UploadOptions{})
 	assert.ErrorIs(t, err, fs.ErrNotExist)
-	require.NoError(t, admin.RemoveAll(ctx, "nxdeploy"))
-	require.NoError(t, admin.RemoveAll(ctx, "nxdeploy"), "a missing tree is not an error")
+	require.NoError(t, admin.RemoveAll(ctx, "nxdeploy", smb.RemoveAllOptions{}))
+	require.NoError(t, admin.RemoveAll(ctx, "nxdeploy", smb.RemoveAllOptions{}), "a missing tree is not an error")
 	assertOnlyFiles(t, s.AdminShareDir)
 }
 

@@ -38,6 +38,10 @@
 // progress lines every -progress-interval when it is not, and the final
 // table.
 //
+// Stopping it with Ctrl-C (SIGINT) or SIGTERM (what service managers and
+// containers send) cancels the run: the hosts in flight are cleaned up (our
+// service stopped and deleted, our files removed) before it exits.
+//
 // Exit status: 0 when the run completed, even when some hosts failed (the
 // table and the events say which and why); 1 when the run itself failed (a
 // source or the store could not be read, no host was found, the run was
@@ -53,7 +57,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -66,6 +69,7 @@ import (
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
+	"github.com/nxdeploy/deployer/examples/internal/interrupt"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 )
@@ -142,10 +146,10 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
-// run is the command without process globals (except the interrupt signal
+// run is the command without process globals (except the stop signals
 // and the environment), for tests.
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interrupt.Context(context.Background())
 	defer stop()
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {

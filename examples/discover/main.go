@@ -20,11 +20,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"time"
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/discovery"
+	"github.com/nxdeploy/deployer/examples/internal/interrupt"
 )
 
 type hostJSON struct {
@@ -92,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := interrupt.Context(context.Background())
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *overall)
 	defer cancel()

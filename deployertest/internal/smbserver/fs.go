@@ -47,6 +47,7 @@ const (
 	optDirectory     uint32 = 0x00000001
 	optNonDirectory  uint32 = 0x00000040
 	optDeleteOnClose uint32 = 0x00001000
+	optReparsePoint  uint32 = 0x00200000
 
 	actionSuperseded  = 0
 	actionOpened      = 1
@@ -59,7 +60,17 @@ const (
 	attrReadOnly  uint32 = 0x01
 	attrDirectory uint32 = 0x10
 	attrArchive   uint32 = 0x20
+	// attrReparsePoint marks a symbolic link, which Windows reports for a
+	// junction or a symbolic link in listings and in opens with
+	// FILE_OPEN_REPARSE_POINT.
+	attrReparsePoint uint32 = 0x400
 )
+
+// isLink reports whether rel is a symbolic link in root.
+func isLink(root *os.Root, rel string) bool {
+	fi, err := root.Lstat(rel)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
+}
 
 // open is an open file, directory or pipe ([MS-SMB2] 3.3.1.10).
 type open struct {
@@ -424,6 +435,9 @@ func (c *conn) create(r *request) response {
 	}
 	c.register(o)
 	inf := infoOf(st2)
+	if opts&optReparsePoint != 0 && isLink(root, rel) {
+		inf.attrs |= attrReparsePoint
+	}
 	body := make([]byte, 88, 96)
 	le.PutUint16(body, 89)
 	le.PutUint32(body[4:], action)
@@ -791,6 +805,9 @@ func (o *open) listDir(pattern string) ([]fileInfo, error) {
 		}
 		inf := infoOf(fi)
 		inf.name = e.Name()
+		if e.Type()&fs.ModeSymlink != 0 {
+			inf.attrs |= attrReparsePoint
+		}
 		out = append(out, inf)
 	}
 	return out, nil

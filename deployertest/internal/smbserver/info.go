@@ -456,7 +456,7 @@ func (c *conn) setInfo(r *request) response {
 				return errResp(StatusCannotDelete)
 			}
 		}
-		if del && o.isDir {
+		if del && o.isDir && !isLink(root, rel) {
 			if f, err := root.Open(rel); err == nil {
 				ne := dirNotEmpty(f)
 				_ = f.Close()
