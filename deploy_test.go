@@ -82,7 +82,7 @@ func (e *events) states() map[deployer.State]bool {
 func assertFleetClean(t *testing.T, f *demo.Fleet) {
 	t.Helper()
 	for _, h := range f.Hosts {
-		if h.SCM == nil {
+		if h.Fault == demo.Offline {
 			continue
 		}
 		(&emulated{Host: h.Host}).assertClean(t)

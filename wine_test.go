@@ -22,7 +22,6 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/winelab"
-	"github.com/nxdeploy/deployer/deployertest/winemode"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
@@ -34,7 +33,7 @@ import (
 // wineHost is an emulated host in Wine mode: ADMIN$ is the prefix's
 // C:\windows and Wine's service manager runs our real remote service.
 type wineHost struct {
-	*winemode.Host
+	*winelab.Host
 }
 
 func (h wineHost) connectConfig() deployer.ConnectConfig {
@@ -56,7 +55,7 @@ func (h wineHost) target() discovery.Host {
 // and that ADMIN$\nxdeploy (the prefix's C:\windows\nxdeploy) is empty.
 func (h wineHost) assertClean(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	for _, s := range h.SCM.Services() {
+	for _, s := range h.Services() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(s.Name), "nxdeploy-"), "service %s left in the emulated SCM", s.Name)
 	}
 	out, err := h.Wine.SC(ctx, "query", name)
@@ -167,7 +166,7 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
 			pkg := buildWineMSI(t, tc.wxs)
-			h := wineHost{winemode.Start(t, w, winemode.HostOptions{Program: winemode.Options{Logf: t.Logf}})}
+			h := wineHost{winelab.StartHost(t, w, winelab.HostOptions{Program: winelab.ProgramOptions{Logf: t.Logf}})}
 			require.Equal(t, filepath.Join(w.Prefix, "drive_c", "windows"), mustEval(t, h.AdminDir),
 				"ADMIN$ is the prefix's C:\\windows")
 
@@ -287,7 +286,7 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 func testWineStop(t *testing.T, w *winelab.Wine) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	h := wineHost{winemode.Start(t, w, winemode.HostOptions{Program: winemode.Options{Logf: t.Logf}})}
+	h := wineHost{winelab.StartHost(t, w, winelab.HostOptions{Program: winelab.ProgramOptions{Logf: t.Logf}})}
 	conn := h.connect(t, ctx)
 	const id = "winestop"
 	dir := `C:\Windows\nxdeploy\` + id + `\`

@@ -23,7 +23,9 @@
 // subsystem version or an import the version lacks, the Go ≥ 1.22 runtime
 // before Windows 8), with the error code Windows gives. WithInstaller makes
 // the host run a model of the deployer's remote service that plays msiexec
-// with scripted exit codes.
+// with scripted exit codes; WithProgram puts a Program of the test's own in
+// its place (it sees each Run, reports RUNNING and returns the exit code),
+// and WithServices adds services to those a fresh Windows has.
 //
 // What a deployment left behind is read without an SMB client:
 // Host.Services and Host.Service show the service manager's records,
@@ -36,10 +38,12 @@
 // host, with the sessions held, the fleet holds about 37 MiB of heap
 // (measured by TestFleetThousandHosts).
 //
-// The SMB server, the RPC pipes and the loader model live in
-// deployertest/internal; subpackages hold the test world this project's own
-// tests use (demo: the example fleet; lab: Samba peers in network
-// namespaces; winelab and winemode: Wine as the Windows side).
+// The SMB server, the RPC pipes, the service control manager and the loader
+// model live in deployertest/internal and appear in no exported signature;
+// subpackages hold the test world this project's own tests and examples use
+// (demo: the example fleet of the README's demo; lab: Samba peers in network
+// namespaces; winelab: Wine, and an emulated host whose services run in
+// Wine, StartHost).
 //
 // Typical use:
 //

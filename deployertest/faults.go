@@ -101,7 +101,7 @@ type Installer struct {
 // service with the installs in.
 func WithInstaller(in Installer) Option {
 	return func(c *config) {
-		c.installer = &in
+		c.installer, c.program = &in, nil
 	}
 }
 
@@ -151,6 +151,6 @@ func WithFault(f Fault) Option {
 		case OldWindows:
 			c.windows, c.arch = Windows7, AMD64
 		}
-		c.installer = &in
+		c.installer, c.program = &in, nil
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 )
 
 // TestGoMSRPCSvcctlOverSMB drives the service life cycle the deployer uses
@@ -35,7 +35,7 @@ func TestGoMSRPCSvcctlOverSMB(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			opts := append([]Option{WithSCM(scm.Options{StartTimeout: 5 * time.Second,
+			opts := append([]Option{withSCM(scm.Options{StartTimeout: 5 * time.Second,
 				Program: scm.Installer(scm.InstallerOptions{Outcomes: []uint32{1603}})})}, tc.opts...)
 			h := Start(t, opts...)
 			bin, err := remotesvc.Binary("amd64")
@@ -83,7 +83,7 @@ func TestGoMSRPCSvcctlOverSMB(t *testing.T) {
 			require.NoError(t, err)
 			_, err = cli.CloseService(ctx, &svcctl.CloseServiceRequest{ServiceObject: cr.Service})
 			require.NoError(t, err)
-			_, exists := h.SCM.Service("nxdeploy")
+			_, exists := h.scm.Service("nxdeploy")
 			assert.False(t, exists)
 			assert.NotZero(t, h.server.Stats().Logons, "the RPC did not go through an SMB session")
 		})

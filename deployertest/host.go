@@ -18,9 +18,9 @@ import (
 
 	"github.com/nxdeploy/deployer/deployertest/internal/nxsvcmodel"
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/rpc"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
-	"github.com/nxdeploy/deployer/deployertest/rpc"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 )
 
 // Default credentials of an emulated host.
@@ -59,6 +59,8 @@ type config struct {
 	latency     time.Duration
 	pipes       pipe.Opener
 	scmOpts     *scm.Options
+	program     Program
+	services    []Service
 	systemRoot  string
 	root        string
 	name        string
@@ -139,7 +141,8 @@ func WithSigningRequired() Option { return func(c *config) { c.signing = true } 
 // (RejectUnencryptedAccess): SMB 2.x sessions are refused.
 func WithEncryptionRequired() Option { return func(c *config) { c.encryption = true } }
 
-// WithMaxDialect caps the dialect, e.g. smbserver.Dialect210.
+// WithMaxDialect caps the dialect, as [MS-SMB2] numbers them: 0x0202 for
+// SMB 2.0.2, 0x0210 for SMB 2.1, 0x0300, 0x0302 or 0x0311 for SMB 3.x.
 func WithMaxDialect(d uint16) Option { return func(c *config) { c.maxDialect = d } }
 
 // AVMode is what an antivirus does to a file it flags.
@@ -195,14 +198,13 @@ func WithDropAfterBytes(n int64) Option { return func(c *config) { c.dropAfter =
 // WithLatency delays every response by d.
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
 
-// WithPipes serves the named pipes of IPC$ with op instead of the default
-// svcctl/srvsvc/lsarpc services of package rpc (Host.SCM is then nil).
-func WithPipes(op pipe.Opener) Option { return func(c *config) { c.pipes = op } }
+// withPipes serves the named pipes of IPC$ with op instead of the default
+// svcctl/srvsvc/lsarpc services (the host then has no service manager).
+func withPipes(op pipe.Opener) Option { return func(c *config) { c.pipes = op } }
 
-// WithSCM configures the service control manager behind svcctl (scripted
-// installer exit codes, start timeout, preloaded services, DenyAll).
-// AdminDir is always the host's ADMIN$ directory.
-func WithSCM(opts scm.Options) Option { return func(c *config) { c.scmOpts = &opts } }
+// withSCM configures the service control manager behind svcctl directly
+// (DenyAll, a custom loader); AdminDir is always the host's ADMIN$ directory.
+func withSCM(opts scm.Options) Option { return func(c *config) { c.scmOpts = &opts } }
 
 // WithRoot keeps the host's C: drive under dir (created if needed, not
 // removed by Close) instead of a fresh temporary directory.
@@ -239,15 +241,15 @@ type Host struct {
 	CDir string
 	// AdminDir is the directory standing for C:\Windows (share ADMIN$).
 	AdminDir string
-	// SCM is the service control manager behind the svcctl pipe (nil when
-	// WithPipes replaced the RPC services).
-	SCM *scm.Manager
 	// Windows and Arch are the version and architecture the host runs.
 	Windows Windows
 	Arch    Arch
 	// Fault is the fault WithFault gave the host ("" when none).
 	Fault Fault
 
+	// scm is the service control manager behind the svcctl pipe (nil on
+	// an Offline host or when withPipes replaced the RPC services).
+	scm *scm.Manager
 	// server is the SMB2 server.
 	server *smbserver.Server
 	// initial are the directories the host was created with (see Files).
@@ -371,6 +373,12 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			opts.Program = nxsvcmodel.Program(scm.Installer(scm.InstallerOptions{Outcomes: cfg.installer.Outcomes,
 				Duration: cfg.installer.Duration, NeverRunning: cfg.installer.NeverRunning}))
 		}
+		if cfg.program != nil {
+			opts.Program = scmProgram(cfg.program)
+		}
+		if cfg.services != nil {
+			opts.Services = preloads(cfg.services)
+		}
 		if cfg.startTimeout > 0 {
 			opts.StartTimeout = cfg.startTimeout
 		}
@@ -393,7 +401,7 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 				return h.server.MapImage(p)
 			}
 		}
-		h.SCM = scm.New(opts)
+		h.scm = scm.New(opts)
 		var rshares []rpc.Share
 		for _, sh := range rpc.DefaultShares() {
 			if sh.Name == "ADMIN$" && cfg.noAdminDir {
@@ -404,7 +412,7 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			}
 			rshares = append(rshares, sh)
 		}
-		pipes = rpc.NewOpener(rpc.Config{SCM: h.SCM, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
+		pipes = rpc.NewOpener(rpc.Config{SCM: h.scm, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
 			OSMajor: cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
 	}
 	srv, err := smbserver.New(smbserver.Config{
@@ -427,8 +435,8 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		Logger:            cfg.logger,
 	})
 	if err != nil {
-		if h.SCM != nil {
-			_ = h.SCM.Close()
+		if h.scm != nil {
+			_ = h.scm.Close()
 		}
 		h.removeRoot()
 		return nil, fmt.Errorf("winhost: %w", err)
@@ -499,8 +507,8 @@ func (h *Host) Close() error {
 	h.cancel()
 	err := h.server.Close()
 	<-h.done
-	if h.SCM != nil {
-		if cerr := h.SCM.Close(); err == nil {
+	if h.scm != nil {
+		if cerr := h.scm.Close(); err == nil {
 			err = cerr
 		}
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/nxdeploy/deployer/discovery"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 )
 
 // Service is what a host's service control manager holds about one service,
@@ -48,13 +48,13 @@ func serviceOf(si scm.ServiceInfo) Service {
 }
 
 // Services returns the host's services sorted by name (nil on an Offline
-// host or one whose pipes WithPipes replaced).
+// host).
 func (h *Host) Services() []Service {
-	if h.SCM == nil {
+	if h.scm == nil {
 		return nil
 	}
 	var out []Service
-	for _, si := range h.SCM.Services() {
+	for _, si := range h.scm.Services() {
 		out = append(out, serviceOf(si))
 	}
 	return out
@@ -63,10 +63,10 @@ func (h *Host) Services() []Service {
 // Service returns the service named name (case-insensitive, as Windows
 // compares service names) and whether it exists.
 func (h *Host) Service(name string) (Service, bool) {
-	if h.SCM == nil {
+	if h.scm == nil {
 		return Service{}, false
 	}
-	si, ok := h.SCM.Service(name)
+	si, ok := h.scm.Service(name)
 	if !ok {
 		return Service{}, false
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
 )
 
@@ -75,7 +75,7 @@ func TestLoaderByWindowsVersion(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h := Start(t, WithWindows(c.windows), WithArch(c.arch), WithSCM(scm.Options{StartTimeout: 10 * time.Second,
+			h := Start(t, WithWindows(c.windows), WithArch(c.arch), withSCM(scm.Options{StartTimeout: 10 * time.Second,
 				Program: scm.Installer(scm.InstallerOptions{Duration: time.Minute})}))
 			require.NoError(t, os.WriteFile(filepath.Join(h.AdminDir, "Temp", "svc.exe"), c.binary, 0o644))
 			begin := time.Now()
@@ -86,7 +86,7 @@ func TestLoaderByWindowsVersion(t *testing.T) {
 			}
 			assert.Equal(t, c.code, win32Of(t, err))
 			assert.Less(t, time.Since(begin), 5*time.Second, "Windows reports it at once, not after its timeout")
-			st, ok := h.SCM.Service("svc")
+			st, ok := h.scm.Service("svc")
 			require.True(t, ok)
 			assert.Equal(t, scm.StateStopped, st.Status.CurrentState)
 			assert.Equal(t, c.code, st.Status.Win32ExitCode)

@@ -142,7 +142,7 @@ func TestImpacketSharesAndSCMR(t *testing.T) {
 			assert.Contains(t, out, "ERROR_SERVICE_DOES_NOT_EXIST", out)
 			_, err = os.Stat(filepath.Join(h.AdminDir, "Temp", "nxsvc.exe"))
 			require.NoError(t, err)
-			_, exists := h.SCM.Service("nxsvc")
+			_, exists := h.scm.Service("nxsvc")
 			assert.False(t, exists, "service still in the database")
 			assert.True(t, strings.Contains(out, "STATE "), out)
 		})
@@ -162,8 +162,8 @@ func TestNetRPCServiceList(t *testing.T) {
 	h := Start(t)
 	out, err := run(t, "net", "rpc", "service", "list", "-S", h.IP, "-p", strconv.Itoa(h.Port), "-U", h.User+"%"+h.Password)
 	require.NoError(t, err, out)
-	require.NotEmpty(t, h.SCM.Services())
-	for _, svc := range h.SCM.Services() {
+	require.NotEmpty(t, h.scm.Services())
+	for _, svc := range h.scm.Services() {
 		assert.Contains(t, out, svc.Name)
 	}
 }

@@ -92,7 +92,7 @@ func TestWinhostOverSessionPipe(t *testing.T) {
 	require.NoError(t, svc.Close(ctx))
 	require.NoError(t, m.Close(ctx))
 	require.NoError(t, c.Close())
-	_, ok := p.mgr.Service("nxd-pipe")
+	_, ok := p.h.Service("nxd-pipe")
 	assert.False(t, ok)
 
 	// The session is still usable after the client closed its pipes.

@@ -17,9 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/rpc"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )
@@ -35,14 +34,14 @@ const winSvcPath = `C:\Windows\nxd\svc.exe`
 type jobProgram struct {
 	mu      sync.Mutex
 	finish  chan uint32
-	started []scm.Run
+	started []deployertest.Run
 }
 
 func newJobProgram() *jobProgram { return &jobProgram{finish: make(chan uint32, 16)} }
 
-func (p *jobProgram) run(ctx context.Context, run *scm.Run) (uint32, bool) {
+func (p *jobProgram) run(ctx context.Context, run *deployertest.Run) (uint32, bool) {
 	p.mu.Lock()
-	p.started = append(p.started, scm.Run{Service: run.Service, CommandLine: run.CommandLine, StartArgs: run.StartArgs})
+	p.started = append(p.started, deployertest.Run{Service: run.Service, CommandLine: run.CommandLine, StartArgs: run.StartArgs})
 	p.mu.Unlock()
 	if run.Service == "nxd-hang" {
 		<-ctx.Done() // never reports RUNNING: StartServiceW times out
@@ -57,44 +56,34 @@ func (p *jobProgram) run(ctx context.Context, run *scm.Run) (uint32, bool) {
 	}
 }
 
-func (p *jobProgram) runs() []scm.Run {
+func (p *jobProgram) runs() []deployertest.Run {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]scm.Run(nil), p.started...)
+	return append([]deployertest.Run(nil), p.started...)
 }
 
 type winPeer struct {
 	h    *deployertest.Host
-	mgr  *scm.Manager
 	prog *jobProgram
 	user deployertest.User
 }
 
 func startWinhost(t testing.TB, opts ...deployertest.Option) *winPeer {
 	t.Helper()
-	return startWinhostSCM(t, nil, opts...)
-}
-
-// startWinhostSCM starts an emulated host whose SCM options setSCM may
-// change.
-func startWinhostSCM(t testing.TB, setSCM func(*scm.Options), opts ...deployertest.Option) *winPeer {
-	t.Helper()
 	root := t.TempDir()
 	adminDir := filepath.Join(root, "C", "Windows")
 	require.NoError(t, os.MkdirAll(filepath.Join(adminDir, "nxd"), 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(adminDir, "nxd", "svc.exe"), []byte("MZ"), 0o644))
+	// A real service image: the host's loader refuses what Windows would.
+	bin, err := remotesvc.Binary("amd64")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(adminDir, "nxd", "svc.exe"), bin, 0o644))
 	p := &winPeer{prog: newJobProgram(), user: deployertest.User{Name: "operator", Password: "Op-Passw0rd!"}}
-	so := scm.Options{AdminDir: adminDir, StartTimeout: 500 * time.Millisecond, Program: p.prog.run}
-	if setSCM != nil {
-		setSCM(&so)
-	}
-	p.mgr = scm.New(so)
-	t.Cleanup(func() { assert.NoError(t, p.mgr.Close()) })
 	opts = append([]deployertest.Option{
 		deployertest.WithRoot(root),
 		deployertest.WithSigningRequired(),
 		deployertest.WithUsers(p.user),
-		deployertest.WithPipes(rpc.NewOpener(rpc.Config{SCM: p.mgr})),
+		deployertest.WithStartTimeout(500 * time.Millisecond),
+		deployertest.WithProgram(p.prog.run),
 	}, opts...)
 	p.h = deployertest.Start(t, opts...)
 	return p
@@ -224,7 +213,7 @@ func TestWinhostLifeCycle(t *testing.T) {
 
 	// The helper: delete, close, wait.
 	require.NoError(t, svcctl.DeleteAndWait(ctx, other, wait))
-	_, ok := p.mgr.Service("nxd-2")
+	_, ok := p.h.Service("nxd-2")
 	assert.False(t, ok)
 
 	require.NoError(t, m.Close(ctx))
@@ -310,7 +299,7 @@ func TestWinhostTransportLoss(t *testing.T) {
 		{"delivered create is found by name", dropAfter, func(t *testing.T) {
 			svc, err = m.CreateService(ctx, "nxd-lost-1", "", winSvcPath, svcctl.CreateOptions{})
 			require.NoError(t, err)
-			_, ok := p.mgr.Service("nxd-lost-1")
+			_, ok := p.h.Service("nxd-lost-1")
 			assert.True(t, ok)
 		}},
 		{"undelivered create is resent", dropBefore, func(t *testing.T) {
@@ -357,7 +346,7 @@ func TestWinhostTransportLoss(t *testing.T) {
 			require.NoError(t, svc.Delete(ctx))
 			require.NoError(t, svc.Close(ctx))
 			require.NoError(t, svcctl.WaitDeleted(ctx, m, "nxd-lost-1", svcctl.WaitOptions{Timeout: 5 * time.Second}))
-			_, ok := p.mgr.Service("nxd-lost-1")
+			_, ok := p.h.Service("nxd-lost-1")
 			assert.False(t, ok)
 		}},
 	}
@@ -386,16 +375,20 @@ func TestWinhostTransportLoss(t *testing.T) {
 func TestWinhostEnumPaging(t *testing.T) {
 	const count = 600
 	var want []string
-	p := startWinhostSCM(t, func(o *scm.Options) {
-		o.Services = nil
-		for i := range count {
-			name := fmt.Sprintf("nxd-page-%03d", i)
-			want = append(want, name)
-			o.Services = append(o.Services, scm.Preload{Name: name, Running: i%3 == 0, Config: scm.Config{
-				ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartDemand, BinaryPath: winSvcPath,
-				StartName: "LocalSystem", DisplayName: name + " " + strings.Repeat("d", 120)}})
+	var services []deployertest.Service
+	for i := range count {
+		name := fmt.Sprintf("nxd-page-%03d", i)
+		want = append(want, name)
+		state := "STOPPED"
+		if i%3 == 0 {
+			state = "RUNNING"
 		}
-	})
+		services = append(services, deployertest.Service{Name: name, DisplayName: name + " " + strings.Repeat("d", 120),
+			BinaryPath: winSvcPath, State: state})
+	}
+	// The host also has the two services of a fresh Windows, both running.
+	const fresh = 2
+	p := startWinhost(t, deployertest.WithServices(services...))
 	ctx := testCtx(t)
 	c := p.dial(t, p.config(true))
 	m, err := c.OpenSCManager(ctx, svcctl.ManagerConnect|svcctl.ManagerEnumerateService)
@@ -405,9 +398,10 @@ func TestWinhostEnumPaging(t *testing.T) {
 		opts  svcctl.EnumOptions
 		count int
 	}{
-		{"all", svcctl.EnumOptions{}, count},
+		{"all", svcctl.EnumOptions{Prefix: "NXD-PAGE-"}, count},
 		{"prefix", svcctl.EnumOptions{Prefix: "NXD-PAGE-1"}, 100},
-		{"active", svcctl.EnumOptions{State: svcctl.EnumActive}, count / 3},
+		{"every service", svcctl.EnumOptions{}, count + fresh},
+		{"active", svcctl.EnumOptions{State: svcctl.EnumActive}, count/3 + fresh},
 		{"inactive", svcctl.EnumOptions{State: svcctl.EnumInactive}, count - count/3},
 	}
 	for _, tt := range tests {
@@ -419,9 +413,11 @@ func TestWinhostEnumPaging(t *testing.T) {
 			for _, e := range list {
 				assert.False(t, seen[e.Name], "duplicate %s", e.Name)
 				seen[e.Name] = true
-				assert.Equal(t, e.Name+" "+strings.Repeat("d", 120), e.DisplayName)
+				if strings.HasPrefix(e.Name, "nxd-page-") {
+					assert.Equal(t, e.Name+" "+strings.Repeat("d", 120), e.DisplayName)
+				}
 			}
-			if tt.count == count {
+			if tt.name == "all" {
 				assert.ElementsMatch(t, want, slices.Collect(maps.Keys(seen)))
 			}
 		})
@@ -456,7 +452,7 @@ func TestWinhostStopAndWaitCleanup(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, svcctl.Stopped, st.State)
 	assert.Equal(t, int32(1), d.dropped.Load())
-	_, ok := p.mgr.Service("nxd-cleanup")
+	_, ok := p.h.Service("nxd-cleanup")
 	assert.False(t, ok, "removed once stopped with no handle left")
 
 	st, err = svcctl.StopAndWait(ctx, svc, svcctl.WaitOptions{Timeout: 10 * time.Second})

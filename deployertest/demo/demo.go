@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/nxdeploy/deployer/discovery"
 )
 
@@ -103,8 +102,6 @@ type Host struct {
 	*deployertest.Host
 	// Fault is what is wrong with it.
 	Fault Fault
-	// SCM is its service manager (nil for an Offline host); Close closes it.
-	SCM *scm.Manager
 	// Addr is its address.
 	IP netip.Addr
 }
@@ -188,7 +185,7 @@ func (f *Fleet) start(i int, fault Fault, o Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.Host, h.SCM = wh, wh.SCM
+	h.Host = wh
 	return h, nil
 }
 

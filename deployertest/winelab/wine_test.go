@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 var shared Shared
@@ -21,6 +22,10 @@ func TestMain(m *testing.M) {
 		if code == 0 {
 			code = 1
 		}
+	}
+	if err := goleak.Find(); err != nil && code == 0 {
+		os.Stderr.WriteString("winelab: " + err.Error() + "\n")
+		code = 1
 	}
 	os.Exit(code)
 }

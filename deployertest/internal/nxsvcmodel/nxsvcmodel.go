@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 	"github.com/nxdeploy/deployer/msi"
 )

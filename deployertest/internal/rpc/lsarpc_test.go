@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
 	"github.com/oiweiwei/go-msrpc/ndr"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	"github.com/oiweiwei/go-msrpc/msrpc/erref/win32"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"

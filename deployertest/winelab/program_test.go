@@ -1,4 +1,4 @@
-package winemode
+package winelab
 
 import (
 	"context"
@@ -13,15 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
-	"github.com/nxdeploy/deployer/deployertest/winelab"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // fakeSC is a Windows service manager driven through sc commands, printing
 // what Wine 8's sc prints (a status block, or nothing and exit code 1).
@@ -48,7 +42,7 @@ type fakeSC struct {
 
 type fakeSvc struct {
 	bin   string
-	state winelab.State
+	state State
 	exit  [2]uint32
 	polls int
 }
@@ -72,47 +66,47 @@ func (f *fakeSC) SC(ctx context.Context, args ...string) (string, error) {
 		if svc != nil || len(args) != 4 || args[2] != "binpath=" {
 			return "", errSC
 		}
-		f.svcs[name] = &fakeSvc{bin: args[3], state: winelab.Stopped, exit: [2]uint32{1077, 0}}
+		f.svcs[name] = &fakeSvc{bin: args[3], state: Stopped, exit: [2]uint32{1077, 0}}
 		return "", nil
 	case "start":
-		if svc == nil || svc.state != winelab.Stopped {
+		if svc == nil || svc.state != Stopped {
 			return "", errSC
 		}
 		if f.startFails != 0 {
 			svc.exit = [2]uint32{f.startFails, 0}
 			return "", errSC
 		}
-		svc.state, svc.exit, svc.polls = winelab.StartPending, [2]uint32{}, 0
+		svc.state, svc.exit, svc.polls = StartPending, [2]uint32{}, 0
 		if f.pendingPolls == 0 {
-			svc.state = winelab.Running
+			svc.state = Running
 		}
 		return block(name, svc), nil
 	case "query":
 		if svc == nil {
 			return "", errSC
 		}
-		if svc.state != winelab.Stopped && f.queryFails > 0 {
+		if svc.state != Stopped && f.queryFails > 0 {
 			f.queryFails--
 			return "", errSC
 		}
 		svc.polls++
 		switch {
-		case svc.state == winelab.StartPending && f.pendingPolls < 0:
+		case svc.state == StartPending && f.pendingPolls < 0:
 			// It ran and ended between two queries.
-			svc.state, svc.exit = winelab.Stopped, f.exit
-		case svc.state == winelab.StartPending && svc.polls >= f.pendingPolls:
-			svc.state, svc.polls = winelab.Running, 0
-		case svc.state == winelab.Running && f.runPolls >= 0 && svc.polls > f.runPolls:
-			svc.state, svc.exit = winelab.Stopped, f.exit
-		case svc.state == winelab.StopPending:
-			svc.state, svc.exit = winelab.Stopped, f.stopExit
+			svc.state, svc.exit = Stopped, f.exit
+		case svc.state == StartPending && svc.polls >= f.pendingPolls:
+			svc.state, svc.polls = Running, 0
+		case svc.state == Running && f.runPolls >= 0 && svc.polls > f.runPolls:
+			svc.state, svc.exit = Stopped, f.exit
+		case svc.state == StopPending:
+			svc.state, svc.exit = Stopped, f.stopExit
 		}
 		return block(name, svc), nil
 	case "stop":
-		if svc == nil || svc.state != winelab.Running {
+		if svc == nil || svc.state != Running {
 			return "", errSC
 		}
-		svc.state = winelab.StopPending
+		svc.state = StopPending
 		return block(name, svc), nil
 	case "delete":
 		if svc == nil {
@@ -169,7 +163,7 @@ func newHarnessTimeout(t *testing.T, sc ServiceControl, startTimeout time.Durati
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "nxdeploy", "d1", "nxsvc.exe"), []byte("MZ"), 0o644))
 	h := &harness{runs: make(chan Record, 4)}
 	h.m = scm.New(scm.Options{AdminDir: dir, StartTimeout: startTimeout, Services: []scm.Preload{},
-		Program: Program(sc, Options{Poll: 2 * time.Millisecond, StopTimeout: 2 * time.Second,
+		Program: scmProgram(sc, ProgramOptions{Poll: 2 * time.Millisecond, StopTimeout: 2 * time.Second,
 			CommandTimeout: 5 * time.Second, Logf: t.Logf, OnRun: func(r Record) { h.runs <- r }})})
 	t.Cleanup(func() { require.NoError(t, h.m.Close()) })
 	h.s = h.m.Open(scm.Caller{User: "Administrator", Admin: true})
@@ -245,7 +239,7 @@ func TestProgramMirrorsRunToCompletion(t *testing.T) {
 			assert.Equal(t, "nxdeploy-d1", r.Service)
 			assert.Equal(t, binPath, r.CommandLine, "the same command line in Wine's SCM")
 			assert.False(t, r.StopRequested)
-			assert.Equal(t, winelab.Stopped, r.Final.State)
+			assert.Equal(t, Stopped, r.Final.State)
 			assert.True(t, r.Created > 0 && r.Started >= r.Created && r.Running >= r.Started &&
 				r.Stopped >= r.Running && r.Deleted >= r.Stopped, "%+v", r)
 			assert.False(t, sc.has("nxdeploy-d1"), "deleted from Wine's SCM")
@@ -308,7 +302,7 @@ func TestProgramStartFails(t *testing.T) {
 }
 
 func TestProgramReplacesLeftoverService(t *testing.T) {
-	sc := &fakeSC{svcs: map[string]*fakeSvc{"nxdeploy-d1": {bin: `C:\old.exe`, state: winelab.Running}},
+	sc := &fakeSC{svcs: map[string]*fakeSvc{"nxdeploy-d1": {bin: `C:\old.exe`, state: Running}},
 		runPolls: 5, stopExit: [2]uint32{1066, 0x4e580003}}
 	h := newHarness(t, sc)
 	sh := h.create(t)
@@ -400,4 +394,13 @@ func TestProgramStartTimeoutStopsWine(t *testing.T) {
 	assert.False(t, sc.has("nxdeploy-d1"))
 	cmds := sc.commands()
 	assert.Contains(t, cmds, "stop")
+}
+
+// scmProgram runs the program under the service manager itself.
+func scmProgram(sc ServiceControl, opts ProgramOptions) scm.Program {
+	p := program(sc, opts)
+	return func(ctx context.Context, run *scm.Run) (uint32, bool) {
+		return p(ctx, serviceRun{Service: run.Service, CommandLine: run.CommandLine, StartArgs: run.StartArgs,
+			ReportRunning: run.ReportRunning})
+	}
 }

@@ -1,4 +1,4 @@
-package winemode
+package winelab
 
 import (
 	"errors"
@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/rpc"
-	"github.com/nxdeploy/deployer/deployertest/scm"
-	"github.com/nxdeploy/deployer/deployertest/winelab"
 )
 
 // PrepareRoot lays out root (a directory for deployertest.WithRoot) so that the
@@ -32,17 +29,17 @@ func PrepareRoot(prefix, root string) (undo func() error, err error) {
 	windows := filepath.Join(prefix, "drive_c", "windows")
 	fi, err := os.Stat(windows)
 	if err != nil {
-		return nil, fmt.Errorf("winemode: prefix not initialized: %w", err)
+		return nil, fmt.Errorf("winelab: prefix not initialized: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("winemode: %s is not a directory", windows)
+		return nil, fmt.Errorf("winelab: %s is not a directory", windows)
 	}
 	cdir := filepath.Join(root, "C")
 	if err := os.MkdirAll(cdir, 0o755); err != nil {
-		return nil, fmt.Errorf("winemode: %w", err)
+		return nil, fmt.Errorf("winelab: %w", err)
 	}
 	if err := os.Symlink(windows, filepath.Join(cdir, "Windows")); err != nil {
-		return nil, fmt.Errorf("winemode: %w", err)
+		return nil, fmt.Errorf("winelab: %w", err)
 	}
 	var made []string // removed by undo, last first
 	undo = func() error {
@@ -59,7 +56,7 @@ func PrepareRoot(prefix, root string) (undo func() error, err error) {
 		if name := findFold(windows, "Temp"); name != "" {
 			link := filepath.Join(windows, "Temp")
 			if err := os.Symlink(name, link); err != nil {
-				return nil, errors.Join(fmt.Errorf("winemode: %w", err), undo())
+				return nil, errors.Join(fmt.Errorf("winelab: %w", err), undo())
 			}
 			made = append(made, link)
 		}
@@ -71,7 +68,7 @@ func PrepareRoot(prefix, root string) (undo func() error, err error) {
 	if findFold(windows, "SysWOW64") == "" {
 		wow := filepath.Join(windows, "syswow64")
 		if err := os.Mkdir(wow, 0o755); err != nil {
-			return nil, errors.Join(fmt.Errorf("winemode: %w", err), undo())
+			return nil, errors.Join(fmt.Errorf("winelab: %w", err), undo())
 		}
 		made = append(made, wow)
 	}
@@ -98,26 +95,26 @@ func findFold(dir, name string) string {
 // on a loaded machine (Windows itself waits 30 s).
 const DefaultStartTimeout = 3 * time.Minute
 
-// HostOptions configure Start.
+// HostOptions configure StartHost.
 type HostOptions struct {
 	// Program tunes the Program that mirrors services into Wine.
-	Program Options
+	Program ProgramOptions
 	// StartTimeout is the emulated service manager's start timeout;
 	// DefaultStartTimeout when 0.
 	StartTimeout time.Duration
-	// Winhost are more options of the emulated host (WithRoot and WithPipes
-	// are set by Start).
+	// Winhost are more options of the emulated host (WithRoot,
+	// WithStartTimeout and WithProgram are set by StartHost).
 	Winhost []deployertest.Option
 }
 
-// Host is an emulated Windows host in Wine mode.
+// Host is an emulated Windows host in Wine mode: its ADMIN$ is a Wine
+// prefix's C:\windows and every service its service manager starts runs in
+// Wine's service manager (see Program).
 type Host struct {
 	*deployertest.Host
-	// SCM is the emulated service manager behind \pipe\svcctl.
-	SCM *scm.Manager
 	// Wine is the prefix whose C:\windows is ADMIN$ and whose service
 	// manager runs the services.
-	Wine *winelab.Wine
+	Wine *Wine
 
 	mu   sync.Mutex
 	runs []Record
@@ -130,10 +127,10 @@ func (h *Host) Runs() []Record {
 	return append([]Record(nil), h.runs...)
 }
 
-// Start starts an emulated host for t whose ADMIN$ is w's C:\windows and
+// StartHost starts an emulated host for t whose ADMIN$ is w's C:\windows and
 // whose services run in w's service manager, and closes it on cleanup
 // (stopping and deleting any service still running in Wine).
-func Start(t testing.TB, w *winelab.Wine, opts HostOptions) *Host {
+func StartHost(t testing.TB, w *Wine, opts HostOptions) *Host {
 	t.Helper()
 	root := t.TempDir()
 	undo, err := PrepareRoot(w.Prefix, root)
@@ -142,7 +139,7 @@ func Start(t testing.TB, w *winelab.Wine, opts HostOptions) *Host {
 	}
 	t.Cleanup(func() {
 		if err := undo(); err != nil {
-			t.Errorf("winemode: %v", err)
+			t.Errorf("winelab: %v", err)
 		}
 	})
 	h := &Host{Wine: w}
@@ -160,11 +157,8 @@ func Start(t testing.TB, w *winelab.Wine, opts HostOptions) *Host {
 	if start <= 0 {
 		start = DefaultStartTimeout
 	}
-	admin := filepath.Join(root, "C", "Windows")
-	h.SCM = scm.New(scm.Options{AdminDir: admin, StartTimeout: start, Program: Program(w, popts)})
-	t.Cleanup(func() { _ = h.SCM.Close() })
-	wopts := append([]deployertest.Option{deployertest.WithRoot(root),
-		deployertest.WithPipes(rpc.NewOpener(rpc.Config{SCM: h.SCM}))}, opts.Winhost...)
+	wopts := append([]deployertest.Option{deployertest.WithRoot(root), deployertest.WithStartTimeout(start),
+		deployertest.WithProgram(Program(w, popts))}, opts.Winhost...)
 	h.Host = deployertest.Start(t, wopts...)
 	return h
 }

@@ -9,8 +9,6 @@ import (
 
 	"github.com/nxdeploy/deployer/deployertest"
 	"github.com/nxdeploy/deployer/deployertest/lab"
-	"github.com/nxdeploy/deployer/deployertest/rpc"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,9 +18,7 @@ import (
 // impacket.
 func TestThirdPartyClientsOverSMB(t *testing.T) {
 	lab.Require(t, "smbclient", "net", "impacket")
-	mgr := scm.New(scm.Options{StartTimeout: time.Second})
-	t.Cleanup(func() { _ = mgr.Close() })
-	h, err := deployertest.New(deployertest.WithPipes(rpc.NewOpener(rpc.Config{SCM: mgr, ServerName: "WINHOST1"})))
+	h, err := deployertest.New(deployertest.WithStartTimeout(time.Second), deployertest.WithHostname("WINHOST1"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = h.Close() })
 	port := strconv.Itoa(h.Port)
@@ -84,6 +80,6 @@ print('services', sorted(s['lpServiceName'][:-1] for s in scmr.hREnumServicesSta
 			}
 		})
 	}
-	_, ok := mgr.Service("nxtest")
+	_, ok := h.Service("nxtest")
 	assert.False(t, ok)
 }

@@ -1,4 +1,4 @@
-package winemode
+package winelab
 
 import (
 	"context"
@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
-	"github.com/nxdeploy/deployer/deployertest/winelab"
+	"github.com/nxdeploy/deployer/deployertest"
 )
 
 // ServiceControl runs Windows' sc tool on the Windows side and returns its
-// standard output; a non-zero exit code is an error. *winelab.Wine
+// standard output; a non-zero exit code is an error. *Wine
 // implements it with Wine's sc.
 type ServiceControl interface {
 	SC(ctx context.Context, args ...string) (string, error)
 }
 
-// Defaults of Options.
+// Defaults of ProgramOptions.
 const (
 	DefaultPoll           = 250 * time.Millisecond
 	DefaultCommandTimeout = 2 * time.Minute
@@ -32,8 +31,8 @@ const (
 	errorRequestTimeout  = 1053 // ERROR_SERVICE_REQUEST_TIMEOUT
 )
 
-// Options tune Program. The zero value is ready to use.
-type Options struct {
+// ProgramOptions tune Program. The zero value is ready to use.
+type ProgramOptions struct {
 	// Poll is the interval between `sc query` calls; DefaultPoll when 0.
 	// Each call starts a Wine process (100-300 ms of CPU), so keep it
 	// coarse.
@@ -55,7 +54,7 @@ type Options struct {
 	OnRun func(Record)
 }
 
-func (o Options) withDefaults() Options {
+func (o ProgramOptions) withDefaults() ProgramOptions {
 	if o.Poll <= 0 {
 		o.Poll = DefaultPoll
 	}
@@ -89,7 +88,7 @@ type Record struct {
 	// service to stop (a stop control, a start timeout or its Close).
 	StopRequested bool
 	// Final is the last status Wine reported.
-	Final winelab.ServiceStatus
+	Final ServiceStatus
 	// ExitCode and ServiceSpecific are what the Program returned.
 	ExitCode        uint32
 	ServiceSpecific bool
@@ -97,7 +96,7 @@ type Record struct {
 	Err error
 }
 
-// Program returns a scm.Program that carries out each start of a service in
+// Program returns a deployertest.Program that carries out each start of a service in
 // the Windows service manager reached through sc: it creates the service
 // there under the same name with the same command line, starts it with the
 // same start arguments, reports RUNNING when that manager does (or once the
@@ -109,9 +108,26 @@ type Record struct {
 // stopped and deleted first. When `sc create` or `sc start` fails, the run
 // ends with the Win32 code Wine recorded for the service, or
 // ERROR_PROCESS_ABORTED (1067), and the emulated StartServiceW fails.
-func Program(sc ServiceControl, opts Options) scm.Program {
+func Program(sc ServiceControl, opts ProgramOptions) deployertest.Program {
+	p := program(sc, opts)
+	return func(ctx context.Context, run *deployertest.Run) (uint32, bool) {
+		return p(ctx, serviceRun{Service: run.Service, CommandLine: run.CommandLine, StartArgs: run.StartArgs,
+			ReportRunning: run.ReportRunning})
+	}
+}
+
+// serviceRun is what the program needs of one start of a service.
+type serviceRun struct {
+	Service       string
+	CommandLine   string
+	StartArgs     []string
+	ReportRunning func()
+}
+
+// program is Program for any service manager.
+func program(sc ServiceControl, opts ProgramOptions) func(context.Context, serviceRun) (uint32, bool) {
 	opts = opts.withDefaults()
-	return func(ctx context.Context, run *scm.Run) (uint32, bool) {
+	return func(ctx context.Context, run serviceRun) (uint32, bool) {
 		r := &runner{sc: sc, o: opts, run: run, begin: time.Now(),
 			rec: Record{Service: run.Service, CommandLine: run.CommandLine}}
 		code, specific := r.do(ctx)
@@ -125,8 +141,8 @@ func Program(sc ServiceControl, opts Options) scm.Program {
 
 type runner struct {
 	sc    ServiceControl
-	o     Options
-	run   *scm.Run
+	o     ProgramOptions
+	run   serviceRun
 	begin time.Time
 	rec   Record
 }
@@ -137,7 +153,7 @@ func (r *runner) fail(err error) {
 	if r.rec.Err == nil {
 		r.rec.Err = err
 	}
-	r.o.Logf("winemode: %s: %v", r.run.Service, err)
+	r.o.Logf("winelab: %s: %v", r.run.Service, err)
 }
 
 // cmd runs one sc command bounded by CommandTimeout, independent of the
@@ -148,12 +164,12 @@ func (r *runner) cmd(args ...string) (string, error) {
 	return r.sc.SC(ctx, args...)
 }
 
-func (r *runner) query() (winelab.ServiceStatus, error) {
+func (r *runner) query() (ServiceStatus, error) {
 	out, err := r.cmd("query", r.run.Service)
 	if err != nil {
-		return winelab.ServiceStatus{}, err
+		return ServiceStatus{}, err
 	}
-	return winelab.ParseSCQuery(out)
+	return ParseSCQuery(out)
 }
 
 func (r *runner) do(ctx context.Context) (uint32, bool) {
@@ -163,7 +179,7 @@ func (r *runner) do(ctx context.Context) (uint32, bool) {
 		return errorProcessAborted, false
 	}
 	r.rec.Created = r.since()
-	r.o.Logf("winemode: %s: created in Wine's SCM after %v", name, r.rec.Created.Round(time.Millisecond))
+	r.o.Logf("winelab: %s: created in Wine's SCM after %v", name, r.rec.Created.Round(time.Millisecond))
 	defer r.remove()
 
 	out, err := r.cmd(append([]string{"start", name}, r.run.StartArgs...)...)
@@ -172,19 +188,19 @@ func (r *runner) do(ctx context.Context) (uint32, bool) {
 		st, qerr := r.query()
 		if qerr == nil {
 			r.rec.Final = st
-			if st.State == winelab.Stopped && st.Win32ExitCode != 0 {
+			if st.State == Stopped && st.Win32ExitCode != 0 {
 				return exitOf(st)
 			}
 		}
 		return errorProcessAborted, false
 	}
 	r.rec.Started = r.since()
-	started, perr := winelab.ParseSCQuery(out)
-	r.o.Logf("winemode: %s: sc start returned after %v (%v)", name, r.rec.Started.Round(time.Millisecond),
+	started, perr := ParseSCQuery(out)
+	r.o.Logf("winelab: %s: sc start returned after %v (%v)", name, r.rec.Started.Round(time.Millisecond),
 		stateOrErr(started, perr))
 	// StartService succeeded: the process is connected to Wine's SCM. Seen
 	// past RUNNING already (a job that ended at once) counts as RUNNING.
-	if perr == nil && started.State != winelab.StartPending {
+	if perr == nil && started.State != StartPending {
 		r.running()
 	}
 	return r.follow(ctx)
@@ -201,7 +217,7 @@ func (r *runner) create() error {
 	if _, qerr := r.query(); qerr != nil {
 		return fmt.Errorf("sc create: %w", err)
 	}
-	r.o.Logf("winemode: %s: removing a service of that name left in Wine's SCM", r.run.Service)
+	r.o.Logf("winelab: %s: removing a service of that name left in Wine's SCM", r.run.Service)
 	r.stopAndWait()
 	if _, derr := r.cmd("delete", r.run.Service); derr != nil {
 		return fmt.Errorf("sc create: %w (and sc delete of the old service: %v)", err, derr)
@@ -215,7 +231,7 @@ func (r *runner) create() error {
 func (r *runner) running() {
 	if r.rec.Running == 0 {
 		r.rec.Running = r.since()
-		r.o.Logf("winemode: %s: RUNNING after %v", r.run.Service, r.rec.Running.Round(time.Millisecond))
+		r.o.Logf("winelab: %s: RUNNING after %v", r.run.Service, r.rec.Running.Round(time.Millisecond))
 	}
 	r.run.ReportRunning()
 }
@@ -239,7 +255,7 @@ func (r *runner) follow(ctx context.Context) (uint32, bool) {
 			if fails >= r.o.MaxQueryFails {
 				return errorProcessAborted, false
 			}
-		case st.State == winelab.Stopped:
+		case st.State == Stopped:
 			if r.rec.Running == 0 && !r.rec.StopRequested {
 				// It started (sc start succeeded), ran and ended between
 				// two polls.
@@ -247,13 +263,13 @@ func (r *runner) follow(ctx context.Context) (uint32, bool) {
 			}
 			r.rec.Final = st
 			r.rec.Stopped = r.since()
-			r.o.Logf("winemode: %s: STOPPED after %v, WIN32_EXIT_CODE %d, SERVICE_EXIT_CODE %d", r.run.Service,
+			r.o.Logf("winelab: %s: STOPPED after %v, WIN32_EXIT_CODE %d, SERVICE_EXIT_CODE %d", r.run.Service,
 				r.rec.Stopped.Round(time.Millisecond), st.Win32ExitCode, st.ServiceExitCode)
 			return exitOf(st)
 		default:
 			fails = 0
 			r.rec.Final = st
-			if st.State == winelab.Running && !r.rec.StopRequested {
+			if st.State == Running && !r.rec.StopRequested {
 				r.running()
 			}
 		}
@@ -266,14 +282,14 @@ func (r *runner) follow(ctx context.Context) (uint32, bool) {
 			stopCh = nil
 			r.rec.StopRequested = true
 			stopDead = time.Now().Add(r.o.StopTimeout)
-			r.o.Logf("winemode: %s: stop requested after %v", r.run.Service, r.since().Round(time.Millisecond))
+			r.o.Logf("winelab: %s: stop requested after %v", r.run.Service, r.since().Round(time.Millisecond))
 			if _, err := r.cmd("stop", r.run.Service); err != nil {
 				// Already stopped, or not yet accepting controls: the
 				// next query tells, and the stop is retried below.
-				r.o.Logf("winemode: %s: sc stop: %v", r.run.Service, err)
+				r.o.Logf("winelab: %s: sc stop: %v", r.run.Service, err)
 			}
 		case <-tick.C:
-			if s := r.rec.Final.State; r.rec.StopRequested && s != winelab.StopPending && s != winelab.Stopped {
+			if s := r.rec.Final.State; r.rec.StopRequested && s != StopPending && s != Stopped {
 				_, _ = r.cmd("stop", r.run.Service)
 			}
 		}
@@ -284,13 +300,13 @@ func (r *runner) follow(ctx context.Context) (uint32, bool) {
 // STOPPED.
 func (r *runner) stopAndWait() {
 	st, err := r.query()
-	if err != nil || st.State == winelab.Stopped {
+	if err != nil || st.State == Stopped {
 		return
 	}
 	_, _ = r.cmd("stop", r.run.Service)
 	deadline := time.Now().Add(r.o.StopTimeout)
 	for time.Now().Before(deadline) {
-		if st, err := r.query(); err != nil || st.State == winelab.Stopped {
+		if st, err := r.query(); err != nil || st.State == Stopped {
 			return
 		}
 		time.Sleep(r.o.Poll)
@@ -311,18 +327,18 @@ func (r *runner) remove() {
 		return
 	}
 	r.rec.Deleted = r.since()
-	r.o.Logf("winemode: %s: deleted from Wine's SCM after %v", r.run.Service, r.rec.Deleted.Round(time.Millisecond))
+	r.o.Logf("winelab: %s: deleted from Wine's SCM after %v", r.run.Service, r.rec.Deleted.Round(time.Millisecond))
 }
 
 // exitOf maps a stopped service's status to a Program's result.
-func exitOf(st winelab.ServiceStatus) (uint32, bool) {
+func exitOf(st ServiceStatus) (uint32, bool) {
 	if st.Win32ExitCode == errorServiceSpecific {
 		return st.ServiceExitCode, true
 	}
 	return st.Win32ExitCode, false
 }
 
-func stateOrErr(st winelab.ServiceStatus, err error) string {
+func stateOrErr(st ServiceStatus, err error) string {
 	if err != nil {
 		return err.Error()
 	}

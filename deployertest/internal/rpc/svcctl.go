@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 )

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 	"github.com/oiweiwei/go-msrpc/ndr"
 	"github.com/stretchr/testify/require"

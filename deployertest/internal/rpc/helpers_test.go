@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/deployertest/lab"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )

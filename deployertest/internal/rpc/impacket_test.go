@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -13,7 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
-	"github.com/nxdeploy/deployer/deployertest/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"

@@ -1,0 +1,77 @@
+package deployertest
+
+import (
+	"context"
+	"strings"
+
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
+)
+
+// Program plays the process of every service the host starts, in place of the
+// model of the deployer's remote service (see WithInstaller). It must call
+// run.ReportRunning once the service runs (or StartService fails with
+// ERROR_SERVICE_REQUEST_TIMEOUT, 1053, after the start timeout), return when
+// ctx is done (a stop request, the start timeout or Close), and return the
+// exit code: a Win32 code, or with serviceSpecific set a service-specific
+// code, which the host reports as ERROR_SERVICE_SPECIFIC_ERROR (1066) with the
+// code beside it, as msiexec's code reaches the deployer on Windows.
+type Program func(ctx context.Context, run *Run) (exitCode uint32, serviceSpecific bool)
+
+// Run is one start of a service, as its Program sees it.
+type Run struct {
+	// Service is the service's key name.
+	Service string
+	// CommandLine is the service's binary path, %SystemRoot% expanded.
+	CommandLine string
+	// Args is the command line split as CommandLineToArgvW splits it;
+	// Args[0] is the executable.
+	Args []string
+	// StartArgs are the arguments StartService passed.
+	StartArgs []string
+	// Executable is the local file of Args[0] when it lies under the
+	// system root (ADMIN$), else "".
+	Executable string
+	// Seq numbers the host's runs from 1, in start order.
+	Seq int
+
+	run *scm.Run
+}
+
+// ReportRunning moves the service from START_PENDING to RUNNING, which lets
+// StartService return. Later calls do nothing.
+func (r *Run) ReportRunning() { r.run.ReportRunning() }
+
+// WithProgram makes p play every service the host starts (it replaces
+// WithInstaller's model).
+func WithProgram(p Program) Option {
+	return func(c *config) { c.program, c.installer = p, nil }
+}
+
+// WithServices adds services to the host's service manager, beside those a
+// fresh Windows has (the Server service and the Print Spooler). Each is
+// SERVICE_WIN32_OWN_PROCESS with SERVICE_DEMAND_START, running as
+// LocalSystem; one whose State is "RUNNING" runs from the start until it is
+// stopped, any other is STOPPED. The other fields of Service are ignored.
+func WithServices(services ...Service) Option {
+	return func(c *config) { c.services = append(c.services, services...) }
+}
+
+// scmProgram adapts p to the service manager's program.
+func scmProgram(p Program) scm.Program {
+	return func(ctx context.Context, r *scm.Run) (uint32, bool) {
+		return p(ctx, &Run{Service: r.Service, CommandLine: r.CommandLine, Args: r.Args, StartArgs: r.StartArgs,
+			Executable: r.Executable, Seq: r.Seq, run: r})
+	}
+}
+
+// preloads turns WithServices' services into the manager's preloaded ones.
+func preloads(services []Service) []scm.Preload {
+	out := scm.DefaultServices()
+	for _, s := range services {
+		out = append(out, scm.Preload{Name: s.Name, Running: strings.EqualFold(s.State, "RUNNING"),
+			Config: scm.Config{ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartDemand,
+				ErrorControl: scm.ErrorControlNormal, BinaryPath: s.BinaryPath, StartName: "LocalSystem",
+				DisplayName: s.DisplayName}})
+	}
+	return out
+}
