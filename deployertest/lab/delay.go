@@ -203,7 +203,12 @@ func (p *DelayProxy) pipe(dst, src net.Conn) {
 			// Spin for precision only when nothing queues behind this chunk (interactive traffic); in a bulk
 			// stream a timer that wakes a little late costs nothing (the chunks behind go out back to back),
 			// while spinning between closely spaced chunks would burn a core the stream needs.
-			waitUntil(head.due, len(queue) == 0)
+			if !waitUntil(p.ctx, head.due, len(queue) == 0) {
+				// Close: drop what is queued rather than wait for it.
+				failed = true
+				_ = dst.Close()
+				_ = src.Close()
+			}
 		}
 		// Gather the chunks already due behind head into one writev.
 		batch = append(batch[:0], head)
@@ -247,19 +252,28 @@ func (p *DelayProxy) pipe(dst, src net.Conn) {
 	}
 }
 
-// waitUntil returns at due, never earlier. With precise set it sleeps until spinWindow before due, then yields
-// in a loop until due; otherwise it just sleeps (Go timers wake up to ~1 ms late).
-func waitUntil(due time.Time, precise bool) {
-	if !precise {
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
+// waitUntil returns true at due, never earlier, or false as soon as ctx is done (the proxy is closing). With
+// precise set it sleeps until spinWindow before due, then yields in a loop until due; otherwise it just sleeps
+// (Go timers wake up to ~1 ms late).
+func waitUntil(ctx context.Context, due time.Time, precise bool) bool {
+	wake := due
+	if precise {
+		wake = due.Add(-spinWindow)
+	}
+	if d := time.Until(wake); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
 		}
-		return
 	}
-	if d := time.Until(due) - spinWindow; d > 0 {
-		time.Sleep(d)
-	}
-	for time.Now().Before(due) {
+	for precise && time.Now().Before(due) {
+		if ctx.Err() != nil {
+			return false
+		}
 		runtime.Gosched()
 	}
+	return ctx.Err() == nil
 }

@@ -23,7 +23,7 @@ import (
 
 // serveEcho accepts on ln and echoes each connection; on cleanup it closes ln and every connection and waits
 // for its goroutines.
-func serveEcho(t *testing.T, ln net.Listener) {
+func serveEcho(t testing.TB, ln net.Listener) {
 	t.Helper()
 	var (
 		mu    sync.Mutex
