@@ -1,6 +1,7 @@
 package deployertest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,9 @@ func newFleet(n int, optsOf func(i int) []Option) (*Fleet, error) {
 			cfg := defaults()
 			for _, o := range optsOf(i) {
 				o(cfg)
+			}
+			if cfg.listener != nil {
+				return errors.New("winhost: WithListener serves one host; a fleet listens on its own addresses")
 			}
 			cfg.ip = FleetAddress(i)
 			if cfg.root == "" {

@@ -60,6 +60,7 @@ type config struct {
 	pipes       pipe.Opener
 	scmOpts     *scm.Options
 	program     Program
+	listener    net.Listener
 	services    []Service
 	systemRoot  string
 	root        string
@@ -82,6 +83,12 @@ type Option func(*config)
 // WithListenAddress sets the TCP address to listen on, such as
 // "127.10.0.7:445" or "127.0.0.1:0" (the default).
 func WithListenAddress(addr string) Option { return func(c *config) { c.addr = addr } }
+
+// WithListener serves the host on ln instead of a listener of its own (Close
+// closes it): one opened inside a network namespace on port 445, for
+// instance, lets tools that dial only port 445 reach the host. It is for one
+// host (New, Start): NewFleet refuses it.
+func WithListener(ln net.Listener) Option { return func(c *config) { c.listener = ln } }
 
 // WithPort sets the port; with NewFleet every host listens on its own
 // loopback address and this port (0 picks a free port per host).
@@ -288,9 +295,12 @@ func newHost(cfg *config) (*Host, error) {
 		}
 		addr = net.JoinHostPort(h, strconv.Itoa(cfg.port))
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("winhost: %w", err)
+	ln := cfg.listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return nil, fmt.Errorf("winhost: %w", err)
+		}
 	}
 	if cfg.fault == Offline {
 		return offline(cfg, ln)
@@ -412,8 +422,13 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			}
 			rshares = append(rshares, sh)
 		}
+		names := []string{cfg.user}
+		for _, u := range cfg.extraUsers {
+			names = append(names, u.Name)
+		}
 		pipes = rpc.NewOpener(rpc.Config{SCM: h.scm, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
-			OSMajor: cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
+			Accounts: names,
+			OSMajor:  cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
 	}
 	srv, err := smbserver.New(smbserver.Config{
 		NetBIOSName:       h.Name,

@@ -28,6 +28,9 @@ type iface struct {
 	// open builds the interface's handler for one association; the
 	// returned close func runs when the association ends.
 	open func(ctx context.Context) (dcerpc.ServerHandle, func())
+	// rewrite, when set, adjusts a request's stub (NDR20 only) before it is
+	// decoded.
+	rewrite func(opnum int, stub []byte)
 }
 
 // faultError makes a handler answer with a fault PDU carrying status.
@@ -289,6 +292,9 @@ func (a *association) invoke(ctx context.Context, call *pendingCall) (stub []byt
 	codec := ndr.NDR20
 	if bc.ndr64 {
 		codec = ndr.NDR64
+	}
+	if bc.iface.rewrite != nil && !bc.ndr64 {
+		bc.iface.rewrite(int(call.opnum), call.stub)
 	}
 	op, err := handle(ctx, int(call.opnum), newBoundedReader(codec(call.stub, drep), len(call.stub)))
 	var fe *faultError

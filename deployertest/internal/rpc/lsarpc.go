@@ -10,6 +10,7 @@ import (
 
 	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
+	lsat "github.com/oiweiwei/go-msrpc/msrpc/lsat/lsarpc/v0"
 	"github.com/oiweiwei/go-msrpc/ndr"
 )
 
@@ -22,7 +23,9 @@ const (
 // lsarpcServer answers the LSA calls Samba's `net rpc` makes before any
 // other pipe (net_get_remote_domain_sid): LsarOpenPolicy(2),
 // LsarQueryInformationPolicy(2) for the account and primary domains, and
-// LsarClose. Other methods answer with nca_op_rng_error.
+// LsarClose; and the [MS-LSAT] name and SID translations impacket's
+// lookupsid.py and rpcclient's lookupsids/lookupnames use (LsarLookupSids(2),
+// LsarLookupNames(2)). Other methods answer with nca_op_rng_error.
 type lsarpcServer struct {
 	lsarpc.UnimplementedLsarpcServer
 	cfg *Config
@@ -143,10 +146,14 @@ const opnumOpenPolicy = 6
 // without decoding its (unused) arguments.
 func lsarpcHandle(srv *lsarpcServer) func(context.Context, int, ndr.Reader) (ndr.Operation, error) {
 	gen := lsarpc.NewLsarpcServerHandle(srv)
+	lookups := lsat.NewLsarpcServerHandle(lsatServer{s: srv})
 	return func(ctx context.Context, opnum int, r ndr.Reader) (ndr.Operation, error) {
 		if opnum == opnumOpenPolicy {
 			resp, err := srv.OpenPolicy(ctx, nil)
 			return &openPolicyOp{resp: resp}, err
+		}
+		if lsatOpnums[opnum] {
+			return lookups(ctx, opnum, r)
 		}
 		return gen(ctx, opnum, r)
 	}
@@ -175,3 +182,7 @@ func (o *openPolicyOp) MarshalNDRResponse(ctx context.Context, w ndr.Writer) err
 	}
 	return w.WriteData(o.resp.Return)
 }
+
+// MachineSID returns the account domain SID a host named name reports, as
+// S-1-5-21-x-y-z.
+func MachineSID(name string) string { return machineSID(name).String() }

@@ -69,6 +69,10 @@ type Config struct {
 	// zero); WindowsServer marks a server edition (SV_TYPE_SERVER_NT).
 	OSMajor, OSMinor uint32
 	WindowsServer    bool
+	// Accounts are the host's local user names for the LSA lookups: the
+	// first is the built-in administrator (RID 500, "Administrator" when
+	// empty), the others get RIDs from 1001.
+	Accounts []string
 	// MaxFrag is the largest fragment the server sends or receives;
 	// DefaultMaxFrag when zero. A client's smaller max_recv_frag and
 	// max_xmit_frag are honoured.
@@ -131,7 +135,7 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 		out = append(out, &iface{name: "lsarpc", syntax: lsarpcSyntax,
 			open: func(context.Context) (dcerpc.ServerHandle, func()) {
 				return lsarpcHandle(newLsarpcServer(&s.cfg)), nil
-			}})
+			}, rewrite: distinctReferents})
 	}
 	if name == "" || name == "srvsvc" {
 		out = append(out, &iface{name: "srvsvc", syntax: srvsvcSyntax,

@@ -1,0 +1,62 @@
+package deployertest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nxdeploy/deployer/deployertest/internal/rpc"
+	"github.com/nxdeploy/deployer/deployertest/lab"
+)
+
+// impacketExamples is where Debian's python3-impacket keeps its example tools.
+const impacketExamples = "/usr/share/doc/python3-impacket/examples"
+
+// TestImpacketExampleTools runs impacket's example tools, which dial port 445
+// only, against an emulated host serving port 445 inside a network namespace,
+// as an operator points them at a Windows host.
+func TestImpacketExampleTools(t *testing.T) {
+	lab.Require(t, "impacket", "root", "netns")
+	n := lab.NewNet(t)
+	lh := n.AddHost(t, "win")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ln, err := lh.Listen(ctx, "tcp", lh.Addr.String()+":445")
+	require.NoError(t, err)
+	h := Start(t, WithListener(ln), WithHostname("WINTOOLS"), WithWindows(Windows10),
+		WithUsers(User{Name: "operator", Password: "Op-Passw0rd!"}))
+	target := h.User + ":" + h.Password + "@" + lh.Addr.String()
+	tool := func(t *testing.T, script string, args ...string) string {
+		t.Helper()
+		cmd := n.Command(ctx, "/usr/bin/python3", append([]string{filepath.Join(impacketExamples, script)}, args...)...)
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", script, out)
+		return string(out)
+	}
+	tests := []struct {
+		name string
+		run  func(t *testing.T) string
+		want []string
+	}{
+		{"lookupsid.py", func(t *testing.T) string { return tool(t, "lookupsid.py", target, "1100") }, []string{
+			"Domain SID is: " + rpc.MachineSID("WINTOOLS"),
+			`500: WINTOOLS\Administrator (SidTypeUser)`,
+			`501: WINTOOLS\Guest (SidTypeUser)`,
+			`513: WINTOOLS\None (SidTypeGroup)`,
+			`1001: WINTOOLS\operator (SidTypeUser)`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := tt.run(t)
+			assert.NotContains(t, out, "[-]", "the tool reported an error")
+			for _, w := range tt.want {
+				assert.Contains(t, out, w)
+			}
+		})
+	}
+}
