@@ -427,8 +427,8 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			names = append(names, u.Name)
 		}
 		pipes = rpc.NewOpener(rpc.Config{SCM: h.scm, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
-			Accounts: names,
-			OSMajor:  cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
+			Accounts: names, Sessions: h.sessions,
+			OSMajor: cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
 	}
 	srv, err := smbserver.New(smbserver.Config{
 		NetBIOSName:       h.Name,

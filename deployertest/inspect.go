@@ -12,6 +12,7 @@ import (
 
 	"github.com/nxdeploy/deployer/discovery"
 
+	"github.com/nxdeploy/deployer/deployertest/internal/rpc"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 )
 
@@ -45,6 +46,18 @@ func serviceOf(si scm.ServiceInfo) Service {
 	return Service{Name: si.Name, DisplayName: si.Config.DisplayName, BinaryPath: si.Config.BinaryPath,
 		State: stateNames[si.Status.CurrentState], Win32ExitCode: si.Status.Win32ExitCode,
 		ServiceExitCode: si.Status.ServiceSpecificExitCode, MarkedForDelete: si.MarkedForDelete, Runs: si.Runs}
+}
+
+// sessions lists the host's SMB sessions for srvsvc.
+func (h *Host) sessions() []rpc.Session {
+	if h.server == nil {
+		return nil
+	}
+	var out []rpc.Session
+	for _, s := range h.server.SessionList() {
+		out = append(out, rpc.Session{Client: s.Client, User: s.User, Active: s.Active, Idle: s.Idle})
+	}
+	return out
 }
 
 // Services returns the host's services sorted by name (nil on an Offline

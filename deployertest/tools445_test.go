@@ -2,6 +2,7 @@ package deployertest
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -37,6 +38,8 @@ func TestImpacketExampleTools(t *testing.T) {
 		require.NoError(t, err, "%s: %s", script, out)
 		return string(out)
 	}
+	script := filepath.Join(t.TempDir(), "smbclient.txt")
+	require.NoError(t, os.WriteFile(script, []byte("info\nwho\n"), 0o644))
 	tests := []struct {
 		name string
 		run  func(t *testing.T) string
@@ -48,6 +51,12 @@ func TestImpacketExampleTools(t *testing.T) {
 			`501: WINTOOLS\Guest (SidTypeUser)`,
 			`513: WINTOOLS\None (SidTypeGroup)`,
 			`1001: WINTOOLS\operator (SidTypeUser)`,
+		}},
+		{"smbclient.py info and who", func(t *testing.T) string {
+			return tool(t, "smbclient.py", "-file", script, target)
+		}, []string{
+			"Version Major: 10", "Server Name: WINTOOLS", `Simultaneous Users: 4294967295`,
+			`\\` + lh.ClientAddr.String() + ", user: Administrator",
 		}},
 	}
 	for _, tt := range tests {

@@ -73,6 +73,9 @@ type Config struct {
 	// first is the built-in administrator (RID 500, "Administrator" when
 	// empty), the others get RIDs from 1001.
 	Accounts []string
+	// Sessions lists the host's SMB sessions for NetrSessionEnum; nil
+	// means none.
+	Sessions func() []Session
 	// MaxFrag is the largest fragment the server sends or receives;
 	// DefaultMaxFrag when zero. A client's smaller max_recv_frag and
 	// max_xmit_frag are honoured.

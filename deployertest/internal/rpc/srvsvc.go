@@ -3,6 +3,7 @@ package rpc
 import (
 	"context"
 	"strings"
+	"time"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/oiweiwei/go-msrpc/msrpc/dtyp"
@@ -21,8 +22,8 @@ const (
 	serverTypeServerNT    uint32 = 0x00008000
 )
 
-// srvsvcServer implements NetrShareEnum, NetrShareGetInfo and
-// NetrServerGetInfo from a Config; other methods answer with
+// srvsvcServer implements NetrShareEnum, NetrShareGetInfo,
+// NetrServerGetInfo and NetrSessionEnum from a Config; other methods answer with
 // nca_op_rng_error.
 type srvsvcServer struct {
 	srvsvc.UnimplementedSrvsvcServer
@@ -154,5 +155,116 @@ func (s *srvsvcServer) GetInfo(_ context.Context, req *srvsvc.GetInfoRequest) (*
 		resp.Info = &srvsvc.ServerInfo{Value: &srvsvc.ServerInfo_100{ServerInfo100: &dtyp.ServerInfo100{}}}
 		resp.Return = errorInvalidLevel
 	}
+	return resp, nil
+}
+
+// Session is one SMB session of the host, for NetrSessionEnum.
+type Session struct {
+	// Client is the client's IP address; User the account it logged on
+	// with.
+	Client, User string
+	// Active is how long ago the logon completed; Idle how long ago the
+	// client's latest request arrived.
+	Active, Idle time.Duration
+}
+
+// NetrSessionEnum results ([MS-SRVS] 3.1.4.5, [MS-ERREF]).
+const (
+	nerrUserNotFound       uint32 = 2221
+	nerrClientNameNotFound uint32 = 2312
+)
+
+// SessionEnum implements NetrSessionEnum at levels 0, 1, 2, 10 and 502
+// (impacket's smbclient.py `who` asks level 10). As on Windows 10 and
+// Server 2016 onwards (the SrvsvcSessionInfo default), only administrators
+// may enumerate sessions. ClientName (with or without leading backslashes)
+// and UserName filter the list; a filter that matches nothing answers
+// NERR_ClientNameNotFound or NERR_UserNotFound.
+func (s *srvsvcServer) SessionEnum(_ context.Context, req *srvsvc.SessionEnumRequest) (*srvsvc.SessionEnumResponse, error) {
+	level := uint32(10)
+	if req.Info != nil {
+		level = req.Info.Level
+	}
+	resp := &srvsvc.SessionEnumResponse{Info: &srvsvc.SessionEnum{Level: level}}
+	if !s.caller.Admin {
+		resp.Return = errorAccessDenied
+		return resp, nil
+	}
+	var list []Session
+	if s.cfg.Sessions != nil {
+		list = s.cfg.Sessions()
+	}
+	if c := strings.TrimLeft(req.ClientName, `\`); c != "" {
+		var kept []Session
+		for _, se := range list {
+			if strings.EqualFold(se.Client, c) {
+				kept = append(kept, se)
+			}
+		}
+		if len(kept) == 0 {
+			resp.Return = nerrClientNameNotFound
+			return resp, nil
+		}
+		list = kept
+	}
+	if u := req.UserName; u != "" {
+		var kept []Session
+		for _, se := range list {
+			if strings.EqualFold(se.User, u) {
+				kept = append(kept, se)
+			}
+		}
+		if len(kept) == 0 {
+			resp.Return = nerrUserNotFound
+			return resp, nil
+		}
+		list = kept
+	}
+	secs := func(d time.Duration) uint32 { return uint32(d / time.Second) }
+	switch level {
+	case 0:
+		c := &srvsvc.SessionInfo0Container{Buffer: []*srvsvc.SessionInfo0{}}
+		for _, se := range list {
+			c.Buffer = append(c.Buffer, &srvsvc.SessionInfo0{ClientName: `\\` + se.Client})
+		}
+		c.EntriesRead = uint32(len(c.Buffer))
+		resp.Info.SessionInfo = &srvsvc.SessionEnumUnion{Value: &srvsvc.SessionEnumUnion_Level0{Level0: c}}
+	case 1:
+		c := &srvsvc.SessionInfo1Container{Buffer: []*srvsvc.SessionInfo1{}}
+		for _, se := range list {
+			c.Buffer = append(c.Buffer, &srvsvc.SessionInfo1{ClientName: `\\` + se.Client, UserName: se.User,
+				Time: secs(se.Active), IdleTime: secs(se.Idle)})
+		}
+		c.EntriesRead = uint32(len(c.Buffer))
+		resp.Info.SessionInfo = &srvsvc.SessionEnumUnion{Value: &srvsvc.SessionEnumUnion_Level1{Level1: c}}
+	case 2:
+		c := &srvsvc.SessionInfo2Container{Buffer: []*srvsvc.SessionInfo2{}}
+		for _, se := range list {
+			c.Buffer = append(c.Buffer, &srvsvc.SessionInfo2{ClientName: `\\` + se.Client, UserName: se.User,
+				Time: secs(se.Active), IdleTime: secs(se.Idle), ClientTypeName: ""})
+		}
+		c.EntriesRead = uint32(len(c.Buffer))
+		resp.Info.SessionInfo = &srvsvc.SessionEnumUnion{Value: &srvsvc.SessionEnumUnion_Level2{Level2: c}}
+	case 10:
+		c := &srvsvc.SessionInfo10Container{Buffer: []*srvsvc.SessionInfo10{}}
+		for _, se := range list {
+			c.Buffer = append(c.Buffer, &srvsvc.SessionInfo10{ClientName: `\\` + se.Client, UserName: se.User,
+				Time: secs(se.Active), IdleTime: secs(se.Idle)})
+		}
+		c.EntriesRead = uint32(len(c.Buffer))
+		resp.Info.SessionInfo = &srvsvc.SessionEnumUnion{Value: &srvsvc.SessionEnumUnion_Level10{Level10: c}}
+	case 502:
+		c := &srvsvc.SessionInfo502Container{Buffer: []*srvsvc.SessionInfo502{}}
+		for _, se := range list {
+			c.Buffer = append(c.Buffer, &srvsvc.SessionInfo502{ClientName: `\\` + se.Client, UserName: se.User,
+				Time: secs(se.Active), IdleTime: secs(se.Idle), ClientTypeName: "", Transport: `\Device\NetbiosSmb`})
+		}
+		c.EntriesRead = uint32(len(c.Buffer))
+		resp.Info.SessionInfo = &srvsvc.SessionEnumUnion{Value: &srvsvc.SessionEnumUnion_Level502{Level502: c}}
+	default:
+		resp.Return = errorInvalidLevel
+		return resp, nil
+	}
+	resp.TotalEntries = uint32(len(list))
 	return resp, nil
 }

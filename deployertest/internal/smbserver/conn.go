@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
@@ -56,6 +57,9 @@ type conn struct {
 	wg          sync.WaitGroup
 	nonce       uint64
 	noncePrefix [4]byte
+	// last is when the latest request arrived (UnixNano), for the idle
+	// time srvsvc reports.
+	last atomic.Int64
 }
 
 // session is an SMB2 session ([MS-SMB2] 3.3.1.8).
@@ -77,6 +81,8 @@ type session struct {
 	rawNTLM   bool
 	trees     map[uint32]*tree
 	nextTree  uint32
+	// since is when the logon completed.
+	since time.Time
 }
 
 func (ss *session) caller(remote string) pipe.Caller {
@@ -183,6 +189,7 @@ func (c *conn) close() {
 
 // handleFrame processes one transport frame; false ends the connection.
 func (c *conn) handleFrame(frame []byte) bool {
+	c.last.Store(time.Now().UnixNano())
 	if len(frame) >= 4 && frame[0] == 0xFF && frame[1] == 'S' && frame[2] == 'M' && frame[3] == 'B' {
 		return c.smb1Negotiate(frame)
 	}

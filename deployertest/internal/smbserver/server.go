@@ -329,6 +329,44 @@ func (s *Server) Sessions() int {
 	return n
 }
 
+// SessionInfo is one authenticated session, as NetSessionEnum reports it.
+type SessionInfo struct {
+	// Client is the client's IP address.
+	Client string
+	// User is the account the session logged on with.
+	User string
+	// Active is how long ago the logon completed; Idle how long ago the
+	// connection's latest request arrived.
+	Active, Idle time.Duration
+}
+
+// SessionList returns the authenticated sessions across connections.
+func (s *Server) SessionList() []SessionInfo {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	now := time.Now()
+	var out []SessionInfo
+	for _, c := range conns {
+		client := c.remote
+		if h, _, err := net.SplitHostPort(client); err == nil {
+			client = h
+		}
+		idle := now.Sub(time.Unix(0, c.last.Load()))
+		c.mu.Lock()
+		for _, ss := range c.sessions {
+			if ss.valid {
+				out = append(out, SessionInfo{Client: client, User: ss.user, Active: now.Sub(ss.since), Idle: max(idle, 0)})
+			}
+		}
+		c.mu.Unlock()
+	}
+	return out
+}
+
 // Stats are counters of what the server saw, for tests that must prove a
 // client really signed or encrypted.
 type Stats struct {

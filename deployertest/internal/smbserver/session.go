@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"strings"
+	"time"
 )
 
 // Session flags ([MS-SMB2] 2.2.6).
@@ -153,7 +154,7 @@ func (c *conn) sessionSetup(r *request) response {
 	}
 	ss.ntlm = nil
 	c.mu.Lock()
-	ss.valid = true
+	ss.valid, ss.since = true, time.Now()
 	c.mu.Unlock()
 	c.srv.stLogons.Add(1)
 	c.srv.stDialect.Store(uint32(dialect))
