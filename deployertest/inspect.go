@@ -55,7 +55,14 @@ func (h *Host) sessions() []rpc.Session {
 	}
 	var out []rpc.Session
 	for _, s := range h.server.SessionList() {
-		out = append(out, rpc.Session{Client: s.Client, User: s.User, Active: s.Active, Idle: s.Idle})
+		rs := rpc.Session{Client: s.Client, User: s.User, Active: s.Active, Idle: s.Idle}
+		for _, t := range s.Trees {
+			rs.Trees = append(rs.Trees, rpc.Tree{ID: t.ID, Share: t.Share, Opens: t.Opens})
+		}
+		for _, o := range s.Opens {
+			rs.Opens = append(rs.Opens, rpc.Open{ID: o.ID, Share: o.Share, Name: o.Name, Access: o.Access})
+		}
+		out = append(out, rs)
 	}
 	return out
 }

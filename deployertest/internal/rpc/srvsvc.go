@@ -14,6 +14,7 @@ import (
 const (
 	errorAccessDenied     uint32 = 5
 	errorInvalidLevel     uint32 = 124
+	errorInvalidParameter uint32 = 87
 	nerrNetNameNotFound   uint32 = 2310
 	platformIDNT          uint32 = 500
 	serverTypeWorkstation uint32 = 0x00000001
@@ -23,7 +24,8 @@ const (
 )
 
 // srvsvcServer implements NetrShareEnum, NetrShareGetInfo,
-// NetrServerGetInfo and NetrSessionEnum from a Config; other methods answer with
+// NetrServerGetInfo, NetrSessionEnum, NetrConnectionEnum, NetrFileEnum,
+// NetrServerDiskEnum and NetrRemoteTOD from a Config; other methods answer with
 // nca_op_rng_error.
 type srvsvcServer struct {
 	srvsvc.UnimplementedSrvsvcServer
@@ -166,6 +168,9 @@ type Session struct {
 	// Active is how long ago the logon completed; Idle how long ago the
 	// client's latest request arrived.
 	Active, Idle time.Duration
+	// Trees are the session's tree connects; Opens its opens.
+	Trees []Tree
+	Opens []Open
 }
 
 // NetrSessionEnum results ([MS-SRVS] 3.1.4.5, [MS-ERREF]).
@@ -267,4 +272,191 @@ func (s *srvsvcServer) SessionEnum(_ context.Context, req *srvsvc.SessionEnumReq
 	}
 	resp.TotalEntries = uint32(len(list))
 	return resp, nil
+}
+
+// Tree is one tree connect of a session; Open one open file, directory or
+// pipe.
+type Tree struct {
+	ID    uint32
+	Share string
+	Opens int
+}
+
+// Open is one open of a session: Name is share-relative ("" for the
+// share's root; the pipe's name on IPC$).
+type Open struct {
+	ID     uint64
+	Share  string
+	Name   string
+	Access uint32
+}
+
+// RemoteToD implements NetrRemoteTOD: the host's clock, in UTC.
+func (s *srvsvcServer) RemoteToD(context.Context, *srvsvc.RemoteToDRequest) (*srvsvc.RemoteToDResponse, error) {
+	now := time.Now().UTC()
+	return &srvsvc.RemoteToDResponse{BufferPointer: &srvsvc.TimeOfDayInfo{ElapsedTime: uint32(now.Unix()),
+		Msecs: uint32(now.UnixMilli() % (1 << 32)), Hours: uint32(now.Hour()), Mins: uint32(now.Minute()),
+		Secs: uint32(now.Second()), Hunds: uint32(now.Nanosecond() / 10_000_000), Timezone: 0, Tinterval: 310,
+		Day: uint32(now.Day()), Month: uint32(now.Month()), Year: uint32(now.Year()), Weekday: uint32(now.Weekday())}}, nil
+}
+
+// DiskEnum implements NetrServerDiskEnum at level 0 (administrators only):
+// the host's one drive, followed by the empty entry Windows ends the list
+// with.
+func (s *srvsvcServer) DiskEnum(_ context.Context, req *srvsvc.DiskEnumRequest) (*srvsvc.DiskEnumResponse, error) {
+	resp := &srvsvc.DiskEnumResponse{DiskInfo: &srvsvc.DiskEnumContainer{Buffer: []*srvsvc.DiskInfo{}}}
+	switch {
+	case !s.caller.Admin:
+		resp.Return = errorAccessDenied
+	case req.Level != 0:
+		resp.Return = errorInvalidLevel
+	default:
+		resp.DiskInfo.Buffer = []*srvsvc.DiskInfo{{Disk: "C:"}, {Disk: ""}}
+		resp.DiskInfo.EntriesRead = 2
+		resp.TotalEntries = 1
+	}
+	return resp, nil
+}
+
+// sessions returns the host's sessions.
+func (s *srvsvcServer) sessions() []Session {
+	if s.cfg.Sessions == nil {
+		return nil
+	}
+	return s.cfg.Sessions()
+}
+
+// ConnectionEnum implements NetrConnectionEnum at levels 0 and 1
+// (administrators only): the tree connects to the share Qualifier names, or
+// those of the client \\Qualifier names. A Qualifier naming neither answers
+// NERR_NetNameNotFound; none at all, ERROR_INVALID_PARAMETER.
+func (s *srvsvcServer) ConnectionEnum(_ context.Context, req *srvsvc.ConnectionEnumRequest) (*srvsvc.ConnectionEnumResponse, error) {
+	level := uint32(0)
+	if req.Info != nil {
+		level = req.Info.Level
+	}
+	resp := &srvsvc.ConnectionEnumResponse{Info: &srvsvc.ConnectEnum{Level: level}}
+	if !s.caller.Admin {
+		resp.Return = errorAccessDenied
+		return resp, nil
+	}
+	if level != 0 && level != 1 {
+		resp.Return = errorInvalidLevel
+		return resp, nil
+	}
+	q := req.Qualifier
+	if q == "" {
+		resp.Return = errorInvalidParameter
+		return resp, nil
+	}
+	byClient := strings.HasPrefix(q, `\\`)
+	if !byClient {
+		if _, ok := s.find(q); !ok {
+			resp.Return = nerrNetNameNotFound
+			return resp, nil
+		}
+	}
+	c0 := &srvsvc.ConnectInfo0Container{Buffer: []*srvsvc.ConnectionInfo0{}}
+	c1 := &srvsvc.ConnectInfo1Container{Buffer: []*srvsvc.ConnectionInfo1{}}
+	for _, se := range s.sessions() {
+		if byClient && !strings.EqualFold(se.Client, strings.TrimLeft(q, `\`)) {
+			continue
+		}
+		for _, t := range se.Trees {
+			if !byClient && !strings.EqualFold(t.Share, q) {
+				continue
+			}
+			netname, typ := se.Client, uint32(0)
+			if sh, ok := s.find(t.Share); ok {
+				typ = sh.Type &^ ShareTypeSpecial
+			}
+			if byClient {
+				netname = t.Share
+			}
+			c0.Buffer = append(c0.Buffer, &srvsvc.ConnectionInfo0{Coni0ID: t.ID})
+			c1.Buffer = append(c1.Buffer, &srvsvc.ConnectionInfo1{ID: t.ID, Type: typ, NumOpens: uint32(t.Opens),
+				NumUsers: 1, Time: uint32(se.Active / time.Second), UserName: se.User, NetworkName: netname})
+		}
+	}
+	if level == 0 {
+		c0.EntriesRead = uint32(len(c0.Buffer))
+		resp.Info.ConnectInfo = &srvsvc.ConnectEnumUnion{Value: &srvsvc.ConnectEnumUnion_Level0{Level0: c0}}
+	} else {
+		c1.EntriesRead = uint32(len(c1.Buffer))
+		resp.Info.ConnectInfo = &srvsvc.ConnectEnumUnion{Value: &srvsvc.ConnectEnumUnion_Level1{Level1: c1}}
+	}
+	resp.TotalEntries = uint32(len(c0.Buffer))
+	return resp, nil
+}
+
+// File permissions of FILE_INFO_3 ([MS-SRVS] 2.2.4.40).
+const (
+	permFileRead   = 0x1
+	permFileWrite  = 0x2
+	permFileCreate = 0x4
+)
+
+// FileEnum implements NetrFileEnum at levels 2 and 3 (administrators
+// only): the files, directories and pipes open on the host, with their
+// Windows paths; BasePath keeps the paths it begins with, UserName the
+// opens of that user.
+func (s *srvsvcServer) FileEnum(_ context.Context, req *srvsvc.FileEnumRequest) (*srvsvc.FileEnumResponse, error) {
+	level := uint32(3)
+	if req.Info != nil {
+		level = req.Info.Level
+	}
+	resp := &srvsvc.FileEnumResponse{Info: &srvsvc.FileEnum{Level: level}}
+	if !s.caller.Admin {
+		resp.Return = errorAccessDenied
+		return resp, nil
+	}
+	if level != 2 && level != 3 {
+		resp.Return = errorInvalidLevel
+		return resp, nil
+	}
+	c2 := &srvsvc.FileInfo2Container{Buffer: []*srvsvc.FileInfo2{}}
+	c3 := &srvsvc.FileInfo3Container{Buffer: []*srvsvc.FileInfo3{}}
+	for _, se := range s.sessions() {
+		if req.UserName != "" && !strings.EqualFold(se.User, req.UserName) {
+			continue
+		}
+		for _, o := range se.Opens {
+			path := s.windowsPath(o)
+			if req.BasePath != "" && !strings.HasPrefix(strings.ToLower(path), strings.ToLower(req.BasePath)) {
+				continue
+			}
+			var perm uint32
+			if o.Access&(0x1|0x80000000|0x10000000|0x02000000) != 0 { // FILE_READ_DATA, GENERIC_READ/ALL, MAXIMUM_ALLOWED
+				perm |= permFileRead
+			}
+			if o.Access&(0x2|0x4|0x40000000|0x10000000|0x02000000) != 0 { // FILE_WRITE_DATA, FILE_APPEND_DATA, GENERIC_WRITE/ALL, MAXIMUM_ALLOWED
+				perm |= permFileWrite | permFileCreate
+			}
+			id := uint32(o.ID)
+			c2.Buffer = append(c2.Buffer, &srvsvc.FileInfo2{ID: id})
+			c3.Buffer = append(c3.Buffer, &srvsvc.FileInfo3{ID: id, Permissions: perm, PathName: path, UserName: se.User})
+		}
+	}
+	if level == 2 {
+		c2.EntriesRead = uint32(len(c2.Buffer))
+		resp.Info.FileInfo = &srvsvc.FileEnumUnion{Value: &srvsvc.FileEnumUnion_Level2{Level2: c2}}
+	} else {
+		c3.EntriesRead = uint32(len(c3.Buffer))
+		resp.Info.FileInfo = &srvsvc.FileEnumUnion{Value: &srvsvc.FileEnumUnion_Level3{Level3: c3}}
+	}
+	resp.TotalEntries = uint32(len(c2.Buffer))
+	return resp, nil
+}
+
+// windowsPath is the path Windows shows for an open: the pipe's \PIPE\ name
+// on IPC$, else the shared directory's path joined with the file's name.
+func (s *srvsvcServer) windowsPath(o Open) string {
+	sh, ok := s.find(o.Share)
+	if !ok || sh.Path == "" {
+		return `\PIPE\` + o.Name
+	}
+	if o.Name == "" {
+		return sh.Path
+	}
+	return strings.TrimSuffix(sh.Path, `\`) + `\` + o.Name
 }

@@ -338,6 +338,25 @@ type SessionInfo struct {
 	// Active is how long ago the logon completed; Idle how long ago the
 	// connection's latest request arrived.
 	Active, Idle time.Duration
+	// Trees are the session's tree connects; Opens its open files and pipes.
+	Trees []TreeInfo
+	Opens []OpenInfo
+}
+
+// TreeInfo is one tree connect of a session.
+type TreeInfo struct {
+	ID    uint32
+	Share string
+	// Opens counts the files and pipes open on it.
+	Opens int
+}
+
+// OpenInfo is one open file, directory or pipe of a session.
+type OpenInfo struct {
+	ID     uint64
+	Share  string
+	Name   string // share-relative, backslash separated ("" for the share's root)
+	Access uint32
 }
 
 // SessionList returns the authenticated sessions across connections.
@@ -358,9 +377,28 @@ func (s *Server) SessionList() []SessionInfo {
 		idle := now.Sub(time.Unix(0, c.last.Load()))
 		c.mu.Lock()
 		for _, ss := range c.sessions {
-			if ss.valid {
-				out = append(out, SessionInfo{Client: client, User: ss.user, Active: now.Sub(ss.since), Idle: max(idle, 0)})
+			if !ss.valid {
+				continue
 			}
+			si := SessionInfo{Client: client, User: ss.user, Active: now.Sub(ss.since), Idle: max(idle, 0)}
+			count := map[*tree]int{}
+			for _, o := range c.opens {
+				if o.sess != ss || o.tree == nil {
+					continue
+				}
+				count[o.tree]++
+				o.mu.Lock()
+				name := o.name
+				o.mu.Unlock()
+				if o.pipe != nil {
+					name = o.pipe.name
+				}
+				si.Opens = append(si.Opens, OpenInfo{ID: o.id, Share: o.tree.share.Name, Name: name, Access: o.access})
+			}
+			for _, t := range ss.trees {
+				si.Trees = append(si.Trees, TreeInfo{ID: t.id, Share: t.share.Name, Opens: count[t]})
+			}
+			out = append(out, si)
 		}
 		c.mu.Unlock()
 	}
