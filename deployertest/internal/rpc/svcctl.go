@@ -259,28 +259,7 @@ func (s *svcctlServer) EnumServicesStatusW(_ context.Context, req *svcctl.EnumSe
 		used += size(e)
 		fit++
 	}
-	// Records first, strings from the end backwards.
-	b := resp.Buffer
-	tail := len(b)
-	putString := func(str string) uint32 {
-		u := utf16.Encode([]rune(str))
-		tail -= 2 * (len(u) + 1)
-		for i, c := range u {
-			binary.LittleEndian.PutUint16(b[tail+2*i:], c)
-		}
-		binary.LittleEndian.PutUint16(b[tail+2*len(u):], 0)
-		return uint32(tail)
-	}
-	for i, e := range entries[:fit] {
-		rec := b[i*enumServiceStatusSize:]
-		binary.LittleEndian.PutUint32(rec[0:], putString(e.Name))
-		binary.LittleEndian.PutUint32(rec[4:], putString(e.DisplayName))
-		st := e.Status
-		for j, v := range []uint32{st.ServiceType, st.CurrentState, st.ControlsAccepted, st.Win32ExitCode,
-			st.ServiceSpecificExitCode, st.CheckPoint, st.WaitHint} {
-			binary.LittleEndian.PutUint32(rec[8+4*j:], v)
-		}
-	}
+	putEnumEntries(resp.Buffer, entries[:fit])
 	resp.ServicesReturned = uint32(fit)
 	if fit < len(entries) {
 		need := 0
@@ -328,4 +307,31 @@ func (s *svcctlServer) QueryServiceConfig2W(_ context.Context, req *svcctl.Query
 		resp.Return = uint32(scm.ErrorInsufficientBuffer)
 	}
 	return resp, nil
+}
+
+// putEnumEntries writes entries into b as ENUM_SERVICE_STATUSW records,
+// records first and their strings from the end backwards, as Windows lays
+// them out; b must be large enough. It returns the number written.
+func putEnumEntries(b []byte, entries []scm.EnumEntry) int {
+	tail := len(b)
+	putString := func(str string) uint32 {
+		u := utf16.Encode([]rune(str))
+		tail -= 2 * (len(u) + 1)
+		for i, c := range u {
+			binary.LittleEndian.PutUint16(b[tail+2*i:], c)
+		}
+		binary.LittleEndian.PutUint16(b[tail+2*len(u):], 0)
+		return uint32(tail)
+	}
+	for i, e := range entries {
+		rec := b[i*enumServiceStatusSize:]
+		binary.LittleEndian.PutUint32(rec[0:], putString(e.Name))
+		binary.LittleEndian.PutUint32(rec[4:], putString(e.DisplayName))
+		st := e.Status
+		for j, v := range []uint32{st.ServiceType, st.CurrentState, st.ControlsAccepted, st.Win32ExitCode,
+			st.ServiceSpecificExitCode, st.CheckPoint, st.WaitHint} {
+			binary.LittleEndian.PutUint32(rec[8+4*j:], v)
+		}
+	}
+	return len(entries)
 }

@@ -136,6 +136,9 @@ type service struct {
 	handles int
 	deleted bool
 	runs    int
+	// security is the descriptor RSetServiceObjectSecurity set (nil: the
+	// default).
+	security []byte
 
 	run    *Run
 	cancel context.CancelFunc

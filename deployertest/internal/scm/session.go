@@ -530,3 +530,103 @@ func (m *Manager) load(binaryPath string) (loader.Result, bool) {
 	}
 	return m.opts.Load(host), true
 }
+
+// Security information flags of RQueryServiceObjectSecurity and
+// RSetServiceObjectSecurity ([MS-DTYP] 2.4.7).
+const (
+	OwnerSecurityInformation = 0x1
+	GroupSecurityInformation = 0x2
+	DACLSecurityInformation  = 0x4
+	SACLSecurityInformation  = 0x8
+)
+
+// securityAccess is the access a security information request needs:
+// READ_CONTROL (to read) or WRITE_OWNER/WRITE_DAC (to write) for the owner,
+// group and DACL, ACCESS_SYSTEM_SECURITY for the SACL.
+func securityAccess(info uint32, write bool) uint32 {
+	var need uint32
+	if info&SACLSecurityInformation != 0 {
+		need |= AccessSystemSecurity
+	}
+	switch {
+	case !write && info&(OwnerSecurityInformation|GroupSecurityInformation|DACLSecurityInformation) != 0:
+		need |= AccessReadControl
+	case write && info&(OwnerSecurityInformation|GroupSecurityInformation) != 0:
+		need |= AccessWriteOwner
+	}
+	if write && info&DACLSecurityInformation != 0 {
+		need |= AccessWriteDAC
+	}
+	return need
+}
+
+// ObjectSecurity implements RQueryServiceObjectSecurity's checks and returns
+// the service's security descriptor as set by SetObjectSecurity (nil: the
+// default one): info must name at least one part, and the handle must
+// grant what reading it needs.
+func (s *Session) ObjectSecurity(h Handle, info uint32) ([]byte, error) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if info == 0 || info&^(OwnerSecurityInformation|GroupSecurityInformation|DACLSecurityInformation|SACLSecurityInformation) != 0 {
+		if _, err := s.serviceLocked(h, 0); err != nil {
+			return nil, err
+		}
+		return nil, ErrorInvalidParameter
+	}
+	svc, err := s.serviceLocked(h, securityAccess(info, false))
+	if err != nil {
+		return nil, err
+	}
+	return svc.security, nil
+}
+
+// SetObjectSecurity implements RSetServiceObjectSecurity: the descriptor
+// is kept and returned by later queries (it is not enforced: every service
+// keeps the default access rules).
+func (s *Session) SetObjectSecurity(h Handle, info uint32, sd []byte) error {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if info == 0 || info&^(OwnerSecurityInformation|GroupSecurityInformation|DACLSecurityInformation|SACLSecurityInformation) != 0 {
+		if _, err := s.serviceLocked(h, 0); err != nil {
+			return err
+		}
+		return ErrorInvalidParameter
+	}
+	svc, err := s.serviceLocked(h, securityAccess(info, true))
+	if err != nil {
+		return err
+	}
+	if len(sd) < 20 || sd[0] != 1 {
+		return ErrorInvalidParameter // not a self-relative SECURITY_DESCRIPTOR
+	}
+	svc.security = append([]byte(nil), sd...)
+	return nil
+}
+
+// Dependents implements REnumDependentServicesW's selection: the services
+// whose dependencies name the service of h, in the given state filter
+// (EnumActive, EnumInactive, EnumAll), sorted by name.
+func (s *Session) Dependents(h Handle, state uint32) ([]EnumEntry, error) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	svc, err := s.serviceLocked(h, ServiceEnumerateDependents)
+	if err != nil {
+		return nil, err
+	}
+	if state < EnumActive || state > EnumAll {
+		return nil, ErrorInvalidParameter
+	}
+	var out []EnumEntry
+	for _, d := range s.m.sortedLocked() {
+		depends := false
+		for _, name := range d.cfg.Dependencies {
+			depends = depends || strings.EqualFold(name, svc.name)
+		}
+		active := d.status.CurrentState != StateStopped
+		if !depends || (active && state&EnumActive == 0) || (!active && state&EnumInactive == 0) {
+			continue
+		}
+		out = append(out, EnumEntry{Name: d.name, DisplayName: d.cfg.DisplayName, Status: d.status})
+	}
+	return out, nil
+}

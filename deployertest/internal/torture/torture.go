@@ -73,10 +73,7 @@ var OutOfScope = map[string]string{
 // Pending are targeted tests Samba passes that the emulator does not pass yet and that are in scope: the table
 // marks them PENDING and the test does not fail on them, so the list can only shrink. Each names what is missing.
 var Pending = map[string]string{
-	"rpc.svcctl.svcctl.EnumDependentServicesW":     "REnumDependentServicesW is not implemented",
-	"rpc.svcctl.svcctl.QueryServiceObjectSecurity": "RQueryServiceObjectSecurity is not implemented",
-	"rpc.svcctl.svcctl.SetServiceObjectSecurity":   "RSetServiceObjectSecurity is not implemented",
-	"smb2.getinfo.getinfo_access":                  "FileFullEaInformation's answer to an empty EA list differs",
+	"smb2.getinfo.getinfo_access": "FileFullEaInformation's answer to an empty EA list differs",
 }
 
 // Outcomes of one test, as smbtorture's subunit output names them.
