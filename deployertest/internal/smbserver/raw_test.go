@@ -29,6 +29,12 @@ func newRaw(t *testing.T, addr string) *rawClient {
 	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	require.NoError(t, err)
+	return newRawConn(t, nc)
+}
+
+// newRawConn speaks SMB2 on nc, which it closes on cleanup.
+func newRawConn(t *testing.T, nc net.Conn) *rawClient {
+	t.Helper()
 	t.Cleanup(func() { _ = nc.Close() })
 	require.NoError(t, nc.SetDeadline(time.Now().Add(30*time.Second)))
 	return &rawClient{t: t, nc: nc}
