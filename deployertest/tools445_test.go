@@ -40,6 +40,20 @@ func TestImpacketExampleTools(t *testing.T) {
 	}
 	script := filepath.Join(t.TempDir(), "smbclient.txt")
 	require.NoError(t, os.WriteFile(script, []byte("info\nwho\n"), 0o644))
+	wkssvc := func(t *testing.T) string {
+		t.Helper()
+		out, err := n.Command(ctx, "/usr/bin/python3", "-c", `
+import sys
+from impacket.dcerpc.v5 import transport, wkst
+t = transport.DCERPCTransportFactory(r'ncacn_np:%s[\pipe\wkssvc]' % sys.argv[1])
+t.set_credentials(sys.argv[2], sys.argv[3])
+d = t.get_dce_rpc(); d.connect(); d.bind(wkst.MSRPC_UUID_WKST)
+r = wkst.hNetrWkstaGetInfo(d, 100)['WkstaInfo']['WkstaInfo100']
+print('WKSTA', r['wki100_computername'][:-1], r['wki100_langroup'][:-1], r['wki100_ver_major'], r['wki100_ver_minor'])
+`, lh.Addr.String(), h.User, h.Password).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
 	tests := []struct {
 		name string
 		run  func(t *testing.T) string
@@ -58,6 +72,7 @@ func TestImpacketExampleTools(t *testing.T) {
 			"Version Major: 10", "Server Name: WINTOOLS", `Simultaneous Users: 4294967295`,
 			`\\` + lh.ClientAddr.String() + ", user: Administrator",
 		}},
+		{"wkssvc NetrWkstaGetInfo", wkssvc, []string{"WKSTA WINTOOLS WORKGROUP 10 0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

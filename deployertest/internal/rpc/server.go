@@ -18,6 +18,7 @@ import (
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
+	wkssvc "github.com/oiweiwei/go-msrpc/msrpc/wkst/wkssvc/v1"
 )
 
 // Share types ([MS-SRVS] 2.2.2.4).
@@ -113,6 +114,7 @@ var (
 	svcctlSyntax = fromDCERPC(svcctl.SvcctlSyntaxV2_0)
 	lsarpcSyntax = fromDCERPC(lsarpc.LsarpcSyntaxV0_0)
 	srvsvcSyntax = fromDCERPC(srvsvc.SrvsvcSyntaxV3_0)
+	wkssvcSyntax = fromDCERPC(wkssvc.WkssvcSyntaxV1_0)
 )
 
 func fromDCERPC(s *dcerpc.SyntaxID) syntaxID {
@@ -140,6 +142,12 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 				return lsarpcHandle(newLsarpcServer(&s.cfg)), nil
 			}, rewrite: distinctReferents})
 	}
+	if name == "" || name == "wkssvc" {
+		out = append(out, &iface{name: "wkssvc", syntax: wkssvcSyntax,
+			open: func(context.Context) (dcerpc.ServerHandle, func()) {
+				return wkssvc.NewWkssvcServerHandle(&wkssvcServer{cfg: &s.cfg, caller: caller}), nil
+			}})
+	}
 	if name == "" || name == "srvsvc" {
 		out = append(out, &iface{name: "srvsvc", syntax: srvsvcSyntax,
 			open: func(context.Context) (dcerpc.ServerHandle, func()) {
@@ -150,7 +158,8 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 }
 
 // NewOpener returns the pipe.Opener for the named pipes "svcctl" (also
-// reachable as "ntsvcs", when cfg.SCM is set), "srvsvc" and "lsarpc" (alias
+// reachable as "ntsvcs", when cfg.SCM is set), "srvsvc", "wkssvc" and
+// "lsarpc" (alias
 // "lsass"; the few LSA calls Samba's `net rpc` makes first). Each opened pipe
 // is one DCE/RPC association; closing it closes the SCM handles opened
 // through it.
