@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,62 @@ func TestFidelityAgainstSamba(t *testing.T) {
 			rh, _ := a.call(cmdRead, readReq(fid, 4))
 			a.call(cmdClose, closeReq(fid))
 			return []uint32{wh.Status, rh.Status}
+		}},
+		{"compound: a failed READ does not void the chain's handle (related6)", func(t *testing.T, p fidelityPeer, file string) []uint32 {
+			c := p.connect(t)
+			related := bytes.Repeat([]byte{0xFF}, 16)
+			m1 := c.msg(cmdCreate, createReq(file, fidAll, dispOverwriteIf, optNonDir), 0)
+			m2 := c.msg(cmdRead, readReq(related, 4), flagRelated) // an empty file: STATUS_END_OF_FILE
+			m3 := c.msg(cmdClose, closeReq(related), flagRelated)
+			var chain []byte
+			for i, m := range [][]byte{m1, m2, m3} {
+				if i < 2 {
+					for len(m)%8 != 0 {
+						m = append(m, 0)
+					}
+					le.PutUint32(m[20:], uint32(len(m)))
+				}
+				chain = append(chain, m...)
+			}
+			c.sendFrame(chain)
+			var statuses []uint32
+			for len(statuses) < 3 {
+				_, resp := c.recv()
+				msgs, ok := splitChain(resp)
+				require.True(t, ok)
+				for _, m := range msgs {
+					h, _ := parseHeader(m)
+					if h.Status != StatusPending {
+						statuses = append(statuses, h.Status)
+					}
+				}
+			}
+			return statuses
+		}},
+		{"renaming a directory with an open file", func(t *testing.T, p fidelityPeer, file string) []uint32 {
+			c := p.connect(t)
+			dir := strings.TrimSuffix(file, ".txt")
+			st, dfid := c.create(dir, fidRead, shareAll, 2, 0x1) // FILE_CREATE, FILE_DIRECTORY_FILE
+			require.Equal(t, StatusSuccess, st)
+			c.call(cmdClose, closeReq(dfid))
+			st, ffid := c.create(dir+`\open.txt`, fidAll, shareAll, dispOpenIf, optNonDir)
+			require.Equal(t, StatusSuccess, st)
+			st, dfid = c.create(dir, 0x00110080, shareAll, dispOpen, 0x1) // DELETE|SYNCHRONIZE|FILE_READ_ATTRIBUTES
+			require.Equal(t, StatusSuccess, st)
+			name := utf16le(dir + "-renamed")
+			info := make([]byte, 20, 20+len(name))
+			le.PutUint32(info[16:], uint32(len(name)))
+			info = append(info, name...)
+			b := make([]byte, 32, 32+len(info))
+			le.PutUint16(b, 33)
+			b[2], b[3] = 1, 10 // SMB2_0_INFO_FILE, FileRenameInformation
+			le.PutUint32(b[4:], uint32(len(info)))
+			le.PutUint16(b[8:], headerSize+32)
+			copy(b[16:32], dfid)
+			h, _ := c.call(cmdSetInfo, append(b, info...))
+			c.call(cmdClose, closeReq(dfid))
+			c.call(cmdClose, closeReq(ffid))
+			return []uint32{h.Status}
 		}},
 	}
 	for _, sc := range scenarios {
