@@ -183,6 +183,72 @@ func TestFidelityAgainstSamba(t *testing.T) {
 			c.call(cmdClose, closeReq(ffid))
 			return []uint32{h.Status}
 		}},
+		{"enumeration skips names deleted after it began", func(t *testing.T, p fidelityPeer, file string) []uint32 {
+			c := p.connect(t)
+			dir := strings.TrimSuffix(file, ".txt")
+			st, dfid := c.create(dir, fidRead, shareAll, 2, 0x1) // FILE_CREATE, FILE_DIRECTORY_FILE
+			require.Equal(t, StatusSuccess, st)
+			const count = 40
+			for i := range count {
+				st, fid := c.create(fmt.Sprintf(`%s\f%02d`, dir, i), fidAll, shareAll, dispOpenIf, optNonDir)
+				require.Equal(t, StatusSuccess, st)
+				c.call(cmdClose, closeReq(fid))
+			}
+			// One small page first, then every file not yet seen is deleted, then the rest of the listing.
+			seen := map[string]bool{}
+			query := func(flags byte, outLen uint32) uint32 {
+				pat := utf16le("*")
+				b := make([]byte, 32, 32+len(pat))
+				le.PutUint16(b, 33)
+				b[2], b[3] = 12, flags // FileNamesInformation
+				copy(b[8:24], dfid)
+				le.PutUint16(b[24:], headerSize+32)
+				le.PutUint16(b[26:], uint16(len(pat)))
+				le.PutUint32(b[28:], outLen)
+				h, body := c.call(cmdQueryDirectory, append(b, pat...))
+				if h.Status != StatusSuccess {
+					return h.Status
+				}
+				off, n := int(le.Uint16(body[2:]))-headerSize, int(le.Uint32(body[4:]))
+				buf := body[off : off+n]
+				for len(buf) >= 12 {
+					next, nameLen := int(le.Uint32(buf)), int(le.Uint32(buf[8:]))
+					seen[fromUTF16(buf[12:12+nameLen])] = true
+					if next == 0 {
+						break
+					}
+					buf = buf[next:]
+				}
+				return h.Status
+			}
+			require.Equal(t, StatusSuccess, query(0x01, 128)) // SMB2_RESTART_SCANS, a page of a few names
+			var deleted []string
+			for i := range count {
+				name := fmt.Sprintf("f%02d", i)
+				if seen[name] {
+					continue
+				}
+				st, fid := c.create(dir+`\`+name, 0x00010000, shareAll, dispOpen, optNonDir|0x1000) // DELETE, FILE_DELETE_ON_CLOSE
+				require.Equal(t, StatusSuccess, st)
+				c.call(cmdClose, closeReq(fid))
+				deleted = append(deleted, name)
+			}
+			require.NotEmpty(t, deleted)
+			before := len(seen)
+			final := StatusSuccess
+			for final == StatusSuccess {
+				final = query(0, 64<<10)
+			}
+			var stale uint32
+			for _, name := range deleted {
+				if seen[name] {
+					stale++
+				}
+			}
+			c.call(cmdClose, closeReq(dfid))
+			t.Logf("%s: %d names on the first page, %d deleted after it, %d of them listed anyway", p.name, before, len(deleted), stale)
+			return []uint32{final, stale}
+		}},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
