@@ -2,7 +2,7 @@
 // code that uses the deployer, in the spirit of net/http/httptest: New (or
 // Start, bound to a test) listens on a loopback address and serves SMB2/SMB3
 // with IPC$, ADMIN$ (a directory standing for C:\Windows) and C$ (standing
-// for C:\), the svcctl, srvsvc, wkssvc and lsarpc pipes, and a service control
+// for C:\), the svcctl, srvsvc, wkssvc, lsarpc and epmapper pipes, and a service control
 // manager; the Host reports its address and credentials; Close stops it. No
 // root, no Windows, no network beyond 127.0.0.0/8.
 //

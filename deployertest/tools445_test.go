@@ -73,6 +73,10 @@ print('WKSTA', r['wki100_computername'][:-1], r['wki100_langroup'][:-1], r['wki1
 			`\\` + lh.ClientAddr.String() + ", user: Administrator",
 		}},
 		{"wkssvc NetrWkstaGetInfo", wkssvc, []string{"WKSTA WINTOOLS WORKGROUP 10 0"}},
+		{"rpcdump.py over the epmapper pipe", func(t *testing.T) string { return tool(t, "rpcdump.py", "-port", "445", target) },
+			[]string{"Protocol: [MS-SCMR]", `ncacn_np:\\WINTOOLS[\PIPE\ntsvcs]`, "Protocol: [MS-SRVS]",
+				`ncacn_np:\\WINTOOLS[\PIPE\srvsvc]`, `ncacn_np:\\WINTOOLS[\PIPE\lsass]`, `ncacn_np:\\WINTOOLS[\PIPE\wkssvc]`,
+				"Received 4 endpoints."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
+	epm "github.com/oiweiwei/go-msrpc/msrpc/epm/epm/v3"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
@@ -115,6 +116,7 @@ var (
 	lsarpcSyntax = fromDCERPC(lsarpc.LsarpcSyntaxV0_0)
 	srvsvcSyntax = fromDCERPC(srvsvc.SrvsvcSyntaxV3_0)
 	wkssvcSyntax = fromDCERPC(wkssvc.WkssvcSyntaxV1_0)
+	epmSyntax    = fromDCERPC(epm.EpmSyntaxV3_0)
 )
 
 func fromDCERPC(s *dcerpc.SyntaxID) syntaxID {
@@ -142,6 +144,12 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 				return lsarpcHandle(newLsarpcServer(&s.cfg)), nil
 			}, rewrite: distinctReferents})
 	}
+	if name == "" || name == "epmapper" {
+		out = append(out, &iface{name: "epmapper", syntax: epmSyntax,
+			open: func(context.Context) (dcerpc.ServerHandle, func()) {
+				return epm.NewEpmServerHandle(&epmServer{cfg: &s.cfg}), nil
+			}})
+	}
 	if name == "" || name == "wkssvc" {
 		out = append(out, &iface{name: "wkssvc", syntax: wkssvcSyntax,
 			open: func(context.Context) (dcerpc.ServerHandle, func()) {
@@ -158,8 +166,8 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 }
 
 // NewOpener returns the pipe.Opener for the named pipes "svcctl" (also
-// reachable as "ntsvcs", when cfg.SCM is set), "srvsvc", "wkssvc" and
-// "lsarpc" (alias
+// reachable as "ntsvcs", when cfg.SCM is set), "srvsvc", "wkssvc",
+// "epmapper" and "lsarpc" (alias
 // "lsass"; the few LSA calls Samba's `net rpc` makes first). Each opened pipe
 // is one DCE/RPC association; closing it closes the SCM handles opened
 // through it.
