@@ -249,6 +249,25 @@ func TestFidelityAgainstSamba(t *testing.T) {
 			t.Logf("%s: %d names on the first page, %d deleted after it, %d of them listed anyway", p.name, before, len(deleted), stale)
 			return []uint32{final, stale}
 		}},
+		{"FileFullEaInformation of a file without extended attributes", func(t *testing.T, p fidelityPeer, file string) []uint32 {
+			c := p.connect(t)
+			st, fid := c.create(file, fidAll, shareAll, dispOpenIf, optNonDir)
+			require.Equal(t, StatusSuccess, st)
+			b := make([]byte, 40)
+			le.PutUint16(b, 41)
+			b[2], b[3] = 1, 15 // SMB2_0_INFO_FILE, FileFullEaInformation
+			le.PutUint32(b[4:], 65536)
+			le.PutUint32(b[20:], 1) // SL_RESTART_SCAN, as smbtorture asks
+			copy(b[24:40], fid)
+			h, body := c.call(cmdQueryInfo, b)
+			c.call(cmdClose, closeReq(fid))
+			n := uint32(0)
+			if h.Status == StatusSuccess {
+				n = le.Uint32(body[4:])
+				t.Logf("%s: % x", p.name, body[8:8+n])
+			}
+			return []uint32{h.Status, n}
+		}},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {

@@ -189,11 +189,11 @@ func (c *conn) queryInfo(r *request) response {
 			}
 			variable = true
 		case fileFullEaInformation:
-			// Files carry no extended attributes.
+			// Files carry no extended attributes: Windows (NTFS) and Samba answer STATUS_NO_EAS_ON_FILE.
 			if o.access&0x8 == 0 { // FILE_READ_EA
 				return errResp(StatusAccessDenied)
 			}
-			data = []byte{}
+			return errResp(StatusNoEasOnFile)
 		case fileNormalizedNameInformation:
 			// The share-relative name without a leading backslash ([MS-FSCC] 2.4.30); the share's root has none.
 			n := utf16le(name)

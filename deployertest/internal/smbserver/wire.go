@@ -74,6 +74,7 @@ const (
 	StatusObjectPathNotFound     uint32 = 0xC000003A
 	StatusSharingViolation       uint32 = 0xC0000043
 	StatusDeletePending          uint32 = 0xC0000056
+	StatusNoEasOnFile            uint32 = 0xC0000052
 	StatusLogonFailure           uint32 = 0xC000006D
 	StatusPasswordExpired        uint32 = 0xC0000071
 	StatusAccountDisabled        uint32 = 0xC0000072

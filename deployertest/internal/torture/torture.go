@@ -65,16 +65,14 @@ var OutOfScope = map[string]string{
 	"smb2.create.impersonation":   "no access control lists: one fixed security descriptor, SET_INFO of security ignored",
 	"smb2.create.quota-fake-file": "NTFS quota files are not modelled",
 	"smb2.getinfo.complex":        "alternate data streams and extended attributes are not modelled",
-	"smb2.compound.interim2":      "CHANGE_NOTIFY is not modelled",
+	"smb2.getinfo.getinfo_access": "its complex file carries extended attributes (set with SET_INFO FileFullEaInformation) that it reads back: extended attributes are not modelled",
 	"smb2.compound.related4":      "it sets a security descriptor and expects it to deny access",
 	"smb2.compound.related7":      "it sets a security descriptor and expects it to deny access",
 }
 
 // Pending are targeted tests Samba passes that the emulator does not pass yet and that are in scope: the table
 // marks them PENDING and the test does not fail on them, so the list can only shrink. Each names what is missing.
-var Pending = map[string]string{
-	"smb2.getinfo.getinfo_access": "FileFullEaInformation's answer to an empty EA list differs",
-}
+var Pending = map[string]string{}
 
 // Outcomes of one test, as smbtorture's subunit output names them.
 const (
