@@ -18,7 +18,7 @@
 //     and ignored), so inheritance, NULL DACLs and impersonation levels are not modelled.
 //   - smb2.create.quota-fake-file: NTFS quota files ($Extend\$Quota) are not modelled.
 //   - smb2.getinfo.complex: it needs alternate data streams and extended attributes, which are not modelled.
-//   - smb2.compound.interim2: it needs CHANGE_NOTIFY, which is not modelled.
+//   - smb2.getinfo.getinfo_access: its set-up writes extended attributes to the file and it reads them back.
 //   - smb2.compound.related4, smb2.compound.related7: they set a security descriptor and expect it to deny access.
 package torture
 
