@@ -133,17 +133,7 @@ func TestFidelityAgainstSamba(t *testing.T) {
 			m1 := c.msg(cmdCreate, createReq(file, fidAll, dispOverwriteIf, optNonDir), 0)
 			m2 := c.msg(cmdRead, readReq(related, 4), flagRelated) // an empty file: STATUS_END_OF_FILE
 			m3 := c.msg(cmdClose, closeReq(related), flagRelated)
-			var chain []byte
-			for i, m := range [][]byte{m1, m2, m3} {
-				if i < 2 {
-					for len(m)%8 != 0 {
-						m = append(m, 0)
-					}
-					le.PutUint32(m[20:], uint32(len(m)))
-				}
-				chain = append(chain, m...)
-			}
-			c.sendFrame(chain)
+			c.sendFrame(compound(m1, m2, m3))
 			var statuses []uint32
 			for len(statuses) < 3 {
 				_, resp := c.recv()

@@ -302,17 +302,7 @@ func TestRawCompoundRelated(t *testing.T) {
 	m1 := c.msg(cmdCreate, createReq("comp.txt", 0x0012019F, dispOverwriteIf, 0), 0)
 	m2 := c.msg(cmdWrite, writeReq(related, 0, []byte("compound")), flagRelated)
 	m3 := c.msg(cmdClose, closeReq(related), flagRelated)
-	var chain []byte
-	for i, m := range [][]byte{m1, m2, m3} {
-		if i < 2 {
-			for len(m)%8 != 0 {
-				m = append(m, 0)
-			}
-			le.PutUint32(m[20:], uint32(len(m)))
-		}
-		chain = append(chain, m...)
-	}
-	c.sendFrame(chain)
+	c.sendFrame(compound(m1, m2, m3))
 	_, resp := c.recv()
 	msgs, ok := splitChain(resp)
 	require.True(t, ok)
@@ -324,6 +314,21 @@ func TestRawCompoundRelated(t *testing.T) {
 	got, err := os.ReadFile(ts.admin + "/comp.txt")
 	require.NoError(t, err)
 	assert.Equal(t, "compound", string(got))
+}
+
+// compound chains messages into one frame: each but the last padded to 8 bytes, with NextCommand set.
+func compound(msgs ...[]byte) []byte {
+	var chain []byte
+	for i, m := range msgs {
+		if i < len(msgs)-1 {
+			for len(m)%8 != 0 {
+				m = append(m, 0)
+			}
+			le.PutUint32(m[20:], uint32(len(m)))
+		}
+		chain = append(chain, m...)
+	}
+	return chain
 }
 
 func ioctlReq(ctl uint32, fid []byte, in []byte) []byte {
