@@ -16,7 +16,6 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
@@ -41,7 +40,7 @@ type hostOpts struct {
 	win       []deployertest.Option
 	noWOW64   bool
 	// services are preloaded besides the default ones.
-	services []scm.Preload
+	services []deployertest.Service
 }
 
 func startEmulated(t *testing.T, o hostOpts) *emulated {
@@ -57,7 +56,7 @@ func startEmulated(t *testing.T, o hostOpts) *emulated {
 	opts := []deployertest.Option{deployertest.WithRoot(root), deployertest.WithStartTimeout(o.start),
 		deployertest.WithInstaller(o.installer)}
 	if o.services != nil {
-		opts = append(opts, deployertest.WithSCM(scm.Options{Services: append(scm.DefaultServices(), o.services...)}))
+		opts = append(opts, deployertest.WithServices(o.services...))
 	}
 	opts = append(opts, o.win...)
 	h := deployertest.Start(t, opts...)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	derrors "github.com/nxdeploy/deployer/errors"
 )
 
@@ -67,13 +66,10 @@ var windowsFiles = []string{
 
 // foreignServices are services that are not ours although their names start
 // with our prefix.
-var foreignServices = []scm.Preload{
-	{Name: "nxdeploy-..", Config: scm.Config{ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartDemand,
-		BinaryPath: `%SystemRoot%\System32\svchost.exe -k foreign`, StartName: "LocalSystem"}},
-	{Name: "nxdeploy-.", Config: scm.Config{ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartDemand,
-		BinaryPath: `%SystemRoot%\System32\svchost.exe -k foreign`, StartName: "LocalSystem"}},
-	{Name: "nxdeploy-agent", Config: scm.Config{ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartAuto,
-		BinaryPath: `"C:\Program Files\Agent\agent.exe" --service`, StartName: "LocalSystem"}},
+var foreignServices = []deployertest.Service{
+	{Name: "nxdeploy-..", StartType: "DEMAND_START", BinaryPath: `%SystemRoot%\System32\svchost.exe -k foreign`},
+	{Name: "nxdeploy-.", StartType: "DEMAND_START", BinaryPath: `%SystemRoot%\System32\svchost.exe -k foreign`},
+	{Name: "nxdeploy-agent", StartType: "AUTO_START", BinaryPath: `"C:\Program Files\Agent\agent.exe" --service`},
 }
 
 // plantWindows writes windowsFiles under the host's ADMIN$.
@@ -187,7 +183,7 @@ func TestSweepTouchesOnlyOurDeployments(t *testing.T) {
 	assert.ErrorIs(t, err, derrors.ReasonServiceNameTaken)
 	agent, ok := e.Service("nxdeploy-agent")
 	require.True(t, ok)
-	assert.Equal(t, foreignServices[2].Config.BinaryPath, agent.BinaryPath, "the foreign service was not reconfigured")
+	assert.Equal(t, foreignServices[2].BinaryPath, agent.BinaryPath, "the foreign service was not reconfigured")
 	assert.False(t, agent.MarkedForDelete)
 	assertWindowsIntact(t, e)
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest"
-	"github.com/nxdeploy/deployer/deployertest/scm"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/secrettest"
@@ -40,7 +39,7 @@ var secretProps = []msi.Property{
 // beside the service's program), in UTF-16 as Windows does, in the forms
 // Windows Installer writes them (the command line, PROPERTY CHANGE lines,
 // CustomActionData in another case), and fails with 1603.
-func leakingService(ctx context.Context, run *scm.Run) (uint32, bool) {
+func leakingService(ctx context.Context, run *deployertest.Run) (uint32, bool) {
 	run.ReportRunning()
 	dir := run.Args[0][:strings.LastIndexByte(run.Args[0], '\\')]
 	cmd := msi.InstallCommand{Package: dir + `\package.msi`, LogPath: dir + `\install.log`, Properties: secretProps}
@@ -58,7 +57,7 @@ func leakingService(ctx context.Context, run *scm.Run) (uint32, bool) {
 		"MSI (s) (A8:E4) [10:15:04:500]: Product: Nexthink Collector -- Installation failed.",
 		"MSI (s) (A8:E4) [10:15:04:501]: MainEngineThread is returning 1603",
 	}
-	if p, ok := run.HostPath(cmd.LogPath); ok {
+	if p, err := run.LocalPath(cmd.LogPath); err == nil {
 		var b bytes.Buffer
 		b.Write([]byte{0xFF, 0xFE})
 		for _, u := range utf16.Encode([]rune(strings.Join(lines, "\r\n") + "\r\n")) {
@@ -88,7 +87,7 @@ func assertNoSecret(t *testing.T, what, text string) {
 func TestPropertyValuesNeverLeave(t *testing.T) {
 	root := t.TempDir()
 	e := deployertest.Start(t, deployertest.WithRoot(root), deployertest.WithStartTimeout(2*time.Second),
-		deployertest.WithSCM(scm.Options{Program: leakingService}))
+		deployertest.WithProgram(leakingService))
 	require.NoError(t, os.MkdirAll(filepath.Join(e.AdminDir, "SysWOW64"), 0o755))
 	em := &emulated{Host: e}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -24,6 +24,9 @@ type Service struct {
 	DisplayName string
 	// BinaryPath is the command line the service runs (lpBinaryPathName).
 	BinaryPath string
+	// StartType is how it starts, as sc shows it: BOOT_START, SYSTEM_START,
+	// AUTO_START, DEMAND_START or DISABLED.
+	StartType string
 	// State is the current state as sc shows it: STOPPED, START_PENDING,
 	// STOP_PENDING, RUNNING, CONTINUE_PENDING, PAUSE_PENDING or PAUSED.
 	State string
@@ -38,13 +41,17 @@ type Service struct {
 	Runs int
 }
 
+var startTypeNames = map[uint32]string{scm.StartBoot: "BOOT_START", scm.StartSystem: "SYSTEM_START",
+	scm.StartAuto: "AUTO_START", scm.StartDemand: "DEMAND_START", scm.StartDisabled: "DISABLED"}
+
 var stateNames = map[uint32]string{scm.StateStopped: "STOPPED", scm.StateStartPending: "START_PENDING",
 	scm.StateStopPending: "STOP_PENDING", scm.StateRunning: "RUNNING", scm.StateContinuePending: "CONTINUE_PENDING",
 	scm.StatePausePending: "PAUSE_PENDING", scm.StatePaused: "PAUSED"}
 
 func serviceOf(si scm.ServiceInfo) Service {
 	return Service{Name: si.Name, DisplayName: si.Config.DisplayName, BinaryPath: si.Config.BinaryPath,
-		State: stateNames[si.Status.CurrentState], Win32ExitCode: si.Status.Win32ExitCode,
+		StartType: startTypeNames[si.Config.StartType],
+		State:     stateNames[si.Status.CurrentState], Win32ExitCode: si.Status.Win32ExitCode,
 		ServiceExitCode: si.Status.ServiceSpecificExitCode, MarkedForDelete: si.MarkedForDelete, Runs: si.Runs}
 }
 

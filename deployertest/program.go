@@ -2,6 +2,7 @@ package deployertest
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
@@ -41,6 +42,17 @@ type Run struct {
 // StartService return. Later calls do nothing.
 func (r *Run) ReportRunning() { r.run.ReportRunning() }
 
+// LocalPath returns the file of this machine that stands for the host's
+// Windows path p, which must lie under the system root (ADMIN$), such as the
+// log a modelled msiexec writes beside the service's program.
+func (r *Run) LocalPath(p string) (string, error) {
+	local, ok := r.run.HostPath(p)
+	if !ok {
+		return "", fmt.Errorf("winhost: %q is not under the system root", p)
+	}
+	return local, nil
+}
+
 // WithProgram makes p play every service the host starts (it replaces
 // WithInstaller's model).
 func WithProgram(p Program) Option {
@@ -49,9 +61,10 @@ func WithProgram(p Program) Option {
 
 // WithServices adds services to the host's service manager, beside those a
 // fresh Windows has (the Server service and the Print Spooler). Each is
-// SERVICE_WIN32_OWN_PROCESS with SERVICE_DEMAND_START, running as
-// LocalSystem; one whose State is "RUNNING" runs from the start until it is
-// stopped, any other is STOPPED. The other fields of Service are ignored.
+// SERVICE_WIN32_OWN_PROCESS running as LocalSystem, with its StartType
+// (DEMAND_START when empty or unknown); one whose State is "RUNNING" runs
+// from the start until it is stopped, any other is STOPPED. The other fields
+// of Service are ignored.
 func WithServices(services ...Service) Option {
 	return func(c *config) { c.services = append(c.services, services...) }
 }
@@ -68,8 +81,14 @@ func scmProgram(p Program) scm.Program {
 func preloads(services []Service) []scm.Preload {
 	out := scm.DefaultServices()
 	for _, s := range services {
+		start := uint32(scm.StartDemand)
+		for code, name := range startTypeNames {
+			if strings.EqualFold(name, s.StartType) {
+				start = code
+			}
+		}
 		out = append(out, scm.Preload{Name: s.Name, Running: strings.EqualFold(s.State, "RUNNING"),
-			Config: scm.Config{ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartDemand,
+			Config: scm.Config{ServiceType: scm.ServiceWin32OwnProcess, StartType: start,
 				ErrorControl: scm.ErrorControlNormal, BinaryPath: s.BinaryPath, StartName: "LocalSystem",
 				DisplayName: s.DisplayName}})
 	}

@@ -97,7 +97,7 @@ func TestStopSignalsCleanUp(t *testing.T) {
 // ourServices lists the services of ours on a demo host.
 func ourServices(h *demo.Host) []string {
 	var names []string
-	for _, s := range h.SCM.Services() {
+	for _, s := range h.Services() {
 		if strings.HasPrefix(strings.ToLower(s.Name), "nxdeploy-") {
 			names = append(names, s.Name)
 		}
