@@ -205,10 +205,6 @@ func WithDropAfterBytes(n int64) Option { return func(c *config) { c.dropAfter =
 // WithLatency delays every response by d.
 func WithLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
 
-// withPipes serves the named pipes of IPC$ with op instead of the default
-// svcctl/srvsvc/lsarpc services (the host then has no service manager).
-func withPipes(op pipe.Opener) Option { return func(c *config) { c.pipes = op } }
-
 // withSCM configures the service control manager behind svcctl directly
 // (DenyAll, a custom loader); AdminDir is always the host's ADMIN$ directory.
 func withSCM(opts scm.Options) Option { return func(c *config) { c.scmOpts = &opts } }

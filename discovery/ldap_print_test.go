@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"math/big"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,7 +29,9 @@ func TestLDAPSourcePrintsNoSecret(t *testing.T) {
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}))
 	src := discovery.LDAPSource{URL: "ldaps://dc1.corp.test", User: "admin@corp.test", Password: pw,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{{PrivateKey: key}}}}
-	secrets := []string{pw, key.D.String(), keyPEM}
+	raw, err := key.Bytes()
+	require.NoError(t, err)
+	secrets := []string{pw, new(big.Int).SetBytes(raw).String(), keyPEM}
 	for name, v := range map[string]any{"value": src, "pointer": &src, "in a slice": []discovery.LDAPSource{src}} {
 		t.Run(name, func(t *testing.T) {
 			out := secrettest.AssertHidden(t, v, secrets...)
