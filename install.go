@@ -9,7 +9,7 @@ import (
 	"time"
 
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"

@@ -25,7 +25,7 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
-	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 )

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
-	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
 	"github.com/nxdeploy/deployer/msi"
 )
 

@@ -9,43 +9,40 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestEnvPinsBuildSettings(t *testing.T) {
-	t.Setenv("GOFLAGS", "-race")
-	t.Setenv("GOAMD64", "v3")
-	t.Setenv("CGO_ENABLED", "1")
-	env := Env("386")
+func TestEnvDropsCompilerSettings(t *testing.T) {
+	t.Setenv("GCC_EXEC_PREFIX", "/evil/")
+	t.Setenv("CPATH", "/evil/include")
+	t.Setenv("LC_ALL", "de_DE.UTF-8")
 	count := map[string]int{}
 	values := map[string]string{}
-	for _, kv := range env {
-		k, v, _ := cutEnv(kv)
+	for _, kv := range Env() {
+		k, v, _ := strings.Cut(kv, "=")
 		count[k]++
 		values[k] = v
 	}
-	for k, want := range map[string]string{"GOOS": "windows", "GOARCH": "386", "CGO_ENABLED": "0", "GOAMD64": "v1", "GO386": "sse2", "GOARM64": "v8.0", "GOFLAGS": ""} {
-		assert.Equal(t, 1, count[k], k)
-		assert.Equal(t, want, values[k], k)
-	}
+	assert.Zero(t, count["GCC_EXEC_PREFIX"])
+	assert.Zero(t, count["CPATH"])
+	assert.Equal(t, 1, count["LC_ALL"])
+	assert.Equal(t, "C", values["LC_ALL"])
 }
 
-func TestArgs(t *testing.T) {
-	args := Args("/tmp/x.exe")
-	joined := strings.Join(args, " ")
-	for _, want := range []string{"-trimpath", "-buildvcs=false", "-ldflags=-s -w -buildid=", "-o /tmp/x.exe", Package} {
-		assert.Contains(t, joined, want)
+func TestArgsPinReproducibility(t *testing.T) {
+	for _, arch := range Arches() {
+		joined := strings.Join(Args("/src", arch, "/tmp/x.exe"), " ")
+		for _, want := range []string{"-Werror", "-Wl,--no-insert-timestamp", "-Wl,--build-id=none", "-ffile-prefix-map=/src=.",
+			"-fno-ident", "-nostdlib", "-Wl,--subsystem,console:6.0", "-Wl,--major-os-version,6", "-o /tmp/x.exe", "/src/nxsvc.c"} {
+			assert.Contains(t, joined, want, arch)
+		}
+		assert.NotContains(t, joined, "__DATE__")
 	}
-	assert.Equal(t, "nxsvc-arm64.exe", FileName("arm64"))
+	assert.Contains(t, strings.Join(LDFlags("386"), " "), "-e,_nx_entry")
+	assert.Contains(t, strings.Join(LDFlags("amd64"), " "), "-e,nx_entry")
+	assert.Equal(t, "nxsvc-386.exe", FileName("386"))
 }
 
 func TestBuildRejectsUnknownArch(t *testing.T) {
-	_, err := Build(context.Background(), t.TempDir(), "mips", Options{})
+	_, err := Build(context.Background(), "", t.TempDir(), "arm64")
 	require.ErrorContains(t, err, "unsupported arch")
-	_, err = Build(context.Background(), t.TempDir(), "amd64", Options{GoTool: "/nonexistent/go"})
+	_, err = Compiler("mips")
 	require.Error(t, err)
-}
-
-func TestCutEnv(t *testing.T) {
-	for in, want := range map[string][2]string{"A=b": {"A", "b"}, "A=": {"A", ""}, "=C:=C:\\": {"=C:", "C:\\"}, "X": {"X", ""}} {
-		k, v, _ := cutEnv(in)
-		assert.Equal(t, want, [2]string{k, v}, in)
-	}
 }

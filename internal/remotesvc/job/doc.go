@@ -1,21 +1,86 @@
-// Package job defines the contract between the deployer library and nxsvc, the
-// small Windows service the library pushes to ADMIN$: the Job the service runs
-// (the msiexec command line, where its log and result go, and a timeout) and
-// the Result the service writes when the command ends.
+// Package job defines the files the deployer and its remote service (nxsvc,
+// built from ../csrc) exchange in a deployment directory,
+// ADMIN$\<prefix>\<deployment-id>\ on the host: the job the deployer writes,
+// and the progress and result files the service writes. The service's only
+// argument is that directory, so nothing of the job (least of all a property
+// value) is ever on a command line or in the service's configuration; the
+// directory admits only SYSTEM and Administrators.
 //
-// The package is platform-neutral so the library (running on Linux) and the
-// service (running on Windows) share one definition, one JSON encoding and one
-// validation. A job reaches the service in one of three ways, tried in order:
+// Files of a deployment directory:
 //
-//   - --job-b64 <base64 JSON> in the service's arguments: the job travels in
-//     the service's binary path, so no extra upload is needed;
-//   - --job <absolute Windows path of a job file>;
-//   - a file named job.json next to the service executable.
+//	nxsvc.exe    the service
+//	package.msi  the package (unless it is installed from a share)
+//	job          the job (Encode writes it, nxsvc reads it)
+//	install.log  Windows Installer's verbose log
+//	progress     percent and current action, rewritten as the install runs
+//	result       the outcome, written once when the service ends
 //
-// When the service stops, its SCM status carries the outcome: exit code 0 means
-// the command exited 0; otherwise WIN32_EXIT_CODE is 1066
-// (ERROR_SERVICE_SPECIFIC_ERROR) and SERVICE_EXIT_CODE is the command's exit
-// code, or one of the Code* values (range 0x4E580000-0x4E5800FF) when the
-// service itself failed. The Result file, written atomically beside the log,
-// repeats the code with timestamps and an error text.
+// # The job file
+//
+// Binary, little-endian, at most 65536 bytes, so the C parser in nxsvc has
+// nothing to guess: a 16-byte header, then records.
+//
+//	header:  "NXJB"  u32 version (1)  u32 file length  u32 record count (≤ 1024)
+//	record:  u16 tag  u16 flags  u32 payload length  payload
+//
+// Strings are UTF-16LE without a terminator and may not contain U+0000.
+// Records (each at most once, except PROPERTY; flags are 0 except where
+// said):
+//
+//	1 ID         string: the deployment id, 1-64 of [A-Za-z0-9._-], not "." or ".."
+//	2 OPERATION  u32: 1 install, 2 uninstall
+//	3 PACKAGE    string: install only; a file name in the directory (at most
+//	             128 characters) or a UNC path \\server\share\...\file.msi
+//	             (at most 1024)
+//	4 PRODUCT    string: uninstall only; {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}
+//	5 PROPERTY   u16 name length (code units), name, value (the rest);
+//	             flags bit 0: the value is secret. Names are Windows Installer
+//	             identifiers ([A-Za-z_][A-Za-z0-9_.]*, at most 72); REBOOT and
+//	             MsiHiddenProperties are the service's own; at most 256, each
+//	             name once
+//	6 TIMEOUT    u32 seconds, 1-604800: the service cancels the install then
+//	7 GRACE      u32 seconds, 1-3600 (default 120): how long the service
+//	             waits for Windows Installer to roll back after a cancel
+//	             before it ends its process
+//
+// ID, OPERATION and TIMEOUT are required, with PACKAGE for an install and
+// PRODUCT for an uninstall. A file breaking any rule is refused as a whole
+// with a ParseError (in nxsvc: exit code CodeBadJob and the reason in the
+// result file).
+//
+// nxsvc passes the properties to MsiInstallProduct (or, for an uninstall,
+// MsiConfigureProductEx) as NAME="value" with quotes doubled, after
+// REBOOT=ReallySuppress (msiexec's /norestart), and names the secret ones
+// in MsiHiddenProperties so Windows Installer does not log their values;
+// when there is a secret it also leaves the property dump out of the log.
+//
+// # The progress file
+//
+// UTF-8 lines, at most 512 bytes, replaced atomically (written to
+// progress.tmp, then renamed) whenever the action or the percentage changes
+// (at most every 250 ms for the same action):
+//
+//	nxsvc-progress 1
+//	seq=17              increases with every rewrite
+//	percent=42          of the current phase, from INSTALLMESSAGE_PROGRESS; -1 unknown
+//	phase=execute       script (Windows Installer writes its script), execute, rollback
+//	action=InstallFiles the last INSTALLMESSAGE_ACTIONSTART
+//
+// # The result file
+//
+// UTF-8 lines, written atomically once when the service ends:
+//
+//	nxsvc-result 1
+//	id=dep-42
+//	code=1603           the service's exit code (see below)
+//	outcome=done        done, cancelled, timeout, hard-stop, bad-job, setup-failed
+//	msi=1603            the Windows Installer API's result, when it returned
+//	error=...           what went wrong, in words (never a property value)
+//
+// # Exit codes
+//
+// The service stops with exit code 0, or with WIN32_EXIT_CODE 1066
+// (ERROR_SERVICE_SPECIFIC_ERROR) and the code as SERVICE_EXIT_CODE. The code
+// is the Windows Installer API's result (1603, 3010, 1602 after a cancel,
+// ...), except for the Code* values of the service's own range.
 package job

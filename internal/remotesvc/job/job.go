@@ -1,323 +1,618 @@
 package job
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
-// Service-specific exit codes reported by nxsvc when the outcome is not the
-// command's own exit code. They all lie in [CodeBase, CodeBase+0xFF], far from
-// msiexec's codes (0-0xFFFF) and from NTSTATUS crash codes (0xC0000000 and up).
+// Names of the files in a deployment directory.
 const (
-	// CodeBase is the first code of nxsvc's own range ("NX" in the high word).
-	CodeBase uint32 = 0x4E580000
-	// CodeBadJob means the job could not be read, decoded or validated.
-	CodeBadJob uint32 = CodeBase + 1
-	// CodeStartFailed means the command could not be started (for example the
-	// executable does not exist).
-	CodeStartFailed uint32 = CodeBase + 2
-	// CodeTimeout means the command ran longer than Job.Timeout and its process
-	// tree was killed.
-	CodeTimeout uint32 = CodeBase + 3
-	// CodeStopped means the service received SERVICE_CONTROL_STOP or
-	// SERVICE_CONTROL_SHUTDOWN while the command ran, and killed it.
-	CodeStopped uint32 = CodeBase + 4
-	// CodeWaitFailed means waiting for the command failed after it started.
-	CodeWaitFailed uint32 = CodeBase + 5
-	// CodeLast is the last code of nxsvc's own range.
-	CodeLast uint32 = CodeBase + 0xFF
+	// FileJob is the job file the deployer writes.
+	FileJob = "job"
+	// FileProgress is the progress file the service rewrites.
+	FileProgress = "progress"
+	// FileResult is the result file the service writes when it ends.
+	FileResult = "result"
+	// FileLog is Windows Installer's verbose log.
+	FileLog = "install.log"
 )
 
-// IsServiceCode reports whether code lies in nxsvc's own range rather than being
-// the exit code of the command.
-func IsServiceCode(code uint32) bool { return code >= CodeBase && code <= CodeLast }
+// Limits of a job file, as nxsvc enforces them.
+const (
+	MaxFileSize      = 65536
+	MaxRecords       = 1024
+	MaxProperties    = 256
+	MaxIDLen         = 64
+	MaxPropertyName  = 72
+	MaxPackageName   = 128
+	MaxUNCPath       = 1024
+	MaxTimeout       = 604800 * time.Second
+	MaxGrace         = 3600 * time.Second
+	DefaultGrace     = 120 * time.Second
+	headerSize       = 16
+	recordHeaderSize = 8
+	version          = 1
+	magic            = "NXJB"
+)
 
-// CodeName returns a short name for one of the Code* values, or "" when code is
-// not one of them.
-func CodeName(code uint32) string {
-	switch code {
-	case CodeBadJob:
-		return "bad-job"
-	case CodeStartFailed:
-		return "start-failed"
-	case CodeTimeout:
-		return "timeout"
-	case CodeStopped:
-		return "stopped"
-	case CodeWaitFailed:
-		return "wait-failed"
+// Record tags and flags of the job file.
+const (
+	tagID        = 1
+	tagOperation = 2
+	tagPackage   = 3
+	tagProduct   = 4
+	tagProperty  = 5
+	tagTimeout   = 6
+	tagGrace     = 7
+	flagSecret   = 1
+)
+
+// Operation is what the service does with the product.
+type Operation uint32
+
+// Operations.
+const (
+	// Install installs the package (MsiInstallProduct).
+	Install Operation = 1
+	// Uninstall removes the product (MsiConfigureProductEx, INSTALLSTATE_ABSENT).
+	Uninstall Operation = 2
+)
+
+// String names the operation.
+func (o Operation) String() string {
+	switch o {
+	case Install:
+		return "install"
+	case Uninstall:
+		return "uninstall"
 	}
-	return ""
+	return fmt.Sprintf("operation(%d)", uint32(o))
 }
 
-// Limits enforced by Validate and Decode.
-const (
-	// MaxEncodedSize bounds the JSON encoding of a job (and of a job file).
-	MaxEncodedSize = 64 << 10
-	// MaxTimeout bounds Job.Timeout.
-	MaxTimeout = 7 * 24 * time.Hour
-	// MaxIDLen bounds the length of Job.ID.
-	MaxIDLen = 64
-	// MaxPathLen bounds every path (MAX_PATH-style limit, without the \\?\ prefix).
-	MaxPathLen = 260
-)
+// Property is one Windows Installer property of the job.
+type Property struct {
+	// Name is a Windows Installer identifier, such as "SERVER".
+	Name string
+	// Value is any text without NUL.
+	Value string
+	// Secret asks Windows Installer not to write the value into its log
+	// (MsiHiddenProperties).
+	Secret bool
+}
 
-// FileName is the name of the job file nxsvc looks for next to its executable
-// when neither --job nor --job-b64 is given.
-const FileName = "job.json"
-
-// ErrInvalid is wrapped by every error returned by Validate and Decode for a
-// job that is malformed.
-var ErrInvalid = errors.New("invalid job")
-
-// Job is what nxsvc runs.
+// Job is what the service does in one deployment directory.
 type Job struct {
-	// ID names the deployment; it appears in the Result. Letters, digits, '.',
-	// '_' and '-' only, at most MaxIDLen characters.
+	// ID names the deployment.
 	ID string
-	// Command is the argv of the program to run; Command[0] is an absolute
-	// Windows path or a bare executable name found through PATH (msiexec.exe).
-	Command []string
-	// CmdLine, when not empty, is passed verbatim to CreateProcess as the
-	// command line instead of one built by quoting Command. msiexec parses
-	// PROPERTY="value with spaces" itself, which standard quoting breaks.
-	// Command[0] still names the executable.
-	CmdLine string
-	// Dir is the working directory of the command (absolute); empty means the
-	// directory of ResultPath.
-	Dir string
-	// LogPath is the absolute path of the verbose log the command writes (the
-	// /l*v argument of msiexec). nxsvc creates its directory.
-	LogPath string
-	// ResultPath is the absolute path where nxsvc writes the Result as JSON.
-	ResultPath string
-	// Timeout bounds the command's run time; when it expires nxsvc kills the
-	// command's process tree. Encoded in whole seconds.
+	// Operation is Install or Uninstall.
+	Operation Operation
+	// Package is, for Install, the package's file name in the deployment
+	// directory, or a UNC path \\server\share\...\file.msi.
+	Package string
+	// ProductCode is, for Uninstall, the product's code in braces.
+	ProductCode string
+	// Properties are passed to Windows Installer in order.
+	Properties []Property
+	// Timeout bounds the installation: the service cancels it then (encoded
+	// in whole seconds, rounded up).
 	Timeout time.Duration
+	// Grace is how long the service waits for Windows Installer to roll back
+	// after a cancel before it ends its own process; 0 means DefaultGrace.
+	Grace time.Duration
 }
 
-// wireJob is the JSON shape of a Job.
-type wireJob struct {
-	ID             string   `json:"id"`
-	Command        []string `json:"command"`
-	CmdLine        string   `json:"cmdline,omitempty"`
-	Dir            string   `json:"dir,omitempty"`
-	LogPath        string   `json:"log_path"`
-	ResultPath     string   `json:"result_path"`
-	TimeoutSeconds int64    `json:"timeout_seconds"`
-}
-
-// MarshalJSON encodes the job with Timeout in whole seconds (rounded up).
-func (j Job) MarshalJSON() ([]byte, error) {
-	secs := int64(j.Timeout / time.Second)
-	if j.Timeout%time.Second != 0 {
-		secs++
-	}
-	return json.Marshal(wireJob{
-		ID: j.ID, Command: j.Command, CmdLine: j.CmdLine, Dir: j.Dir,
-		LogPath: j.LogPath, ResultPath: j.ResultPath, TimeoutSeconds: secs,
-	})
-}
-
-// UnmarshalJSON decodes a job, rejecting unknown fields and trailing data. It
-// does not validate; use Decode for untrusted input.
-func (j *Job) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var w wireJob
-	if err := dec.Decode(&w); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data after job object")
-	}
-	if w.TimeoutSeconds < 0 || w.TimeoutSeconds > int64(math.MaxInt64/int64(time.Second)) {
-		return fmt.Errorf("timeout_seconds %d out of range", w.TimeoutSeconds)
-	}
-	*j = Job{
-		ID: w.ID, Command: w.Command, CmdLine: w.CmdLine, Dir: w.Dir,
-		LogPath: w.LogPath, ResultPath: w.ResultPath,
-		Timeout: time.Duration(w.TimeoutSeconds) * time.Second,
-	}
-	return nil
-}
-
-// Encode returns the validated job as JSON.
+// Encode validates j with the service's own rules and returns the job file.
+// Its errors name the offending field, never a property's value.
 func (j Job) Encode() ([]byte, error) {
-	if err := j.Validate(); err != nil {
-		return nil, err
+	for i, p := range j.Properties {
+		if !utf8.ValidString(p.Value) {
+			return nil, fmt.Errorf("job: property %d (%s): value is not valid UTF-8", i+1, safeName(p.Name))
+		}
 	}
-	b, err := json.Marshal(j)
-	if err != nil {
-		return nil, err
+	for field, s := range map[string]string{"id": j.ID, "package": j.Package, "product code": j.ProductCode} {
+		if !utf8.ValidString(s) {
+			return nil, fmt.Errorf("job: %s is not valid UTF-8", field)
+		}
 	}
-	if len(b) > MaxEncodedSize {
-		return nil, fmt.Errorf("%w: encoded size %d exceeds %d bytes", ErrInvalid, len(b), MaxEncodedSize)
+	if j.ID == "" {
+		return nil, fmt.Errorf("job: id: %s (empty)", ErrID)
+	}
+	if j.Timeout <= 0 || j.Timeout > MaxTimeout {
+		return nil, fmt.Errorf("job: timeout %v outside (0, %v]", j.Timeout, MaxTimeout)
+	}
+	if j.Grace < 0 || j.Grace > MaxGrace {
+		return nil, fmt.Errorf("job: grace %v outside [0, %v]", j.Grace, MaxGrace)
+	}
+	b := j.marshal()
+	if _, err := Decode(b); err != nil {
+		return nil, j.describe(err)
 	}
 	return b, nil
 }
 
-// EncodeBase64 returns the validated job as standard base64 of its JSON, the
-// value of nxsvc's --job-b64 argument.
-func (j Job) EncodeBase64() (string, error) {
-	b, err := j.Encode()
-	if err != nil {
-		return "", err
+// describe turns a ParseError of the job's own encoding into an error that
+// names the field.
+func (j Job) describe(err error) error {
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		return err
 	}
-	return base64.StdEncoding.EncodeToString(b), nil
+	field := pe.Code.String()
+	if pe.Record > 0 {
+		if name, ok := j.recordName(pe.Record); ok {
+			return fmt.Errorf("job: %s: %s", name, field)
+		}
+	}
+	return fmt.Errorf("job: %s", field)
 }
 
-// Decode parses and validates a JSON job.
+// recordName names the n-th record (1-based) that marshal writes.
+func (j Job) recordName(n uint32) (string, bool) {
+	names := []string{"id", "operation"}
+	if j.Package != "" {
+		names = append(names, "package")
+	}
+	if j.ProductCode != "" {
+		names = append(names, "product code")
+	}
+	for i, p := range j.Properties {
+		names = append(names, fmt.Sprintf("property %d (%s)", i+1, safeName(p.Name)))
+	}
+	names = append(names, "timeout", "grace")
+	if n == 0 || int(n) > len(names) {
+		return "", false
+	}
+	return names[n-1], true
+}
+
+// safeName quotes a property name for an error, bounded and printable.
+func safeName(s string) string {
+	if len(s) > MaxPropertyName {
+		s = s[:MaxPropertyName] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+func (j Job) marshal() []byte {
+	w := writer{buf: make([]byte, headerSize, 512)}
+	w.str(tagID, 0, j.ID)
+	w.u32(tagOperation, uint32(j.Operation))
+	if j.Package != "" {
+		w.str(tagPackage, 0, j.Package)
+	}
+	if j.ProductCode != "" {
+		w.str(tagProduct, 0, j.ProductCode)
+	}
+	for _, p := range j.Properties {
+		name := utf16.Encode([]rune(p.Name))
+		value := utf16.Encode([]rune(p.Value))
+		var flags uint16
+		if p.Secret {
+			flags = flagSecret
+		}
+		payload := make([]byte, 2, 2+2*len(name)+2*len(value))
+		binary.LittleEndian.PutUint16(payload, uint16(min(len(name), 0xFFFF)))
+		payload = appendUTF16(payload, name)
+		payload = appendUTF16(payload, value)
+		w.record(tagProperty, flags, payload)
+	}
+	secs := int64(j.Timeout / time.Second)
+	if j.Timeout%time.Second != 0 {
+		secs++
+	}
+	w.u32(tagTimeout, uint32(min(secs, 1<<32-1)))
+	if j.Grace > 0 {
+		g := int64(j.Grace / time.Second)
+		if j.Grace%time.Second != 0 {
+			g++
+		}
+		w.u32(tagGrace, uint32(min(g, 1<<32-1)))
+	}
+	copy(w.buf, magic)
+	binary.LittleEndian.PutUint32(w.buf[4:], version)
+	binary.LittleEndian.PutUint32(w.buf[8:], uint32(min(len(w.buf), 1<<32-1)))
+	binary.LittleEndian.PutUint32(w.buf[12:], w.count)
+	return w.buf
+}
+
+type writer struct {
+	buf   []byte
+	count uint32
+}
+
+func (w *writer) record(tag, flags uint16, payload []byte) {
+	var h [recordHeaderSize]byte
+	binary.LittleEndian.PutUint16(h[0:], tag)
+	binary.LittleEndian.PutUint16(h[2:], flags)
+	binary.LittleEndian.PutUint32(h[4:], uint32(min(len(payload), 1<<32-1)))
+	w.buf = append(append(w.buf, h[:]...), payload...)
+	w.count++
+}
+
+func (w *writer) str(tag, flags uint16, s string) {
+	w.record(tag, flags, appendUTF16(nil, utf16.Encode([]rune(s))))
+}
+
+func (w *writer) u32(tag uint16, v uint32) {
+	w.record(tag, 0, binary.LittleEndian.AppendUint32(nil, v))
+}
+
+func appendUTF16(b []byte, units []uint16) []byte {
+	for _, u := range units {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
+// ErrorCode is why a job file was refused; the values are nxsvc's (see
+// csrc/nxjob.h) so both sides name a failure alike.
+type ErrorCode int
+
+// The job file's error codes.
+const (
+	ErrTooLarge ErrorCode = iota + 1
+	ErrShort
+	ErrMagic
+	ErrVersion
+	ErrLength
+	ErrCount
+	ErrTruncated
+	ErrTrailing
+	ErrTag
+	ErrFlags
+	ErrDuplicate
+	ErrSize
+	ErrNUL
+	ErrID
+	ErrOperation
+	ErrPackage
+	ErrProduct
+	ErrPropertyName
+	ErrPropertyReserved
+	ErrPropertyDuplicate
+	ErrPropertyCount
+	ErrTimeout
+	ErrGrace
+	ErrMissing
+	ErrConflict
+)
+
+var errorText = map[ErrorCode]string{
+	ErrTooLarge:          "job file larger than 65536 bytes",
+	ErrShort:             "job file shorter than its header",
+	ErrMagic:             "not a job file (bad magic)",
+	ErrVersion:           "job file version not supported",
+	ErrLength:            "job file length differs from its header (truncated or extended)",
+	ErrCount:             "too many records",
+	ErrTruncated:         "record runs past the end of the file",
+	ErrTrailing:          "bytes after the last record",
+	ErrTag:               "unknown record tag",
+	ErrFlags:             "record carries flags it may not have",
+	ErrDuplicate:         "record given twice",
+	ErrSize:              "record payload has the wrong size",
+	ErrNUL:               "string contains a NUL character",
+	ErrID:                "invalid deployment id",
+	ErrOperation:         "unknown operation",
+	ErrPackage:           "invalid package name or UNC path",
+	ErrProduct:           "invalid product code",
+	ErrPropertyName:      "invalid property name",
+	ErrPropertyReserved:  "property set by the service itself (REBOOT, MsiHiddenProperties)",
+	ErrPropertyDuplicate: "property given twice",
+	ErrPropertyCount:     "too many properties",
+	ErrTimeout:           "timeout out of range",
+	ErrGrace:             "cancel grace period out of range",
+	ErrMissing:           "required record missing",
+	ErrConflict:          "records do not fit the operation",
+}
+
+// String is the code's description, the text nxsvc writes into its result.
+func (c ErrorCode) String() string {
+	if s, ok := errorText[c]; ok {
+		return s
+	}
+	return fmt.Sprintf("job error %d", int(c))
+}
+
+// ParseError is a job file refused by Decode.
+type ParseError struct {
+	// Code says why.
+	Code ErrorCode
+	// Record is the 1-based record where parsing stopped, 0 for the header
+	// or the file as a whole.
+	Record uint32
+	// Offset is the byte offset of that record.
+	Offset uint32
+}
+
+// Error implements error.
+func (e *ParseError) Error() string {
+	if e.Record > 0 {
+		return fmt.Sprintf("job file: record %d at byte %d: %s", e.Record, e.Offset, e.Code)
+	}
+	return "job file: " + e.Code.String()
+}
+
+// Decode parses and validates a job file with exactly nxsvc's rules (a
+// test compiles nxsvc's parser and compares the two on fuzzed input).
 func Decode(b []byte) (Job, error) {
-	if len(b) > MaxEncodedSize {
-		return Job{}, fmt.Errorf("%w: %d bytes exceeds %d", ErrInvalid, len(b), MaxEncodedSize)
+	var (
+		j      Job
+		seen   uint32
+		units  = make(map[string]bool)
+		hasOp  bool
+		hasPkg bool
+		hasPrd bool
+		hasID  bool
+	)
+	fail := func(c ErrorCode, rec uint32, off int) (Job, error) {
+		return Job{}, &ParseError{Code: c, Record: rec, Offset: uint32(off)}
 	}
-	// A UTF-8 byte order mark is what Windows editors (and PowerShell's
-	// Out-File) put in front of a file.
-	b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))
-	var j Job
-	if err := json.Unmarshal(b, &j); err != nil {
-		return Job{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	switch {
+	case len(b) > MaxFileSize:
+		return fail(ErrTooLarge, 0, 0)
+	case len(b) < headerSize:
+		return fail(ErrShort, 0, 0)
+	case string(b[:4]) != magic:
+		return fail(ErrMagic, 0, 0)
+	case binary.LittleEndian.Uint32(b[4:]) != version:
+		return fail(ErrVersion, 0, 0)
+	case binary.LittleEndian.Uint32(b[8:]) != uint32(len(b)):
+		return fail(ErrLength, 0, 0)
 	}
-	if err := j.Validate(); err != nil {
-		return Job{}, err
+	count := binary.LittleEndian.Uint32(b[12:])
+	if count > MaxRecords {
+		return fail(ErrCount, 0, 0)
+	}
+	pos := headerSize
+	for r := uint32(1); r <= count; r++ {
+		start := pos
+		if len(b)-pos < recordHeaderSize {
+			return fail(ErrTruncated, r, start)
+		}
+		tag := binary.LittleEndian.Uint16(b[pos:])
+		flags := binary.LittleEndian.Uint16(b[pos+2:])
+		plen := binary.LittleEndian.Uint32(b[pos+4:])
+		pos += recordHeaderSize
+		if uint64(plen) > uint64(len(b)-pos) {
+			return fail(ErrTruncated, r, start)
+		}
+		p := b[pos : pos+int(plen)]
+		pos += int(plen)
+		if tag < tagID || tag > tagGrace {
+			return fail(ErrTag, r, start)
+		}
+		if flags != 0 && !(tag == tagProperty && flags == flagSecret) {
+			return fail(ErrFlags, r, start)
+		}
+		if tag != tagProperty {
+			if seen&(1<<tag) != 0 {
+				return fail(ErrDuplicate, r, start)
+			}
+			seen |= 1 << tag
+		}
+		switch tag {
+		case tagID, tagPackage, tagProduct:
+			if plen == 0 || plen%2 != 0 {
+				return fail(ErrSize, r, start)
+			}
+			u := readUTF16(p)
+			if hasNUL(u) {
+				return fail(ErrNUL, r, start)
+			}
+			switch tag {
+			case tagID:
+				if !validID(u) {
+					return fail(ErrID, r, start)
+				}
+				j.ID, hasID = decodeUTF16(u), true
+			case tagPackage:
+				if !validPackage(u) {
+					return fail(ErrPackage, r, start)
+				}
+				j.Package, hasPkg = decodeUTF16(u), true
+			default:
+				if !validProduct(u) {
+					return fail(ErrProduct, r, start)
+				}
+				j.ProductCode, hasPrd = decodeUTF16(u), true
+			}
+		case tagOperation, tagTimeout, tagGrace:
+			if plen != 4 {
+				return fail(ErrSize, r, start)
+			}
+			v := binary.LittleEndian.Uint32(p)
+			switch tag {
+			case tagOperation:
+				if v != uint32(Install) && v != uint32(Uninstall) {
+					return fail(ErrOperation, r, start)
+				}
+				j.Operation, hasOp = Operation(v), true
+			case tagTimeout:
+				if v < 1 || time.Duration(v)*time.Second > MaxTimeout {
+					return fail(ErrTimeout, r, start)
+				}
+				j.Timeout = time.Duration(v) * time.Second
+			default:
+				if v < 1 || time.Duration(v)*time.Second > MaxGrace {
+					return fail(ErrGrace, r, start)
+				}
+				j.Grace = time.Duration(v) * time.Second
+			}
+		case tagProperty:
+			if len(j.Properties) >= MaxProperties {
+				return fail(ErrPropertyCount, r, start)
+			}
+			if plen < 2 {
+				return fail(ErrSize, r, start)
+			}
+			nlen := uint32(binary.LittleEndian.Uint16(p))
+			if nlen == 0 || 2*nlen > plen-2 {
+				return fail(ErrSize, r, start)
+			}
+			vbytes := plen - 2 - 2*nlen
+			if vbytes%2 != 0 {
+				return fail(ErrSize, r, start)
+			}
+			name := readUTF16(p[2 : 2+2*nlen])
+			if hasNUL(name) {
+				return fail(ErrNUL, r, start)
+			}
+			if !validPropertyName(name) {
+				return fail(ErrPropertyName, r, start)
+			}
+			key := string(decodeUTF16(name))
+			if strings.EqualFold(key, "REBOOT") || strings.EqualFold(key, "MsiHiddenProperties") {
+				return fail(ErrPropertyReserved, r, start)
+			}
+			if units[key] {
+				return fail(ErrPropertyDuplicate, r, start)
+			}
+			value := readUTF16(p[2+2*nlen:])
+			if hasNUL(value) {
+				return fail(ErrNUL, r, start)
+			}
+			units[key] = true
+			j.Properties = append(j.Properties, Property{Name: key, Value: decodeUTF16(value), Secret: flags == flagSecret})
+		}
+	}
+	if pos != len(b) {
+		return fail(ErrTrailing, 0, pos)
+	}
+	if !hasID || !hasOp || j.Timeout == 0 {
+		return fail(ErrMissing, 0, pos)
+	}
+	if j.Operation == Install {
+		if !hasPkg {
+			return fail(ErrMissing, 0, pos)
+		}
+		if hasPrd {
+			return fail(ErrConflict, 0, pos)
+		}
+	} else {
+		if !hasPrd {
+			return fail(ErrMissing, 0, pos)
+		}
+		if hasPkg {
+			return fail(ErrConflict, 0, pos)
+		}
 	}
 	return j, nil
 }
 
-// DecodeBase64 decodes the value of --job-b64 (standard or URL-safe base64,
-// padded or not) and then the job it carries.
-func DecodeBase64(s string) (Job, error) {
-	if len(s) > base64.StdEncoding.EncodedLen(MaxEncodedSize) {
-		return Job{}, fmt.Errorf("%w: base64 argument of %d bytes is too long", ErrInvalid, len(s))
+func readUTF16(p []byte) []uint16 {
+	u := make([]uint16, len(p)/2)
+	for i := range u {
+		u[i] = binary.LittleEndian.Uint16(p[2*i:])
 	}
-	s = strings.TrimRight(s, "=")
-	enc := base64.RawStdEncoding
-	if strings.ContainsAny(s, "-_") {
-		enc = base64.RawURLEncoding
-	}
-	b, err := enc.DecodeString(s)
-	if err != nil {
-		return Job{}, fmt.Errorf("%w: base64: %v", ErrInvalid, err)
-	}
-	return Decode(b)
+	return u
 }
 
-// Validate reports the first problem that would keep nxsvc from running the
-// job safely. Every error wraps ErrInvalid.
-func (j Job) Validate() error {
-	if err := validID(j.ID); err != nil {
-		return err
-	}
-	if len(j.Command) == 0 {
-		return fmt.Errorf("%w: empty command", ErrInvalid)
-	}
-	for i, a := range j.Command {
-		if err := cleanString(fmt.Sprintf("command[%d]", i), a); err != nil {
-			return err
+func decodeUTF16(u []uint16) string { return string(utf16.Decode(u)) }
+
+func hasNUL(u []uint16) bool {
+	for _, c := range u {
+		if c == 0 {
+			return true
 		}
 	}
-	exe := j.Command[0]
-	if exe == "" {
-		return fmt.Errorf("%w: command[0] is empty", ErrInvalid)
-	}
-	if strings.ContainsAny(exe, `\/:`) {
-		if err := AbsWindowsPath("command[0]", exe); err != nil {
-			return err
-		}
-	} else if strings.ContainsAny(exe, `<>"|?*`) {
-		return fmt.Errorf("%w: command[0] %q has a character Windows forbids in names", ErrInvalid, exe)
-	}
-	if err := cleanString("cmdline", j.CmdLine); err != nil {
-		return err
-	}
-	if len(j.CmdLine) > 32767 {
-		return fmt.Errorf("%w: cmdline longer than 32767 characters", ErrInvalid)
-	}
-	if j.Dir != "" {
-		if err := AbsWindowsPath("dir", j.Dir); err != nil {
-			return err
-		}
-	}
-	if err := AbsWindowsPath("log_path", j.LogPath); err != nil {
-		return err
-	}
-	if err := AbsWindowsPath("result_path", j.ResultPath); err != nil {
-		return err
-	}
-	if strings.EqualFold(j.LogPath, j.ResultPath) {
-		return fmt.Errorf("%w: log_path and result_path are the same file", ErrInvalid)
-	}
-	if j.Timeout < time.Second || j.Timeout > MaxTimeout {
-		return fmt.Errorf("%w: timeout %v outside [1s, %v]", ErrInvalid, j.Timeout, MaxTimeout)
-	}
-	return nil
+	return false
 }
 
-func validID(id string) error {
-	if id == "" || len(id) > MaxIDLen {
-		return fmt.Errorf("%w: id must have 1 to %d characters", ErrInvalid, MaxIDLen)
+func isAlpha(c uint16) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+func isDigit(c uint16) bool { return c >= '0' && c <= '9' }
+func isHex(c uint16) bool   { return isDigit(c) || c >= 'A' && c <= 'F' || c >= 'a' && c <= 'f' }
+
+func validID(u []uint16) bool {
+	if len(u) < 1 || len(u) > MaxIDLen {
+		return false
 	}
-	for _, r := range id {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '_', r == '-':
+	for _, c := range u {
+		if !isAlpha(c) && !isDigit(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	s := decodeUTF16(u)
+	return s != "." && s != ".."
+}
+
+func forbiddenInName(c uint16) bool {
+	return c < 0x20 || c == 0x7f || strings.ContainsRune(`\/:*?"<>|`, rune(c))
+}
+
+func validComponent(u []uint16) bool {
+	if len(u) == 0 {
+		return false
+	}
+	if s := decodeUTF16(u); s == "." || s == ".." {
+		return false
+	}
+	if last := u[len(u)-1]; last == ' ' || last == '.' {
+		return false
+	}
+	for _, c := range u {
+		if forbiddenInName(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func validPackage(u []uint16) bool {
+	if len(u) >= 2 && u[0] == '\\' && u[1] == '\\' {
+		if len(u) > MaxUNCPath {
+			return false
+		}
+		parts := 0
+		start := 2
+		for i := 2; i <= len(u); i++ {
+			if i == len(u) || u[i] == '\\' {
+				if !validComponent(u[start:i]) {
+					return false
+				}
+				parts++
+				start = i + 1
+			}
+		}
+		return parts >= 3
+	}
+	return len(u) <= MaxPackageName && validComponent(u)
+}
+
+func validProduct(u []uint16) bool {
+	if len(u) != 38 || u[0] != '{' || u[37] != '}' {
+		return false
+	}
+	for i := 1; i < 37; i++ {
+		switch i {
+		case 9, 14, 19, 24:
+			if u[i] != '-' {
+				return false
+			}
 		default:
-			return fmt.Errorf("%w: id %q has character %q", ErrInvalid, id, r)
-		}
-	}
-	if id == "." || id == ".." {
-		return fmt.Errorf("%w: id %q", ErrInvalid, id)
-	}
-	return nil
-}
-
-// cleanString rejects NUL, CR and LF, which cannot survive a Windows command
-// line or a service binary path.
-func cleanString(field, s string) error {
-	if i := strings.IndexAny(s, "\x00\r\n"); i >= 0 {
-		return fmt.Errorf("%w: %s has a NUL or newline at byte %d", ErrInvalid, field, i)
-	}
-	return nil
-}
-
-// AbsWindowsPath checks that p is an absolute local Windows path such as
-// C:\Windows\nxdeploy\x\job.json: a drive letter, a colon, a backslash, then
-// non-empty components free of the characters Windows forbids in names, with
-// no "." or ".." component. field names p in the error, which wraps ErrInvalid.
-func AbsWindowsPath(field, p string) error {
-	if err := cleanString(field, p); err != nil {
-		return err
-	}
-	if len(p) > MaxPathLen {
-		return fmt.Errorf("%w: %s is longer than %d characters", ErrInvalid, field, MaxPathLen)
-	}
-	if len(p) < 4 || !isLetter(p[0]) || p[1] != ':' || p[2] != '\\' {
-		return fmt.Errorf(`%w: %s %q is not an absolute Windows path like C:\dir\file`, ErrInvalid, field, p)
-	}
-	for _, c := range strings.Split(p[3:], `\`) {
-		switch {
-		case c == "":
-			return fmt.Errorf("%w: %s %q has an empty component", ErrInvalid, field, p)
-		case c == "." || c == "..":
-			return fmt.Errorf("%w: %s %q has a %q component", ErrInvalid, field, p, c)
-		case strings.ContainsAny(c, `<>:"/|?*`):
-			return fmt.Errorf("%w: %s %q has a character Windows forbids in names", ErrInvalid, field, p)
-		case strings.HasSuffix(c, " ") || strings.HasSuffix(c, "."):
-			return fmt.Errorf("%w: %s %q has a component ending in a space or dot", ErrInvalid, field, p)
-		}
-		for _, r := range c {
-			if r < 0x20 {
-				return fmt.Errorf("%w: %s %q has a control character", ErrInvalid, field, p)
+			if !isHex(u[i]) {
+				return false
 			}
 		}
 	}
-	return nil
+	return true
 }
 
-func isLetter(c byte) bool { return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' }
+func validPropertyName(u []uint16) bool {
+	if len(u) < 1 || len(u) > MaxPropertyName {
+		return false
+	}
+	if !isAlpha(u[0]) && u[0] != '_' {
+		return false
+	}
+	for _, c := range u[1:] {
+		if !isAlpha(c) && !isDigit(c) && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}

@@ -2,137 +2,207 @@ package job
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"time"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
-// Outcome says how a job ended.
+// The service's own exit codes ("NX" in the high word), far from Windows
+// Installer's results (0-0xFFFF) and from NTSTATUS crash codes (0xC0000000
+// and up). Keep in step with csrc/nxsvc.c.
+const (
+	// CodeBase is the first code of the service's own range.
+	CodeBase uint32 = 0x4E580000
+	// CodeBadJob means the job file is missing, unreadable or refused, or
+	// the service's argument names no usable directory.
+	CodeBadJob uint32 = CodeBase + 1
+	// CodeSetupFailed means Windows Installer's logging or message handler
+	// could not be set up, so the installation never started.
+	CodeSetupFailed uint32 = CodeBase + 2
+	// CodeTimeout means the job's timeout cancelled the installation.
+	CodeTimeout uint32 = CodeBase + 3
+	// CodeStopped means a stop request cancelled the installation and
+	// Windows Installer did not return within the grace period, so the
+	// service ended its process.
+	CodeStopped uint32 = CodeBase + 4
+	// CodeLast is the last code of the service's own range.
+	CodeLast uint32 = CodeBase + 0xFF
+)
+
+// IsServiceCode reports whether code is one of the service's own rather than
+// a Windows Installer result.
+func IsServiceCode(code uint32) bool { return code >= CodeBase && code <= CodeLast }
+
+// CodeName returns a short name for a Code* value, or "" for another code.
+func CodeName(code uint32) string {
+	switch code {
+	case CodeBadJob:
+		return "bad-job"
+	case CodeSetupFailed:
+		return "setup-failed"
+	case CodeTimeout:
+		return "timeout"
+	case CodeStopped:
+		return "stopped"
+	}
+	return ""
+}
+
+// Outcome says how the service ended.
 type Outcome string
 
-// Outcomes recorded in Result.Outcome.
+// Outcomes written in the result file.
 const (
-	// OutcomeExited means the command ran and exited by itself; ExitCode is its
-	// exit code.
-	OutcomeExited Outcome = "exited"
-	// OutcomeBadJob means the job was unusable (ExitCode is CodeBadJob).
-	OutcomeBadJob Outcome = "bad-job"
-	// OutcomeStartFailed means the command did not start (CodeStartFailed).
-	OutcomeStartFailed Outcome = "start-failed"
-	// OutcomeTimeout means the command was killed at its timeout (CodeTimeout).
+	// OutcomeDone means the Windows Installer API returned by itself; Code
+	// is its result.
+	OutcomeDone Outcome = "done"
+	// OutcomeCancelled means a stop request was answered with IDCANCEL and
+	// the API returned (1602 once the product rolled back).
+	OutcomeCancelled Outcome = "cancelled"
+	// OutcomeTimeout means the job's timeout cancelled the installation;
+	// Code is CodeTimeout and MSI the API's result.
 	OutcomeTimeout Outcome = "timeout"
-	// OutcomeStopped means the service was stopped and killed the command
-	// (CodeStopped).
-	OutcomeStopped Outcome = "stopped"
-	// OutcomeWaitFailed means waiting for the command failed (CodeWaitFailed).
-	OutcomeWaitFailed Outcome = "wait-failed"
+	// OutcomeHardStop means Windows Installer did not return within the
+	// grace period after a cancel and the service ended its process.
+	OutcomeHardStop Outcome = "hard-stop"
+	// OutcomeBadJob means the job was refused (CodeBadJob).
+	OutcomeBadJob Outcome = "bad-job"
+	// OutcomeSetupFailed means the installation could not start
+	// (CodeSetupFailed).
+	OutcomeSetupFailed Outcome = "setup-failed"
 )
 
-// Result is what nxsvc writes to Job.ResultPath when the job ends, and the
-// exit code it reports through the SCM.
+// Result is the service's result file.
 type Result struct {
-	// ID repeats Job.ID (empty when the job could not be decoded).
-	ID string `json:"id"`
-	// ExitCode is the command's exit code for OutcomeExited, else one of the
-	// Code* values.
-	ExitCode uint32 `json:"exit_code"`
-	// Outcome says how the job ended.
-	Outcome Outcome `json:"outcome"`
-	// Started and Ended bracket the command's run (UTC). Started is zero when
-	// the command never started.
-	Started time.Time `json:"started,omitzero"`
-	// Ended is when nxsvc saw the command end (or gave up on it).
-	Ended time.Time `json:"ended"`
-	// Error describes what went wrong when Outcome is not OutcomeExited.
-	Error string `json:"error,omitempty"`
+	// ID is the deployment's id; empty when the job was refused.
+	ID string
+	// Code is the service's exit code.
+	Code uint32
+	// Outcome says how the service ended.
+	Outcome Outcome
+	// MSI is the Windows Installer API's result; HasMSI says whether the API
+	// returned at all.
+	MSI    uint32
+	HasMSI bool
+	// Error describes what went wrong, in words.
+	Error string
 }
 
-// Duration is how long the command ran, or zero when it never started.
-func (r Result) Duration() time.Duration {
-	if r.Started.IsZero() || r.Ended.Before(r.Started) {
-		return 0
-	}
-	return r.Ended.Sub(r.Started)
+// Progress is the service's progress file.
+type Progress struct {
+	// Seq increases with every rewrite of the file.
+	Seq uint32
+	// Percent is how much of the current phase is done, 0-100, or -1 when
+	// Windows Installer has not said yet.
+	Percent int
+	// Phase is "script" (Windows Installer writes its script), "execute" or
+	// "rollback".
+	Phase string
+	// Action is the last action Windows Installer started, such as
+	// "InstallFiles".
+	Action string
 }
 
-// ServiceExit returns what the service returns from svc.Handler.Execute: code 0
-// is a plain success; anything else is a service-specific exit code, so the SCM
-// reports WIN32_EXIT_CODE 1066 and SERVICE_EXIT_CODE ExitCode.
-func (r Result) ServiceExit() (serviceSpecific bool, code uint32) {
-	if r.ExitCode == 0 {
-		return false, 0
-	}
-	return true, r.ExitCode
-}
-
-// MaxResultSize bounds a result file accepted by DecodeResult.
-const MaxResultSize = 64 << 10
+// Maximum sizes of the files the service writes.
+const (
+	MaxResultSize   = 4096
+	MaxProgressSize = 1024
+)
 
 // DecodeResult parses a result file.
 func DecodeResult(b []byte) (Result, error) {
-	if len(b) > MaxResultSize {
-		return Result{}, fmt.Errorf("result of %d bytes exceeds %d", len(b), MaxResultSize)
+	kv, err := keyValues(b, "nxsvc-result 1", MaxResultSize)
+	if err != nil {
+		return Result{}, fmt.Errorf("result file: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(b, []byte("\xef\xbb\xbf"))))
-	var r Result
-	if err := dec.Decode(&r); err != nil {
-		return Result{}, fmt.Errorf("decode result: %w", err)
+	r := Result{ID: kv["id"], Outcome: Outcome(kv["outcome"]), Error: kv["error"]}
+	if r.Code, err = number(kv, "code", true); err != nil {
+		return Result{}, fmt.Errorf("result file: %w", err)
 	}
-	if dec.More() {
-		return Result{}, errors.New("decode result: trailing data")
+	if _, ok := kv["msi"]; ok {
+		if r.MSI, err = number(kv, "msi", true); err != nil {
+			return Result{}, fmt.Errorf("result file: %w", err)
+		}
+		r.HasMSI = true
 	}
 	if r.Outcome == "" {
-		return Result{}, errors.New("decode result: missing outcome")
+		return Result{}, fmt.Errorf("result file: no outcome")
 	}
 	return r, nil
 }
 
-// WriteResult writes r as JSON to path atomically: a temporary file in the same
-// directory is written, synced, closed and renamed over path, so a reader sees
-// either no file or the whole result. path is a path of the local OS.
-func WriteResult(path string, r Result) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+// DecodeProgress parses a progress file.
+func DecodeProgress(b []byte) (Progress, error) {
+	kv, err := keyValues(b, "nxsvc-progress 1", MaxProgressSize)
 	if err != nil {
-		return err
+		return Progress{}, fmt.Errorf("progress file: %w", err)
 	}
-	b = append(b, '\n')
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write result: %w", err)
+	p := Progress{Phase: kv["phase"], Action: kv["action"]}
+	if p.Seq, err = number(kv, "seq", true); err != nil {
+		return Progress{}, fmt.Errorf("progress file: %w", err)
 	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write result: %w", err)
+	pct, ok := kv["percent"]
+	if !ok {
+		return Progress{}, fmt.Errorf("progress file: no percent")
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write result: %w", err)
+	n, err := strconv.Atoi(pct)
+	if err != nil || n < -1 || n > 100 {
+		return Progress{}, fmt.Errorf("progress file: percent %q out of range", truncate(pct))
 	}
-	return nil
+	p.Percent = n
+	return p, nil
 }
 
-// ReadFile reads a job file of at most MaxEncodedSize bytes.
-func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// keyValues reads "header\nkey=value\n..." lines; a key given twice, a
+// line without "=", or text that is not UTF-8 is an error, and so is a
+// file without its last newline (a torn write).
+func keyValues(b []byte, header string, limit int) (map[string]string, error) {
+	if len(b) > limit {
+		return nil, fmt.Errorf("%d bytes exceeds %d", len(b), limit)
+	}
+	if !utf8.Valid(b) {
+		return nil, fmt.Errorf("not UTF-8")
+	}
+	if !bytes.HasSuffix(b, []byte("\n")) {
+		return nil, fmt.Errorf("incomplete (no final newline)")
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if lines[0] != header {
+		return nil, fmt.Errorf("first line %q is not %q", truncate(lines[0]), header)
+	}
+	kv := make(map[string]string, len(lines))
+	for _, l := range lines[1:] {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("line %q is not key=value", truncate(l))
+		}
+		if _, dup := kv[k]; dup {
+			return nil, fmt.Errorf("key %q given twice", truncate(k))
+		}
+		kv[k] = v
+	}
+	return kv, nil
+}
+
+func number(kv map[string]string, key string, required bool) (uint32, error) {
+	s, ok := kv[key]
+	if !ok {
+		if required {
+			return 0, fmt.Errorf("no %s", key)
+		}
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("%s %q is not a number", key, truncate(s))
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxEncodedSize+1))
-	if err != nil {
-		return nil, err
+	return uint32(n), nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
 	}
-	if len(b) > MaxEncodedSize {
-		return nil, fmt.Errorf("%w: job file %s exceeds %d bytes", ErrInvalid, path, MaxEncodedSize)
-	}
-	return b, nil
+	return s
 }

@@ -6,5 +6,6 @@
 //
 // Each binary is built twice into a temporary directory and written to -out
 // only if both builds are byte-identical, so a non-reproducible build fails
-// here instead of in CI.
+// here instead of in CI. It also records the toolchain in -out/TOOLCHAIN,
+// which the comparison test reads to say why a rebuild differs.
 package main

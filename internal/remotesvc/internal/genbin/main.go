@@ -15,15 +15,14 @@ import (
 
 func main() {
 	out := flag.String("out", "bin", "output directory")
-	arches := flag.String("arch", strings.Join(build.Arches(), ","), "comma-separated GOARCH list")
 	flag.Parse()
-	if err := run(context.Background(), *out, strings.Split(*arches, ",")); err != nil {
+	if err := run(context.Background(), *out); err != nil {
 		fmt.Fprintln(os.Stderr, "genbin:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, out string, arches []string) error {
+func run(ctx context.Context, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -32,14 +31,15 @@ func run(ctx context.Context, out string, arches []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	for _, arch := range arches {
+	var toolchains []string
+	for _, arch := range build.Arches() {
 		var builds [2][]byte
 		for i := range builds {
 			dir := filepath.Join(tmp, fmt.Sprint(i))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
 			}
-			p, err := build.Build(ctx, dir, arch, build.Options{})
+			p, err := build.Build(ctx, "", dir, arch)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,12 @@ func run(ctx context.Context, out string, arches []string) error {
 		if err := os.WriteFile(dst, builds[0], 0o644); err != nil {
 			return err
 		}
+		tc, err := build.Toolchain(ctx, arch)
+		if err != nil {
+			return err
+		}
+		toolchains = append(toolchains, arch+": "+tc)
 		fmt.Printf("%s %d bytes sha256 %x\n", dst, len(builds[0]), sha256.Sum256(builds[0]))
 	}
-	return nil
+	return os.WriteFile(filepath.Join(out, "TOOLCHAIN"), []byte(strings.Join(toolchains, "\n")+"\n"), 0o644)
 }

@@ -1,0 +1,182 @@
+//go:build cgo
+
+package native
+
+/*
+#cgo CFLAGS: -std=c99 -O2 -Wall -Wextra -Werror -Wshadow -Wconversion -I${SRCDIR}/../csrc
+#include <stdlib.h>
+#include <string.h>
+#include "nxjob.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// Available reports whether the C code is compiled in (cgo is on).
+const Available = true
+
+// Property is one parsed property, as raw UTF-16 code units.
+type Property struct {
+	Name, Value []uint16
+	Secret      bool
+}
+
+// Job is what nxjob_parse returned: Code is NXJOB_OK (0) or an NXJOB_E_*
+// code, with Record and Offset where parsing stopped.
+type Job struct {
+	Code       int
+	Record     uint32
+	Offset     uint32
+	ID         []uint16
+	Operation  uint32
+	Package    []uint16
+	PackageUNC bool
+	Product    []uint16
+	Timeout    uint32
+	Grace      uint32
+	Properties []Property
+	// CommandLine is nxjob_cmdline's line for a job that parsed.
+	CommandLine []uint16
+}
+
+// Parse runs nxsvc's parser on b, and for a job that parses, its
+// command-line builder.
+func Parse(b []byte) Job {
+	buf := C.malloc(C.size_t(len(b) + 1))
+	defer C.free(buf)
+	if len(b) > 0 {
+		C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
+	}
+	job := (*C.nxjob)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nxjob{}))))
+	defer C.free(unsafe.Pointer(job))
+	units := C.nxjob_arena_units(C.size_t(len(b)))
+	arena := (*C.nx_char)(C.calloc(units, 2))
+	defer C.free(unsafe.Pointer(arena))
+
+	rc := C.nxjob_parse((*C.uint8_t)(buf), C.size_t(len(b)), job, arena, units)
+	out := Job{Code: int(rc), Record: uint32(job.err_record), Offset: uint32(job.err_offset)}
+	if rc != C.NXJOB_OK {
+		return out
+	}
+	out.ID = goStr(job.id)
+	out.Operation = uint32(job.op)
+	out.Package = goStr(job._package)
+	out.PackageUNC = job.package_unc != 0
+	out.Product = goStr(job.product)
+	out.Timeout = uint32(job.timeout_s)
+	out.Grace = uint32(job.grace_s)
+	props := unsafe.Slice(&job.props[0], int(job.nprops))
+	for _, p := range props {
+		out.Properties = append(out.Properties, Property{Name: goStr(p.name), Value: goStr(p.value), Secret: p.secret != 0})
+	}
+	need := C.nxjob_cmdline(job, nil, 0)
+	line := (*C.nx_char)(C.calloc(need+1, 2))
+	defer C.free(unsafe.Pointer(line))
+	if got := C.nxjob_cmdline(job, line, need+1); got != need {
+		panic("nxjob_cmdline returned two lengths")
+	}
+	out.CommandLine = append([]uint16(nil), unsafe.Slice((*uint16)(unsafe.Pointer(line)), int(need))...)
+	if *(*uint16)(unsafe.Add(unsafe.Pointer(line), 2*int(need))) != 0 {
+		panic("nxjob_cmdline did not terminate its line")
+	}
+	return out
+}
+
+func goStr(s C.nx_str) []uint16 {
+	if s.s == nil {
+		return nil
+	}
+	return append([]uint16(nil), unsafe.Slice((*uint16)(unsafe.Pointer(s.s)), int(s.n))...)
+}
+
+// StrError is nxjob_strerror.
+func StrError(code int) string { return C.GoString(C.nxjob_strerror(C.int(code))) }
+
+// CommandLineCap runs nxjob_cmdline for the job in b into a buffer of cap
+// units and returns what it wrote (up to cap units) and the length it
+// reported. b must parse.
+func CommandLineCap(b []byte, capUnits int) ([]uint16, int) {
+	buf := C.malloc(C.size_t(len(b) + 1))
+	defer C.free(buf)
+	if len(b) > 0 {
+		C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
+	}
+	job := (*C.nxjob)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nxjob{}))))
+	defer C.free(unsafe.Pointer(job))
+	units := C.nxjob_arena_units(C.size_t(len(b)))
+	arena := (*C.nx_char)(C.calloc(units, 2))
+	defer C.free(unsafe.Pointer(arena))
+	if rc := C.nxjob_parse((*C.uint8_t)(buf), C.size_t(len(b)), job, arena, units); rc != C.NXJOB_OK {
+		panic("CommandLineCap: job does not parse")
+	}
+	out := (*C.nx_char)(C.calloc(C.size_t(capUnits+1), 2))
+	defer C.free(unsafe.Pointer(out))
+	n := C.nxjob_cmdline(job, out, C.size_t(capUnits))
+	return append([]uint16(nil), unsafe.Slice((*uint16)(unsafe.Pointer(out)), capUnits+1)...), int(n)
+}
+
+// Progress is nxsvc's progress arithmetic.
+type Progress struct{ p C.nxprog }
+
+// NewProgress is nxprog_init.
+func NewProgress() *Progress {
+	var p Progress
+	C.nxprog_init(&p.p)
+	return &p
+}
+
+// Message applies one INSTALLMESSAGE_PROGRESS record.
+func (p *Progress) Message(f1, f2, f3, f4 int32) {
+	C.nxprog_progress(&p.p, C.int32_t(f1), C.int32_t(f2), C.int32_t(f3), C.int32_t(f4))
+}
+
+// ActionData applies one INSTALLMESSAGE_ACTIONDATA message.
+func (p *Progress) ActionData() { C.nxprog_actiondata(&p.p) }
+
+// Percent is nxprog_percent.
+func (p *Progress) Percent() int { return int(C.nxprog_percent(&p.p)) }
+
+// Phase is nxprog_phase.
+func (p *Progress) Phase() string { return C.GoString(C.nxprog_phase(&p.p)) }
+
+// FormatProgress is nxfmt_progress into a buffer of capBytes.
+func FormatProgress(capBytes int, seq uint32, percent int, phase string, action []uint16) []byte {
+	out := (*C.char)(C.calloc(C.size_t(capBytes+1), 1))
+	defer C.free(unsafe.Pointer(out))
+	cphase := C.CString(phase)
+	defer C.free(unsafe.Pointer(cphase))
+	act := cUnits(action)
+	defer C.free(unsafe.Pointer(act))
+	n := C.nxfmt_progress(out, C.size_t(capBytes), C.uint32_t(seq), C.int(percent), cphase, act)
+	return C.GoBytes(unsafe.Pointer(out), C.int(n))
+}
+
+// FormatResult is nxfmt_result into a buffer of capBytes.
+func FormatResult(capBytes int, id []uint16, code uint32, outcome string, hasMSI bool, msi uint32, message string) []byte {
+	out := (*C.char)(C.calloc(C.size_t(capBytes+1), 1))
+	defer C.free(unsafe.Pointer(out))
+	coutcome := C.CString(outcome)
+	defer C.free(unsafe.Pointer(coutcome))
+	cmsg := C.CString(message)
+	defer C.free(unsafe.Pointer(cmsg))
+	cid := cUnits(id)
+	defer C.free(unsafe.Pointer(cid))
+	valid := C.int(0)
+	if hasMSI {
+		valid = 1
+	}
+	n := C.nxfmt_result(out, C.size_t(capBytes), cid, C.uint32_t(code), coutcome, valid, C.uint32_t(msi), cmsg, nil)
+	return C.GoBytes(unsafe.Pointer(out), C.int(n))
+}
+
+// cUnits copies u into C memory with a terminating NUL; nil stays nil.
+func cUnits(u []uint16) *C.nx_char {
+	if u == nil {
+		return nil
+	}
+	p := (*C.nx_char)(C.calloc(C.size_t(len(u)+1), 2))
+	copy(unsafe.Slice((*uint16)(unsafe.Pointer(p)), len(u)), u)
+	return p
+}

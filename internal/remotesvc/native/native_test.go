@@ -1,0 +1,236 @@
+//go:build cgo
+
+package native
+
+import (
+	"encoding/binary"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+)
+
+func seedJobs() []job.Job {
+	return []job.Job{
+		{ID: "dep-1", Operation: job.Install, Package: "package.msi", Timeout: time.Hour,
+			Properties: []job.Property{
+				{Name: "SERVER", Value: "collector.example.test"},
+				{Name: "TENANT_KEY", Value: `s3cr3t "quoted" ünï 😀`, Secret: true},
+				{Name: "EMPTY", Value: ""},
+				{Name: "Other.Key_2", Value: `""`, Secret: true},
+			}},
+		{ID: "x", Operation: job.Install, Package: `\\engine\nxshare\Collector.msi`, Timeout: time.Second, Grace: time.Hour},
+		{ID: "u.1", Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 7 * 24 * time.Hour},
+	}
+}
+
+// expectedLine is the Windows Installer command line nxsvc must build for
+// j: REBOOT=ReallySuppress, NAME="value" with quotes doubled, and
+// MsiHiddenProperties naming the secret properties.
+func expectedLine(j job.Job) string {
+	parts := []string{"REBOOT=ReallySuppress"}
+	var hidden []string
+	for _, p := range j.Properties {
+		parts = append(parts, p.Name+`="`+strings.ReplaceAll(p.Value, `"`, `""`)+`"`)
+		if p.Secret {
+			hidden = append(hidden, p.Name)
+		}
+	}
+	if len(hidden) > 0 {
+		parts = append(parts, `MsiHiddenProperties="`+strings.Join(hidden, ";")+`"`)
+	}
+	return strings.Join(parts, " ")
+}
+
+func str(u []uint16) string { return string(utf16.Decode(u)) }
+
+// agree checks that nxsvc's C parser and the Go decoder give the same
+// verdict on b, and the same job when it parses.
+func agree(t *testing.T, b []byte) {
+	t.Helper()
+	c := Parse(b)
+	g, err := job.Decode(b)
+	if err != nil {
+		var pe *job.ParseError
+		require.True(t, errors.As(err, &pe))
+		require.Equal(t, int(pe.Code), c.Code, "C says %q, Go says %v", StrError(c.Code), err)
+		require.Equal(t, pe.Record, c.Record, "record")
+		require.Equal(t, pe.Offset, c.Offset, "offset")
+		require.Equal(t, pe.Code.String(), StrError(c.Code), "both sides describe the code alike")
+		return
+	}
+	require.Equal(t, 0, c.Code, "Go accepts, C refuses with %q", StrError(c.Code))
+	require.Equal(t, g.ID, str(c.ID))
+	require.Equal(t, uint32(g.Operation), c.Operation)
+	require.Equal(t, g.Package, str(c.Package))
+	require.Equal(t, strings.HasPrefix(g.Package, `\\`), c.PackageUNC)
+	require.Equal(t, g.ProductCode, str(c.Product))
+	require.Equal(t, uint32(g.Timeout/time.Second), c.Timeout)
+	grace := g.Grace
+	if grace == 0 {
+		grace = job.DefaultGrace
+	}
+	require.Equal(t, uint32(grace/time.Second), c.Grace)
+	require.Len(t, c.Properties, len(g.Properties))
+	for i, p := range g.Properties {
+		require.Equal(t, p.Name, str(c.Properties[i].Name))
+		require.Equal(t, p.Value, str(c.Properties[i].Value))
+		require.Equal(t, p.Secret, c.Properties[i].Secret)
+	}
+	require.Equal(t, expectedLine(g), str(c.CommandLine))
+}
+
+func TestParseAgreesWithDecode(t *testing.T) {
+	for _, j := range seedJobs() {
+		b, err := j.Encode()
+		require.NoError(t, err)
+		agree(t, b)
+		// Every truncation, and every single-byte change of the header and
+		// of the first records.
+		for n := 0; n < len(b); n++ {
+			agree(t, b[:n])
+		}
+		for i := 0; i < len(b) && i < 96; i++ {
+			for _, v := range []byte{0, 1, 2, 0x7f, 0x80, 0xff} {
+				m := append([]byte(nil), b...)
+				m[i] = v
+				agree(t, m)
+			}
+		}
+	}
+}
+
+func TestCommandLine(t *testing.T) {
+	j := seedJobs()[0]
+	b, err := j.Encode()
+	require.NoError(t, err)
+	c := Parse(b)
+	require.Zero(t, c.Code)
+	assert.Equal(t, `REBOOT=ReallySuppress SERVER="collector.example.test" TENANT_KEY="s3cr3t ""quoted"" ünï 😀" EMPTY="" `+
+		`Other.Key_2="""""" MsiHiddenProperties="TENANT_KEY;Other.Key_2"`, str(c.CommandLine))
+
+	// A buffer too small gets no partial line and no write past its end.
+	full := len(c.CommandLine)
+	for _, capUnits := range []int{0, 1, 10, full - 1, full, full + 1} {
+		out, n := CommandLineCap(b, capUnits)
+		assert.Equal(t, full, n, "the length needed, whatever the buffer")
+		assert.Zero(t, out[capUnits], "nothing written at or past cap (%d)", capUnits)
+		if capUnits > full {
+			assert.Equal(t, c.CommandLine, out[:full])
+		} else if capUnits > 0 {
+			assert.Zero(t, out[0], "a line that does not fit is left empty")
+		}
+	}
+}
+
+func TestProgress(t *testing.T) {
+	type msg struct{ f [4]int32 }
+	tests := []struct {
+		name    string
+		steps   []msg
+		data    int
+		percent int
+		phase   string
+	}{
+		{"nothing yet", nil, 0, -1, "execute"},
+		{"script", []msg{{[4]int32{0, 100, 0, 1}}, {[4]int32{2, 50, 0, 0}}}, 0, 0, "script"},
+		{"execute", []msg{{[4]int32{0, 200, 0, 0}}, {[4]int32{2, 50, 0, 0}}}, 0, 25, "execute"},
+		{"add to total", []msg{{[4]int32{0, 100, 0, 0}}, {[4]int32{3, 100, 0, 0}}, {[4]int32{2, 100, 0, 0}}}, 0, 50, "execute"},
+		{"action data ticks", []msg{{[4]int32{0, 100, 0, 0}}, {[4]int32{1, 10, 1, 0}}}, 3, 30, "execute"},
+		{"action data ignored", []msg{{[4]int32{0, 100, 0, 0}}, {[4]int32{1, 10, 0, 0}}}, 3, 0, "execute"},
+		{"clamped", []msg{{[4]int32{0, 100, 0, 0}}, {[4]int32{2, 500, 0, 0}}}, 0, 100, "execute"},
+		{"rollback", []msg{{[4]int32{0, 100, 1, 0}}, {[4]int32{2, 30, 0, 0}}}, 0, 70, "rollback"},
+		{"hostile", []msg{{[4]int32{0, -5, 0, 0}}, {[4]int32{2, 1 << 30, 0, 0}}, {[4]int32{3, -1, 0, 0}}, {[4]int32{9, 1, 1, 1}}}, 0, -1, "execute"},
+		{"null fields", []msg{{[4]int32{-2147483648, -2147483648, 0, 0}}}, 0, -1, "execute"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewProgress()
+			for _, m := range tc.steps {
+				p.Message(m.f[0], m.f[1], m.f[2], m.f[3])
+			}
+			for i := 0; i < tc.data; i++ {
+				p.ActionData()
+			}
+			assert.Equal(t, tc.percent, p.Percent())
+			assert.Equal(t, tc.phase, p.Phase())
+		})
+	}
+	// A total grown past int32 stays bounded.
+	p := NewProgress()
+	p.Message(0, 1<<31-1, 0, 0)
+	for i := 0; i < 1000; i++ {
+		p.Message(3, 1<<31-1, 0, 0)
+	}
+	p.Message(2, 1<<31-1, 0, 0)
+	assert.Equal(t, 0, p.Percent())
+}
+
+func TestFilesParseInGo(t *testing.T) {
+	hostile := utf16.Encode([]rune("Install\nFiles\r=x\x00é😀"))
+	hostile = append(hostile, 0xD800, 'z') // an unpaired surrogate
+	for _, action := range [][]uint16{nil, utf16.Encode([]rune("InstallFiles")), hostile, utf16.Encode([]rune(strings.Repeat("ä", 500)))} {
+		b := FormatProgress(512, 42, 37, "execute", action)
+		p, err := job.DecodeProgress(b)
+		require.NoError(t, err, "%q", b)
+		assert.Equal(t, job.Progress{Seq: 42, Percent: 37, Phase: "execute", Action: p.Action}, p)
+		assert.NotContains(t, p.Action, "\n")
+		assert.LessOrEqual(t, len(b), 511)
+	}
+	b := FormatProgress(512, 1, -1, "script", nil)
+	p, err := job.DecodeProgress(b)
+	require.NoError(t, err)
+	assert.Equal(t, -1, p.Percent)
+	assert.Equal(t, "", p.Action)
+
+	for _, tc := range []struct {
+		id      []uint16
+		code    uint32
+		outcome string
+		hasMSI  bool
+		msi     uint32
+		message string
+	}{
+		{utf16.Encode([]rune("dep-1")), 1603, "done", true, 1603, ""},
+		{nil, job.CodeBadJob, "bad-job", false, 0, "job file: bad magic\nsecond line"},
+		{utf16.Encode([]rune("d")), job.CodeTimeout, "timeout", true, 1602, "cancelled at the job's timeout"},
+	} {
+		b := FormatResult(1024, tc.id, tc.code, tc.outcome, tc.hasMSI, tc.msi, tc.message)
+		r, err := job.DecodeResult(b)
+		require.NoError(t, err, "%q", b)
+		assert.Equal(t, str(tc.id), r.ID)
+		assert.Equal(t, tc.code, r.Code)
+		assert.Equal(t, job.Outcome(tc.outcome), r.Outcome)
+		assert.Equal(t, tc.hasMSI, r.HasMSI)
+		assert.Equal(t, tc.msi, r.MSI)
+		assert.Equal(t, strings.ReplaceAll(tc.message, "\n", " "), r.Error)
+	}
+	// A buffer too small truncates, but never overflows.
+	short := FormatResult(8, nil, 1, "done", false, 0, "")
+	assert.Len(t, short, 7)
+}
+
+// FuzzParse runs nxsvc's C parser and the Go decoder on the same input:
+// they must agree on every verdict (code, record, offset) and every field.
+// The Go side's coverage guides the fuzzer through the format; the C side
+// is held to it.
+func FuzzParse(f *testing.F) {
+	for _, j := range seedJobs() {
+		b, err := j.Encode()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte("NXJB"))
+	f.Add(binary.LittleEndian.AppendUint32([]byte("NXJB\x01\x00\x00\x00"), 16))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		agree(t, b)
+	})
+}
