@@ -46,7 +46,12 @@ type Wine struct {
 // a network namespace with only loopback, starts a persistent wineserver in
 // it, initializes the prefix (wineboot, through the first wine command) and
 // installs the ProcessPrng shim. Close undoes everything but dir.
-func Start(ctx context.Context, dir string) (_ *Wine, err error) {
+func Start(ctx context.Context, dir string) (*Wine, error) {
+	return StartWith(ctx, dir, Options{})
+}
+
+// StartWith is Start with options (see Options).
+func StartWith(ctx context.Context, dir string, opts Options) (_ *Wine, err error) {
 	if err := Check(); err != nil {
 		return nil, err
 	}
@@ -97,8 +102,15 @@ func Start(ctx context.Context, dir string) (_ *Wine, err error) {
 		return nil, fmt.Errorf("initialize prefix: %w (wineserver: %s)", err, bytes.TrimSpace(serverOut))
 	}
 	w.BootTime = time.Since(start)
-	if err := w.installShim(ctx, dir); err != nil {
-		return nil, err
+	if !opts.NoShim {
+		if err := w.installShim(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+	if opts.WindowsVersion != "" {
+		if err := w.SetWindowsVersion(bootCtx, opts.WindowsVersion); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -318,6 +330,9 @@ func New(t testing.TB) *Wine {
 // starts it, later ones reuse it, and the package's TestMain calls Close after
 // m.Run. The zero value is ready to use.
 type Shared struct {
+	// Options are given to StartWith by the first Get.
+	Options Options
+
 	once sync.Once
 	dir  string
 	wine *Wine
@@ -334,7 +349,7 @@ func (s *Shared) Get(t testing.TB) *Wine {
 		if s.err != nil {
 			return
 		}
-		s.wine, s.err = Start(context.Background(), s.dir)
+		s.wine, s.err = StartWith(context.Background(), s.dir, s.Options)
 	})
 	if s.err != nil {
 		t.Fatalf("winelab: %v", s.err)

@@ -650,3 +650,88 @@ size_t nxfmt_result(char *out, size_t cap, const nx_char *id, uint32_t code, con
 	tputs(&t, "\n");
 	return tend(&t);
 }
+
+/* unit_at reads the i-th unit of a unit-size text. */
+static uint32_t unit_at(const uint8_t *p, size_t i, int unit)
+{
+	return unit == 2 ? rd16(p + 2 * i) : p[i];
+}
+
+size_t nxscrub(uint8_t *buf, size_t len, const uint8_t *needle, size_t nunits, int unit, size_t *table)
+{
+	size_t n = (unit == 2) ? len / 2 : len, i, k, count = 0;
+	if (nunits == 0 || (unit != 1 && unit != 2) || nunits > n)
+		return 0;
+	/* Knuth-Morris-Pratt: table[i] is the length of the longest proper
+	 * prefix of needle[0..i] that is also its suffix. */
+	table[0] = 0;
+	for (i = 1, k = 0; i < nunits; i++) {
+		while (k > 0 && unit_at(needle, i, unit) != unit_at(needle, k, unit))
+			k = table[k - 1];
+		if (unit_at(needle, i, unit) == unit_at(needle, k, unit))
+			k++;
+		table[i] = k;
+	}
+	for (i = 0, k = 0; i < n; i++) {
+		while (k > 0 && unit_at(buf, i, unit) != unit_at(needle, k, unit))
+			k = table[k - 1];
+		if (unit_at(buf, i, unit) == unit_at(needle, k, unit))
+			k++;
+		if (k == nunits) {
+			size_t j, start = i + 1 - nunits;
+			for (j = start; j <= i; j++) {
+				if (unit == 2) {
+					buf[2 * j] = '*';
+					buf[2 * j + 1] = 0;
+				} else {
+					buf[j] = '*';
+				}
+			}
+			count++;
+			k = 0;
+		}
+	}
+	return count;
+}
+
+size_t nx_utf8(const nx_char *s, uint32_t n, uint8_t *out, size_t cap)
+{
+	size_t len = 0;
+	uint32_t i;
+	for (i = 0; i < n; i++) {
+		uint32_t c = s[i];
+		uint8_t b[4];
+		size_t m, j;
+		if (c >= 0xD800 && c <= 0xDBFF && i + 1 < n && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
+			c = 0x10000 + ((c - 0xD800) << 10) + (uint32_t)(s[i + 1] - 0xDC00);
+			i++;
+		} else if (c >= 0xD800 && c <= 0xDFFF) {
+			c = 0xFFFD;
+		}
+		if (c < 0x80) {
+			b[0] = (uint8_t)c;
+			m = 1;
+		} else if (c < 0x800) {
+			b[0] = (uint8_t)(0xC0 | (c >> 6));
+			b[1] = (uint8_t)(0x80 | (c & 0x3F));
+			m = 2;
+		} else if (c < 0x10000) {
+			b[0] = (uint8_t)(0xE0 | (c >> 12));
+			b[1] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
+			b[2] = (uint8_t)(0x80 | (c & 0x3F));
+			m = 3;
+		} else {
+			b[0] = (uint8_t)(0xF0 | (c >> 18));
+			b[1] = (uint8_t)(0x80 | ((c >> 12) & 0x3F));
+			b[2] = (uint8_t)(0x80 | ((c >> 6) & 0x3F));
+			b[3] = (uint8_t)(0x80 | (c & 0x3F));
+			m = 4;
+		}
+		for (j = 0; j < m; j++) {
+			if (len < cap)
+				out[len] = b[j];
+			len++;
+		}
+	}
+	return len;
+}

@@ -164,4 +164,17 @@ size_t nxfmt_progress(char *out, size_t cap, uint32_t seq, int percent, const ch
 size_t nxfmt_result(char *out, size_t cap, const nx_char *id, uint32_t code, const char *outcome,
 		    int msi_valid, uint32_t msi, const char *message, const nx_char *detail);
 
+/* nxscrub overwrites, in buf, every leftmost non-overlapping occurrence of
+ * needle (nunits units) with '*' characters of the same length, and returns
+ * how many it overwrote. unit is the size of a character: 1 (ANSI or
+ * UTF-8 text: the needle is bytes) or 2 (UTF-16LE text: the needle and the
+ * matches are 16-bit little-endian units at even offsets). table must have
+ * room for nunits entries. An empty needle matches nothing. */
+size_t nxscrub(uint8_t *buf, size_t len, const uint8_t *needle, size_t nunits, int unit, size_t *table);
+
+/* nx_utf8 writes s (n code units) as UTF-8 into out, unpaired surrogates as
+ * U+FFFD, and returns the length; nothing is written past cap, and the
+ * length returned is the full length whatever cap is. */
+size_t nx_utf8(const nx_char *s, uint32_t n, uint8_t *out, size_t cap);
+
 #endif

@@ -320,8 +320,14 @@ static int parse_job(void)
 	rc = (len > NXJOB_MAX_FILE) ? NXJOB_E_TOO_LARGE
 				    : nxjob_parse(buf, len, g.job, arena, nxjob_arena_units(len));
 	nx_free(buf);
-	if (rc == NXJOB_OK)
+	if (rc == NXJOB_OK) {
+		/* The job holds the property values: it is not needed on disk
+		 * any more. */
+		WCHAR path[NX_MAX_PATH + 1];
+		dir_path(path, L"job");
+		DeleteFileW(path);
 		return 1;
+	}
 	/* "job file: <reason>" */
 	why = nxjob_strerror(rc);
 	n = 0;
@@ -333,6 +339,85 @@ static int parse_job(void)
 	g.job->id.s = NULL;
 	write_result(NX_CODE_BAD_JOB, "bad-job", 0, 0, message);
 	return 0;
+}
+
+/* NX_MAX_SCRUB bounds the log scrub_log reads into memory. */
+#define NX_MAX_SCRUB (64u << 20)
+
+/* scrub_needle overwrites every occurrence of needle in the log text. */
+static size_t scrub_needle(uint8_t *text, size_t len, const uint8_t *needle, size_t units, int unit)
+{
+	size_t *table, n;
+	if (units == 0)
+		return 0;
+	table = nx_alloc(units * sizeof *table);
+	if (!table)
+		return 0;
+	n = nxscrub(text, len, needle, units, unit, table);
+	nx_free(table);
+	return n;
+}
+
+/* scrub_log overwrites the values of the secret properties in the verbose
+ * log with asterisks, as UTF-16LE, UTF-8 and ANSI text: Windows Installer
+ * already leaves out what MsiHiddenProperties names, but Wine's msi (8.0)
+ * logs every property, and a custom action may log what it was given. A
+ * short secret blots out every occurrence of its characters alike. */
+static void scrub_log(void)
+{
+	WCHAR path[NX_MAX_PATH + 1];
+	HANDLE h;
+	LARGE_INTEGER size, zero;
+	uint8_t *text = NULL;
+	DWORD got = 0, written = 0;
+	size_t hits = 0;
+	uint32_t i;
+	dir_path(path, L"install.log");
+	h = CreateFileW(path, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return;
+	if (!GetFileSizeEx(h, &size) || size.QuadPart <= 0 || size.QuadPart > NX_MAX_SCRUB)
+		goto done;
+	text = nx_alloc((SIZE_T)size.QuadPart);
+	if (!text || !ReadFile(h, text, (DWORD)size.QuadPart, &got, NULL) || got != (DWORD)size.QuadPart)
+		goto done;
+	for (i = 0; i < g.job->nprops; i++) {
+		const nxjob_prop *p = &g.job->props[i];
+		size_t n8;
+		int na;
+		uint8_t *u8;
+		BOOL lossy = FALSE;
+		if (!p->secret || p->value.n == 0)
+			continue;
+		hits += scrub_needle(text, got, (const uint8_t *)p->value.s, p->value.n, 2);
+		n8 = nx_utf8(p->value.s, p->value.n, NULL, 0);
+		u8 = nx_alloc(n8);
+		if (u8) {
+			nx_utf8(p->value.s, p->value.n, u8, n8);
+			hits += scrub_needle(text, got, u8, n8, 1);
+			nx_free(u8);
+		}
+		na = WideCharToMultiByte(CP_ACP, WC_NO_BEST_FIT_CHARS, (const WCHAR *)p->value.s, (int)p->value.n, NULL, 0,
+					 NULL, &lossy);
+		if (na > 0 && !lossy) {
+			uint8_t *acp = nx_alloc((SIZE_T)na);
+			if (acp && WideCharToMultiByte(CP_ACP, WC_NO_BEST_FIT_CHARS, (const WCHAR *)p->value.s,
+						       (int)p->value.n, (char *)acp, na, NULL, &lossy) == na)
+				hits += scrub_needle(text, got, acp, (size_t)na, 1);
+			nx_free(acp);
+		}
+	}
+	if (hits > 0) {
+		zero.QuadPart = 0;
+		if (SetFilePointerEx(h, zero, NULL, FILE_BEGIN))
+			WriteFile(h, text, got, &written, NULL);
+	}
+done:
+	if (text) {
+		SecureZeroMemory(text, got);
+		nx_free(text);
+	}
+	CloseHandle(h);
 }
 
 /* install runs the job through the Windows Installer API and returns the
@@ -418,6 +503,9 @@ static uint32_t install(void)
 	/* The command line holds the property values: wipe it. */
 	SecureZeroMemory(cmdline, (need + 1) * sizeof(nx_char));
 	nx_free(cmdline);
+	/* Close the log, then take the secrets out of it. */
+	MsiEnableLogW(0, NULL, 0);
+	scrub_log();
 
 	if (InterlockedCompareExchange(&g.finished, 1, 0) != 0) {
 		/* The watchdog is ending the process. */

@@ -180,3 +180,35 @@ func cUnits(u []uint16) *C.nx_char {
 	copy(unsafe.Slice((*uint16)(unsafe.Pointer(p)), len(u)), u)
 	return p
 }
+
+// Scrub is nxscrub on a copy of buf.
+func Scrub(buf, needle []byte, unit int) ([]byte, int) {
+	out := C.malloc(C.size_t(len(buf) + 1))
+	defer C.free(out)
+	if len(buf) > 0 {
+		C.memcpy(out, unsafe.Pointer(&buf[0]), C.size_t(len(buf)))
+	}
+	nd := C.malloc(C.size_t(len(needle) + 1))
+	defer C.free(nd)
+	if len(needle) > 0 {
+		C.memcpy(nd, unsafe.Pointer(&needle[0]), C.size_t(len(needle)))
+	}
+	units := len(needle) / unit
+	table := (*C.size_t)(C.calloc(C.size_t(units+1), C.size_t(unsafe.Sizeof(C.size_t(0)))))
+	defer C.free(unsafe.Pointer(table))
+	n := C.nxscrub((*C.uint8_t)(out), C.size_t(len(buf)), (*C.uint8_t)(nd), C.size_t(units), C.int(unit), table)
+	return C.GoBytes(out, C.int(len(buf))), int(n)
+}
+
+// UTF8 is nx_utf8, with the buffer sized by a first call.
+func UTF8(u []uint16) []byte {
+	s := cUnits(u)
+	defer C.free(unsafe.Pointer(s))
+	n := C.nx_utf8(s, C.uint32_t(len(u)), nil, 0)
+	out := (*C.uint8_t)(C.calloc(n+1, 1))
+	defer C.free(unsafe.Pointer(out))
+	if m := C.nx_utf8(s, C.uint32_t(len(u)), out, n); m != n {
+		panic("nx_utf8 returned two lengths")
+	}
+	return C.GoBytes(unsafe.Pointer(out), C.int(n))
+}

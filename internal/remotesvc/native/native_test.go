@@ -3,6 +3,7 @@
 package native
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -214,6 +215,91 @@ func TestFilesParseInGo(t *testing.T) {
 	// A buffer too small truncates, but never overflows.
 	short := FormatResult(8, nil, 1, "done", false, 0, "")
 	assert.Len(t, short, 7)
+}
+
+// refScrub is the reference for nxscrub: leftmost non-overlapping matches
+// of needle, compared unit by unit, overwritten with '*'.
+func refScrub(buf, needle []byte, unit int) ([]byte, int) {
+	out := append([]byte(nil), buf...)
+	units := len(needle) / unit
+	if units == 0 {
+		return out, 0
+	}
+	n := len(buf) / unit
+	count := 0
+	for i := 0; i+units <= n; {
+		if bytes.Equal(buf[i*unit:(i+units)*unit], needle[:units*unit]) {
+			for j := i; j < i+units; j++ {
+				out[j*unit] = '*'
+				if unit == 2 {
+					out[j*unit+1] = 0
+				}
+			}
+			count++
+			i += units
+			continue
+		}
+		i++
+	}
+	return out, count
+}
+
+func utf16le(s string) []byte {
+	var b []byte
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = binary.LittleEndian.AppendUint16(b, u)
+	}
+	return b
+}
+
+func TestScrub(t *testing.T) {
+	log := "Property(S): TENANTKEY = s3cr3t ünï\r\nPROPERTY CHANGE: Its value is 's3cr3t ünï'. s3cr3t s3cr3t ünï"
+	tests := []struct {
+		name         string
+		buf, needle  []byte
+		unit, counts int
+	}{
+		{"utf-8", []byte(log), []byte("s3cr3t ünï"), 1, 3},
+		{"utf-16le", utf16le(log), utf16le("s3cr3t ünï"), 2, 3},
+		{"utf-16 needle at odd offset", append([]byte{'x'}, utf16le("abab")...), utf16le("ab"), 2, 0},
+		{"overlapping", []byte("aaaaa"), []byte("aa"), 1, 2},
+		{"kmp restart", []byte("aabaabaaab"), []byte("aaab"), 1, 1},
+		{"absent", []byte("nothing here"), []byte("secret"), 1, 0},
+		{"needle longer", []byte("ab"), []byte("abc"), 1, 0},
+		{"empty needle", []byte("ab"), nil, 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, n := Scrub(tc.buf, tc.needle, tc.unit)
+			want, wn := refScrub(tc.buf, tc.needle, tc.unit)
+			assert.Equal(t, tc.counts, n)
+			assert.Equal(t, wn, n)
+			assert.Equal(t, want, got)
+			if tc.counts > 0 {
+				assert.NotContains(t, string(got), string(tc.needle))
+			}
+		})
+	}
+	for _, s := range []string{"", "abc", "ünï 😀", string([]rune{0xFFFD})} {
+		assert.Equal(t, s, string(UTF8(utf16.Encode([]rune(s)))))
+	}
+	assert.Equal(t, "\uFFFDz", string(UTF8([]uint16{0xD800, 'z'})))
+}
+
+// FuzzScrub holds nxscrub to the reference on any text and needle.
+func FuzzScrub(f *testing.F) {
+	f.Add([]byte("Property(S): KEY = s3cr3t s3cr3t"), []byte("s3cr3t"), true)
+	f.Add(utf16le("aabaabaaab"), utf16le("aaab"), false)
+	f.Fuzz(func(t *testing.T, buf, needle []byte, bytewise bool) {
+		unit := 2
+		if bytewise {
+			unit = 1
+		}
+		got, n := Scrub(buf, needle, unit)
+		want, wn := refScrub(buf, needle, unit)
+		require.Equal(t, wn, n)
+		require.True(t, bytes.Equal(want, got), "nxscrub %q, reference %q", got, want)
+	})
 }
 
 // FuzzParse runs nxsvc's C parser and the Go decoder on the same input:

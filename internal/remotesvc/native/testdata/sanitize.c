@@ -37,8 +37,22 @@ static void exercise(const uint8_t *in, size_t len)
 			free(line);
 		}
 		nxfmt_result(text, sizeof text, job->id.s, 0, "done", 1, 0, "m", job->id.s);
-		for (i = 0; i < job->nprops; i++)
-			nxfmt_progress(text, sizeof text, 1, 50, "execute", job->props[i].value.s);
+		for (i = 0; i < job->nprops; i++) {
+			const nx_str v = job->props[i].value;
+			size_t n8 = nx_utf8(v.s, v.n, NULL, 0);
+			uint8_t *u8 = malloc(n8 ? n8 : 1);
+			size_t *table = malloc((n8 + v.n + 1) * sizeof *table);
+			if (!u8 || !table)
+				abort();
+			nxfmt_progress(text, sizeof text, 1, 50, "execute", v.s);
+			if (nx_utf8(v.s, v.n, u8, n8) != n8)
+				abort();
+			/* Scrub the input itself with each value, both ways. */
+			nxscrub(buf, len, (const uint8_t *)v.s, v.n, 2, table);
+			nxscrub(buf, len, u8, n8, 1, table);
+			free(table);
+			free(u8);
+		}
 	} else {
 		/* The parser's arena too small must be refused, not overrun. */
 		nxjob_parse(buf, len, job, arena, units / 2);
