@@ -33,6 +33,9 @@ type SambaOptions struct {
 	GuestOnly bool
 	// Addrs are extra addresses to listen on (from AddAddrs), listed in `interfaces`.
 	Addrs []netip.Addr
+	// NTACLs stores Windows security descriptors as given (`vfs objects = acl_xattr` on ADMIN$, in the
+	// security.NTACL extended attribute) instead of mapping them to POSIX ACLs.
+	NTACLs bool
 }
 
 // Samba is a running smbd (plus samba-dcerpcd for named pipes such as svcctl) in a host's namespace, on port 445
@@ -202,6 +205,9 @@ func (s *Samba) render(opts SambaOptions) string {
 		p("  comment = Remote Admin")
 		p("  path = %s", s.AdminShareDir)
 		p("  read only = no")
+		if opts.NTACLs {
+			p("  vfs objects = acl_xattr")
+		}
 		if opts.DenyAdminShare {
 			p("  valid users = nobody")
 		} else {
