@@ -1,128 +1,264 @@
-// Package nxsvcmodel models the deployer's remote service (nxsvc, in
-// internal/remotesvc) on the emulated Windows host: a scm.Program that reads
-// the service's real arguments (--job-b64 or --job, as the library sends
-// them), runs the job's command with an inner program (normally
-// scm.Installer, which plays msiexec and writes its log), and ends the way
-// nxsvc does: the result file written beside the log, and the exit code
-// reported as a service-specific exit code.
+// Package nxsvcmodel models the deployer's remote service (nxsvc, built from
+// internal/remotesvc/csrc) on the emulated Windows host: a scm.Program that
+// takes the service's one argument (its deployment directory), reads and
+// deletes the job file there, runs the installation with an inner program
+// (normally scm.Installer, which plays Windows Installer and writes its
+// log), rewrites the progress file from the actions the log shows, and
+// ends the way nxsvc does: the result file, and the API's result as a
+// service-specific exit code.
 //
-// So the library's push, start, status polling, result fallback and cleanup
-// are exercised against exactly the job format the real service reads under
-// Wine.
+// What it models of nxsvc: the job file's rules (package job decodes it as
+// nxsvc's parser does), a package on a share the host cannot reach (1619),
+// a stop answered with 1602, the job's timeout (CodeTimeout, Windows
+// Installer's 1602 in the result), the property dump of Windows Installer's
+// log with the secret values hidden, and the files of the directory. What it
+// does not: a Windows Installer that ignores the cancel (the hard stop after
+// the grace period), and the real API's progress arithmetic.
+//
+// So the library's push, start, progress, status polling, result fallback
+// and cleanup are exercised against the same files the real service reads
+// and writes under Wine.
 package nxsvcmodel
 
 import (
 	"context"
+	"errors"
 	"os"
-	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
-	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
-	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 )
 
 // Program returns a scm.Program that runs nxsvc jobs with inner.
 func Program(inner scm.Program) scm.Program {
+	legacy := legacyProgram(inner)
 	return func(ctx context.Context, run *scm.Run) (uint32, bool) {
-		args := run.Args
-		if len(args) > 0 {
-			args = args[1:]
+		if len(run.Args) > 1 && strings.HasPrefix(run.Args[1], "--job") {
+			return legacy(ctx, run)
 		}
-		args = append(append([]string(nil), args...), run.StartArgs...)
-		readFile := func(win string) ([]byte, error) {
-			p, ok := run.HostPath(win)
-			if !ok {
-				return nil, os.ErrNotExist
-			}
-			return os.ReadFile(p)
-		}
-		defaultJob := ""
-		if len(run.Args) > 0 {
-			defaultJob = winDir(run.Args[0]) + `\` + job.FileName
-		}
-		src, err := job.ParseArgs(args)
-		var j job.Job
-		if err == nil {
-			j, err = src.Load(defaultJob, readFile)
-		}
-		if err != nil {
-			// nxsvc reports a bad job as soon as it runs, with no result
-			// file to write (it does not know where).
+		if len(run.Args) != 2 || !absWindowsDir(run.Args[1]) {
+			// No directory to read a job from or write a result to: the
+			// exit code alone says it.
 			run.ReportRunning()
 			return job.CodeBadJob, true
 		}
-		// The inner program reports RUNNING: one that never does models a
-		// service binary that hangs before its dispatcher starts.
-		inner2 := *run
-		inner2.StartArgs = nil
-		if j.CmdLine != "" {
-			inner2.CommandLine = j.CmdLine
-			inner2.Args = msi.SplitCommandLine(j.CmdLine)
-		} else {
-			inner2.Args = j.Command
+		d := dir{run: run, win: strings.TrimRight(run.Args[1], `\`)}
+		return d.serve(ctx, inner)
+	}
+}
+
+// errInstallPackageOpenFailed is Windows Installer's
+// ERROR_INSTALL_PACKAGE_OPEN_FAILED.
+const errInstallPackageOpenFailed = 1619
+
+// dir is one run of the service in its deployment directory.
+type dir struct {
+	run *scm.Run
+	win string // the directory's Windows path, no trailing backslash
+}
+
+func (d dir) hostPath(name string) (string, bool) { return d.run.HostPath(d.win + `\` + name) }
+
+func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
+	p, ok := d.hostPath(job.FileJob)
+	var b []byte
+	err := errors.New("the job file cannot be read")
+	if ok {
+		if b, err = os.ReadFile(p); err != nil {
+			err = errors.New("the job file cannot be read")
 		}
-		res := job.Result{ID: j.ID, Started: time.Now().UTC(), Outcome: job.OutcomeExited}
-		if pkg := uncPackage(inner2.Args); pkg != "" {
+	}
+	var j job.Job
+	if err == nil {
+		if j, err = job.Decode(b); err != nil {
+			var pe *job.ParseError
+			if errors.As(err, &pe) {
+				err = errors.New("job file: " + pe.Code.String())
+			}
+		}
+	}
+	if err != nil {
+		d.run.ReportRunning()
+		d.write(job.FileResult, job.Result{Code: job.CodeBadJob, Outcome: job.OutcomeBadJob, Error: err.Error()}.Encode())
+		return job.CodeBadJob, true
+	}
+	_ = os.Remove(p) // the job holds the property values
+	logWin := d.win + `\` + job.FileLog
+	var msiexec []string
+	if j.Operation == job.Install {
+		pkg := j.Package
+		if !strings.HasPrefix(pkg, `\\`) {
+			pkg = d.win + `\` + pkg
+		} else {
 			// The emulated host has no network of its own: a package on a
 			// share cannot be opened, as on a host that cannot reach the
 			// Engine's share.
-			run.ReportRunning()
-			if p, ok := run.HostPath(j.LogPath); ok {
-				_ = os.WriteFile(p, []byte("=== Verbose logging started ===\r\n"+
+			d.run.ReportRunning()
+			if lp, ok := d.hostPath(job.FileLog); ok {
+				_ = os.WriteFile(lp, []byte("=== Verbose logging started ===\r\n"+
 					"MSI (c) (1C:2C) [00:00:00:000]: Note: 1: 2203 2: "+pkg+" 3: -2147024843\r\n"+
 					"MSI (c) (1C:2C) [00:00:00:000]: MainEngineThread is returning 1619\r\n"), 0o644)
 			}
-			res.ExitCode, res.Ended = errInstallPackageOpenFailed, time.Now().UTC()
-			if p, ok := run.HostPath(j.ResultPath); ok {
-				_ = job.WriteResult(p, res)
+			return d.finish(j, errInstallPackageOpenFailed, job.OutcomeDone, "")
+		}
+		msiexec = []string{"msiexec.exe", "/i", pkg, "/qn", "/norestart", "/l*v", logWin}
+	} else {
+		msiexec = []string{"msiexec.exe", "/x", j.ProductCode, "/qn", "/norestart", "/l*v", logWin}
+	}
+	innerRun := *d.run
+	innerRun.StartArgs = nil
+	innerRun.Args = msiexec
+	innerRun.CommandLine = strings.Join(msiexec, " ")
+
+	jctx, cancel := context.WithTimeout(ctx, j.Timeout)
+	defer cancel()
+	stop := d.followProgress()
+	code, _ := inner(jctx, &innerRun)
+	stop()
+	d.dumpProperties(j)
+	switch {
+	case ctx.Err() != nil:
+		return d.finish(j, code, job.OutcomeCancelled, "cancelled by a stop request")
+	case jctx.Err() != nil:
+		return d.finish(j, code, job.OutcomeTimeout, "cancelled at the job's timeout")
+	}
+	return d.finish(j, code, job.OutcomeDone, "")
+}
+
+// finish writes the last progress and the result, and returns the exit code.
+func (d dir) finish(j job.Job, msi uint32, outcome job.Outcome, message string) (uint32, bool) {
+	r := job.Result{ID: j.ID, Code: msi, Outcome: outcome, MSI: msi, HasMSI: true, Error: message}
+	if outcome == job.OutcomeTimeout {
+		r.Code = job.CodeTimeout
+	}
+	if msi == 0 || msi == 3010 || msi == 1641 {
+		p := d.readProgress()
+		p.Seq++
+		p.Percent, p.Phase = 100, "execute"
+		d.write(job.FileProgress, p.Encode())
+	}
+	d.write(job.FileResult, r.Encode())
+	return r.Code, r.Code != 0
+}
+
+// actionLine is an action start in the log, with scm.Installer's progress.
+var actionLine = regexp.MustCompile(`Action start [0-9:]+: ([A-Za-z0-9_.]+)\.(?: Progress \d+/\d+ \((\d+)%\))?`)
+
+// followProgress rewrites the progress file from the log's action lines
+// until the returned function is called, which looks at the log once more.
+func (d dir) followProgress() func() {
+	last := job.Progress{Seq: 1, Percent: -1, Phase: "execute"}
+	d.write(job.FileProgress, last.Encode())
+	scan := func() {
+		lp, ok := d.hostPath(job.FileLog)
+		if !ok {
+			return
+		}
+		b, err := os.ReadFile(lp)
+		if err != nil {
+			return
+		}
+		m := actionLine.FindAllStringSubmatch(string(b), -1)
+		if len(m) == 0 {
+			return
+		}
+		cur := m[len(m)-1]
+		pct := last.Percent
+		if cur[2] != "" {
+			pct, _ = strconv.Atoi(cur[2])
+		}
+		if cur[1] != last.Action || pct != last.Percent {
+			last = job.Progress{Seq: last.Seq + 1, Percent: pct, Phase: "execute", Action: cur[1]}
+			d.write(job.FileProgress, last.Encode())
+		}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				scan()
+				return
+			case <-t.C:
+				scan()
 			}
-			return res.ExitCode, true
 		}
-		jctx, cancel := context.WithCancel(ctx)
-		if j.Timeout > 0 {
-			jctx, cancel = context.WithTimeout(ctx, j.Timeout)
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (d dir) readProgress() job.Progress {
+	p := job.Progress{Percent: -1, Phase: "execute"}
+	if hp, ok := d.hostPath(job.FileProgress); ok {
+		if b, err := os.ReadFile(hp); err == nil {
+			if got, err := job.DecodeProgress(b); err == nil {
+				p = got
+			}
 		}
-		code, _ := inner(jctx, &inner2)
-		res.Ended = time.Now().UTC()
-		switch {
-		case ctx.Err() != nil:
-			res.Outcome, code, res.Error = job.OutcomeStopped, job.CodeStopped, "stopped by the service control manager"
-		case jctx.Err() != nil:
-			res.Outcome, code, res.Error = job.OutcomeTimeout, job.CodeTimeout, "the command ran longer than the job's timeout"
+	}
+	return p
+}
+
+// dumpProperties appends Windows Installer's property dump to the log: the
+// job's properties, with the secret ones hidden as MsiHiddenProperties
+// hides them.
+func (d dir) dumpProperties(j job.Job) {
+	lp, ok := d.hostPath(job.FileLog)
+	if !ok || len(j.Properties) == 0 {
+		return
+	}
+	f, err := os.OpenFile(lp, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var b strings.Builder
+	for _, p := range j.Properties {
+		v := p.Value
+		if p.Secret {
+			v = "**********"
 		}
-		cancel()
-		res.ExitCode = code
-		if p, ok := run.HostPath(j.ResultPath); ok {
-			_ = job.WriteResult(p, res)
-		}
-		specific, exit := res.ServiceExit()
-		return exit, specific
+		b.WriteString("Property(S): " + p.Name + " = " + v + "\r\n")
+	}
+	_, _ = f.WriteString(b.String())
+}
+
+// write replaces the file name of the directory atomically (written
+// beside it, then renamed), as nxsvc does.
+func (d dir) write(name string, b []byte) {
+	p, ok := d.hostPath(name)
+	if !ok {
+		return
+	}
+	tmp := p + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		_ = os.Remove(tmp)
 	}
 }
 
-// errInstallPackageOpenFailed is msiexec's ERROR_INSTALL_PACKAGE_OPEN_FAILED.
-const errInstallPackageOpenFailed = 1619
-
-// uncPackage returns the package of an msiexec /i command line when it is on
-// a share (\\server\share\...).
-func uncPackage(args []string) string {
-	for i, a := range args {
-		if (strings.EqualFold(a, "/i") || strings.EqualFold(a, "/package")) && i+1 < len(args) &&
-			strings.HasPrefix(args[i+1], `\\`) {
-			return args[i+1]
+// absWindowsDir reports a path like C:\Windows\nxdeploy\id: a drive, then
+// components that are neither empty nor "." or "..".
+func absWindowsDir(p string) bool {
+	if len(p) < 4 || p[0]|0x20 < 'a' || p[0]|0x20 > 'z' || p[1] != ':' || p[2] != '\\' || strings.ContainsAny(p, "\"\x00\r\n/") {
+		return false
+	}
+	for _, c := range strings.Split(strings.TrimRight(p[3:], `\`), `\`) {
+		if c == "" || c == "." || c == ".." {
+			return false
 		}
 	}
-	return ""
-}
-
-// winDir returns the directory part of a Windows path.
-func winDir(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '\\' || p[i] == '/' {
-			return p[:i]
-		}
-	}
-	return filepath.Dir(p)
+	return true
 }

@@ -110,6 +110,36 @@ const (
 	MaxProgressSize = 1024
 )
 
+// Encode returns the result file nxsvc writes for r (a model of the
+// service writes it with this; a test holds it to nxsvc's own text).
+func (r Result) Encode() []byte {
+	var b strings.Builder
+	b.WriteString("nxsvc-result 1\nid=" + oneLine(r.ID) + "\ncode=" + strconv.FormatUint(uint64(r.Code), 10) +
+		"\noutcome=" + oneLine(string(r.Outcome)))
+	if r.HasMSI {
+		b.WriteString("\nmsi=" + strconv.FormatUint(uint64(r.MSI), 10))
+	}
+	b.WriteString("\nerror=" + oneLine(r.Error) + "\n")
+	return []byte(b.String())
+}
+
+// Encode returns the progress file nxsvc writes for p.
+func (p Progress) Encode() []byte {
+	return []byte("nxsvc-progress 1\nseq=" + strconv.FormatUint(uint64(p.Seq), 10) + "\npercent=" + strconv.Itoa(p.Percent) +
+		"\nphase=" + oneLine(p.Phase) + "\naction=" + oneLine(p.Action) + "\n")
+}
+
+// oneLine replaces control characters, as nxsvc does, so a value stays on
+// its line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+}
+
 // DecodeResult parses a result file.
 func DecodeResult(b []byte) (Result, error) {
 	kv, err := keyValues(b, "nxsvc-result 1", MaxResultSize)

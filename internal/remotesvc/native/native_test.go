@@ -212,6 +212,12 @@ func TestFilesParseInGo(t *testing.T) {
 		assert.Equal(t, tc.msi, r.MSI)
 		assert.Equal(t, strings.ReplaceAll(tc.message, "\n", " "), r.Error)
 	}
+	// The Go encoders write what nxsvc writes.
+	r := job.Result{ID: "dep-1", Code: 1602, Outcome: job.OutcomeCancelled, MSI: 1602, HasMSI: true, Error: "cancelled by a stop request"}
+	assert.Equal(t, string(FormatResult(1024, utf16.Encode([]rune(r.ID)), r.Code, string(r.Outcome), true, r.MSI, r.Error)), string(r.Encode()))
+	pr := job.Progress{Seq: 9, Percent: -1, Phase: "script", Action: "InstallFiles"}
+	assert.Equal(t, string(FormatProgress(512, pr.Seq, pr.Percent, pr.Phase, utf16.Encode([]rune(pr.Action)))), string(pr.Encode()))
+
 	// A buffer too small truncates, but never overflows.
 	short := FormatResult(8, nil, 1, "done", false, 0, "")
 	assert.Len(t, short, 7)

@@ -1,0 +1,195 @@
+package nxsvcmodel_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nxdeploy/deployer/deployertest/internal/nxsvcmodel"
+	"github.com/nxdeploy/deployer/deployertest/internal/scm"
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+)
+
+// host is an emulated service manager running the model, with the
+// directory standing for C:\Windows.
+type host struct {
+	t     *testing.T
+	admin string
+	s     *scm.Session
+	hSCM  scm.Handle
+}
+
+func newHost(t *testing.T, inst scm.InstallerOptions) *host {
+	t.Helper()
+	admin := t.TempDir()
+	m := scm.New(scm.Options{AdminDir: admin, StartTimeout: 5 * time.Second, Program: nxsvcmodel.Program(scm.Installer(inst))})
+	t.Cleanup(func() { _ = m.Close() })
+	s := m.Open(scm.Caller{User: "Administrator", Admin: true})
+	t.Cleanup(func() { _ = s.Close() })
+	h, err := s.OpenSCManager("", scm.SCManagerAllAccess)
+	require.NoError(t, err)
+	return &host{t: t, admin: admin, s: s, hSCM: h}
+}
+
+// deploy writes the service, the package and the job (when j.ID is set)
+// into nxdeploy\<id> and starts the service with the directory as its
+// argument.
+func (h *host) deploy(id string, j job.Job, binPath string) (scm.Handle, string) {
+	h.t.Helper()
+	dir := filepath.Join(h.admin, "nxdeploy", id)
+	require.NoError(h.t, os.MkdirAll(dir, 0o755))
+	require.NoError(h.t, os.WriteFile(filepath.Join(dir, "nxsvc.exe"), []byte("MZ"), 0o755))
+	require.NoError(h.t, os.WriteFile(filepath.Join(dir, "package.msi"), []byte("msi"), 0o644))
+	if j.ID != "" {
+		b, err := j.Encode()
+		require.NoError(h.t, err)
+		require.NoError(h.t, os.WriteFile(filepath.Join(dir, job.FileJob), b, 0o644))
+	}
+	if binPath == "" {
+		binPath = `C:\Windows\nxdeploy\` + id + `\nxsvc.exe C:\Windows\nxdeploy\` + id
+	}
+	sh, err := h.s.CreateService(h.hSCM, scm.CreateParams{Name: "nxdeploy-" + id, DesiredAccess: scm.ServiceAllAccess,
+		ServiceType: scm.ServiceWin32OwnProcess, StartType: scm.StartDemand, BinaryPath: binPath})
+	require.NoError(h.t, err)
+	require.NoError(h.t, h.s.StartService(context.Background(), sh, nil))
+	return sh, dir
+}
+
+func (h *host) wait(sh scm.Handle) scm.Status {
+	h.t.Helper()
+	var st scm.Status
+	require.Eventually(h.t, func() bool {
+		var err error
+		st, err = h.s.QueryStatus(sh)
+		return err == nil && st.CurrentState == scm.StateStopped
+	}, 10*time.Second, time.Millisecond)
+	return st
+}
+
+func readResult(t *testing.T, dir string) job.Result {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, job.FileResult))
+	require.NoError(t, err)
+	r, err := job.DecodeResult(b)
+	require.NoError(t, err)
+	return r
+}
+
+func TestModel(t *testing.T) {
+	props := []job.Property{{Name: "SERVER", Value: "collector.example.test"}, {Name: "TENANTKEY", Value: "s3cr3t", Secret: true}}
+	tests := []struct {
+		name     string
+		outcomes []uint32
+		job      func(id string) job.Job
+		binPath  string
+		code     uint32
+		result   job.Result
+	}{
+		{"installs", nil, func(id string) job.Job {
+			return job.Job{ID: id, Operation: job.Install, Package: "package.msi", Properties: props, Timeout: time.Minute}
+		}, "", 0, job.Result{Code: 0, Outcome: job.OutcomeDone, HasMSI: true}},
+		{"fails", []uint32{1603}, func(id string) job.Job {
+			return job.Job{ID: id, Operation: job.Install, Package: "package.msi", Timeout: time.Minute}
+		}, "", 1603, job.Result{Code: 1603, Outcome: job.OutcomeDone, MSI: 1603, HasMSI: true}},
+		{"reboot", []uint32{3010}, func(id string) job.Job {
+			return job.Job{ID: id, Operation: job.Install, Package: "package.msi", Timeout: time.Minute}
+		}, "", 3010, job.Result{Code: 3010, Outcome: job.OutcomeDone, MSI: 3010, HasMSI: true}},
+		{"package on a share", nil, func(id string) job.Job {
+			return job.Job{ID: id, Operation: job.Install, Package: `\\engine\share\x.msi`, Timeout: time.Minute}
+		}, "", 1619, job.Result{Code: 1619, Outcome: job.OutcomeDone, MSI: 1619, HasMSI: true}},
+		{"uninstall", nil, func(id string) job.Job {
+			return job.Job{ID: id, Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: time.Minute}
+		}, "", 0, job.Result{Code: 0, Outcome: job.OutcomeDone, HasMSI: true}},
+		{"no job file", nil, func(string) job.Job { return job.Job{} }, "", job.CodeBadJob,
+			job.Result{Code: job.CodeBadJob, Outcome: job.OutcomeBadJob, Error: "the job file cannot be read"}},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHost(t, scm.InstallerOptions{Outcomes: tc.outcomes})
+			id := "m" + string(rune('a'+i))
+			j := tc.job(id)
+			sh, dir := h.deploy(id, j, tc.binPath)
+			st := h.wait(sh)
+			if tc.code == 0 {
+				assert.Equal(t, uint32(0), st.Win32ExitCode)
+			} else {
+				assert.Equal(t, uint32(1066), st.Win32ExitCode)
+				assert.Equal(t, tc.code, st.ServiceSpecificExitCode)
+			}
+			want := tc.result
+			want.ID = j.ID
+			assert.Equal(t, want, readResult(t, dir))
+			assert.NoFileExists(t, filepath.Join(dir, job.FileJob), "the job is deleted once read")
+			if tc.code == 0 {
+				b, err := os.ReadFile(filepath.Join(dir, job.FileProgress))
+				require.NoError(t, err)
+				p, err := job.DecodeProgress(b)
+				require.NoError(t, err)
+				assert.Equal(t, 100, p.Percent)
+				assert.Equal(t, "InstallFiles", p.Action)
+			}
+			if j.Properties != nil {
+				b, err := os.ReadFile(filepath.Join(dir, job.FileLog))
+				require.NoError(t, err)
+				assert.Contains(t, string(b), "Property(S): SERVER = collector.example.test")
+				assert.Contains(t, string(b), "Property(S): TENANTKEY = **********")
+				assert.NotContains(t, string(b), "s3cr3t")
+			}
+		})
+	}
+}
+
+func TestModelBadArguments(t *testing.T) {
+	h := newHost(t, scm.InstallerOptions{})
+	for i, arg := range []string{"", ` ..\x`, ` C:\Windows\..\x`, ` C:\Windows\nxdeploy\x extra`} {
+		id := "x" + string(rune('a'+i))
+		bp := `C:\Windows\nxdeploy\` + id + `\nxsvc.exe` + arg
+		sh, dir := h.deploy(id, job.Job{}, bp)
+		st := h.wait(sh)
+		assert.Equal(t, job.CodeBadJob, st.ServiceSpecificExitCode, bp)
+		assert.NoFileExists(t, filepath.Join(dir, job.FileResult))
+	}
+}
+
+// TestModelProgressAndCancel follows a slow install's progress file, then
+// stops the service: the model answers 1602 as nxsvc does.
+func TestModelProgressAndCancel(t *testing.T) {
+	h := newHost(t, scm.InstallerOptions{Duration: 2 * time.Second, ProgressLines: 20})
+	sh, dir := h.deploy("cancel", job.Job{ID: "cancel", Operation: job.Install, Package: "package.msi", Timeout: time.Minute}, "")
+	var seen []int
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, job.FileProgress))
+		if err != nil {
+			return false
+		}
+		p, err := job.DecodeProgress(b)
+		require.NoError(t, err)
+		if len(seen) == 0 || seen[len(seen)-1] != p.Percent {
+			seen = append(seen, p.Percent)
+		}
+		return p.Percent >= 30
+	}, 10*time.Second, 5*time.Millisecond)
+	_, err := h.s.Control(sh, scm.ControlStop)
+	require.NoError(t, err)
+	st := h.wait(sh)
+	assert.Equal(t, uint32(1602), st.ServiceSpecificExitCode)
+	r := readResult(t, dir)
+	assert.Equal(t, job.OutcomeCancelled, r.Outcome)
+	assert.Equal(t, uint32(1602), r.MSI)
+	assert.GreaterOrEqual(t, len(seen), 3, "progress moved: %v", seen)
+
+	h2 := newHost(t, scm.InstallerOptions{Duration: 5 * time.Second})
+	sh, dir = h2.deploy("timeout", job.Job{ID: "timeout", Operation: job.Install, Package: "package.msi", Timeout: time.Second}, "")
+	st = h2.wait(sh)
+	assert.Equal(t, job.CodeTimeout, st.ServiceSpecificExitCode)
+	r = readResult(t, dir)
+	assert.Equal(t, job.OutcomeTimeout, r.Outcome)
+	assert.Equal(t, uint32(1602), r.MSI)
+	assert.True(t, strings.HasPrefix(r.Error, "cancelled"))
+}
