@@ -650,3 +650,21 @@ func TestWineUninstall(t *testing.T) {
 	assert.Equal(t, job.OutcomeDone, d.result().Outcome)
 	assert.False(t, productRegistered(ctx, w, product), "the product is gone")
 }
+
+// TestWineSignedBuild runs a code-signed copy of nxsvc (signed with a
+// throwaway certificate) as the service: the signature changes nothing it
+// does.
+func TestWineSignedBuild(t *testing.T) {
+	w, ctx := wineLab(t, "wixl")
+	signed, _ := remotesvc.SignForTest(t, "amd64")
+	d := newDeployment(t, w, "signed")
+	require.NoError(t, os.WriteFile(filepath.Join(d.host, "nxsvc.exe"), signed, 0o755))
+	build, isSigned, err := remotesvc.Identify(signed)
+	require.NoError(t, err)
+	require.True(t, isSigned)
+	require.Equal(t, "amd64", build)
+	d.stage("good")
+	d.writeJob(d.installJob())
+	assertExit(t, d.run(ctx), 0)
+	assert.Equal(t, job.OutcomeDone, d.result().Outcome)
+}
