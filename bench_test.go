@@ -30,6 +30,7 @@ import (
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/deployertest/lab"
+	"github.com/nxdeploy/deployer/discovery"
 	"github.com/nxdeploy/deployer/smb"
 )
 
@@ -268,6 +269,30 @@ func (c *connCounter) breakdown(n int) string {
 	return strings.Join(parts, ", ")
 }
 
+// benchDeployLoop deploys to targets (one healthy host) b.N times with cfg,
+// whose SMB dialer counts into cnt, and reports the time, the SMB requests,
+// the connections and the bytes of one deployment.
+func benchDeployLoop(b *testing.B, cfg deployer.Config, targets []discovery.Host, cnt *connCounter) {
+	b.Helper()
+	b.ResetTimer()
+	for b.Loop() {
+		d, err := deployer.New(cfg)
+		require.NoError(b, err)
+		sum, err := d.Run(context.Background(), targets)
+		require.NoError(b, err)
+		if sum.States[deployer.WithCollector] != 1 {
+			b.Fatalf("not installed: %+v", sum.Failed)
+		}
+	}
+	b.StopTimer()
+	n := float64(b.N)
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/n, "ms/deploy")
+	b.ReportMetric(float64(cnt.writes.Load())/n, "requests/deploy")
+	b.ReportMetric(float64(cnt.conns.Load())/n, "conns/deploy")
+	b.ReportMetric(float64(cnt.bytesOut.Load())/1024/n, "KiB-sent/deploy")
+	b.ReportMetric(float64(cnt.bytesIn.Load())/1024/n, "KiB-recv/deploy")
+}
+
 func (c *connCounter) dial(ctx context.Context, network, address string) (net.Conn, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, address)
@@ -297,23 +322,7 @@ func BenchmarkDeployOneHost(b *testing.B) {
 			cfg := benchConfig(f, 1)
 			cfg.Connect.SMB.Dial = cnt.dial
 			cfg.Connect.SMB.Encryption = enc
-			b.ResetTimer()
-			for b.Loop() {
-				d, err := deployer.New(cfg)
-				require.NoError(b, err)
-				sum, err := d.Run(context.Background(), targets)
-				require.NoError(b, err)
-				if sum.States[deployer.WithCollector] != 1 {
-					b.Fatalf("not installed: %+v", sum.Failed)
-				}
-			}
-			b.StopTimer()
-			n := float64(b.N)
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/n, "ms/deploy")
-			b.ReportMetric(float64(cnt.writes.Load())/n, "requests/deploy")
-			b.ReportMetric(float64(cnt.conns.Load())/n, "conns/deploy")
-			b.ReportMetric(float64(cnt.bytesOut.Load())/1024/n, "KiB-sent/deploy")
-			b.ReportMetric(float64(cnt.bytesIn.Load())/1024/n, "KiB-recv/deploy")
+			benchDeployLoop(b, cfg, targets, &cnt)
 			b.Logf("requests per deployment by SMB2 command (b.N=%d): %s", b.N, cnt.breakdown(b.N))
 		})
 	}

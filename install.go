@@ -2,14 +2,16 @@ package deployer
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"strings"
 	"time"
 
 	derrors "github.com/nxdeploy/deployer/errors"
-	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
@@ -31,14 +33,20 @@ type Package struct {
 type InstallOptions struct {
 	// DeploymentID names the deployment on the host; "" means a fresh one.
 	DeploymentID string
-	// Properties are public MSI properties passed on msiexec's command line
-	// (see msi.ValidateProperties for the size limits). Their values are
-	// treated as secrets: every error, log excerpt, log summary and progress
-	// RunInstaller returns shows "<NAME redacted>" in their place (see
-	// msi.Redactor).
+	// Properties are the MSI properties of the installation (see
+	// msi.ValidateProperties for the size limits). They travel in the job
+	// file, in a directory only SYSTEM and Administrators may open, never on
+	// a command line. Their values are treated as secrets: every error, log
+	// excerpt, log summary and progress RunInstaller returns shows
+	// "<NAME redacted>" in their place (see msi.Redactor).
 	Properties []msi.Property
-	// Timeout bounds msiexec's run on the host; the remote service kills it
-	// after that. 0 means DefaultInstallTimeout.
+	// SecretProperties names the Properties whose values are also kept out
+	// of Windows Installer's log (MsiHiddenProperties, and overwritten in
+	// the log by the remote service), such as a tenant key.
+	SecretProperties []string
+	// Timeout bounds the installation on the host: the remote service
+	// cancels it then and Windows Installer rolls the product back. 0 means
+	// DefaultInstallTimeout.
 	Timeout time.Duration
 	// Service overrides the remote service binary (Binary, Arch); its
 	// DeploymentID and Args are set by RunInstaller.
@@ -50,8 +58,8 @@ type InstallOptions struct {
 	PollInterval time.Duration
 }
 
-// maxUNCLen bounds Package.UNC: msiexec opens packages by paths of at most
-// MAX_PATH characters.
+// maxUNCLen bounds Package.UNC: Windows Installer opens packages by paths
+// of at most MAX_PATH characters.
 const maxUNCLen = 260
 
 // DefaultInstallTimeout bounds an installation when InstallOptions.Timeout is 0.
@@ -63,9 +71,12 @@ type InstallProgress struct {
 	Phase string
 	// Uploaded and Total count the package's bytes pushed so far.
 	Uploaded, Total int64
-	// Action is the last action msiexec's log started, e.g. "InstallFiles".
+	// Percent is how far Windows Installer is through the current phase of
+	// the installation, 0-100, from its progress messages; -1 before it said.
+	Percent int
+	// Action is the action Windows Installer runs, e.g. "InstallFiles".
 	Action string
-	// LogBytes is how much of msiexec's log has been read.
+	// LogBytes is how much of the installation's log has been read.
 	LogBytes int64
 }
 
@@ -73,12 +84,13 @@ type InstallProgress struct {
 type InstallResult struct {
 	// DeploymentID names the deployment.
 	DeploymentID string
-	// Exited reports that msiexec ran to its end on the host: ExitCode and
-	// Outcome are its result. When it is false (a failure before or while
-	// msiexec ran, or its result could not be read), ExitCode is 0 and
-	// means nothing, and Outcome is MSIFailed.
+	// Exited reports that the installation ran to its end on the host:
+	// ExitCode and Outcome are Windows Installer's result. When it is false
+	// (a failure before or while it ran, or its result could not be read),
+	// ExitCode is 0 and means nothing, and Outcome is MSIFailed.
 	Exited bool
-	// ExitCode is msiexec's exit code, when Exited.
+	// ExitCode is Windows Installer's result (MsiInstallProduct's), as
+	// msiexec would have exited with it, when Exited.
 	ExitCode uint32
 	// Outcome is what the exit code means.
 	Outcome derrors.MSIOutcome
@@ -86,7 +98,7 @@ type InstallResult struct {
 	// "successful installation(reboot needed)".
 	RebootNeeded bool
 	Notice       *derrors.Error
-	// Log summarises msiexec's verbose log, when it could be read.
+	// Log summarises Windows Installer's verbose log, when it could be read.
 	Log *msi.LogSummary
 	// Duration is the time from upload to the service's stop.
 	Duration time.Duration
@@ -99,30 +111,33 @@ type InstallResult struct {
 	CleanupErr error
 }
 
-// Files a deployment keeps in its directory.
-const (
-	packageFile = "package.msi"
-	logFile     = "install.log"
-	resultFile  = "result.json"
-)
+// packageFile is the name of the package in the deployment directory; the
+// job, progress, result and log files are the remote service's (package
+// job).
+const packageFile = "package.msi"
 
-// maxLogRead bounds how much of msiexec's log is read back.
+// maxLogRead bounds how much of the installation's log is read back.
 const maxLogRead = 16 << 20
 
-// RunInstaller installs pkg on the host: it pushes the package (unless it is
-// on a share), pushes and starts the remote service with the msiexec job,
-// follows the service's status and the MSI log until msiexec exits, and
-// always removes the service and the deployment's files afterwards, even
-// when ctx is cancelled.
+// RunInstaller installs pkg on the host: it creates the deployment's
+// directory, closed to everyone but SYSTEM and Administrators, pushes the
+// package (unless it is on a share) and the job file, pushes and starts the
+// remote service, which installs through the Windows Installer API, follows
+// the service's progress until it stops, and always removes the service and
+// the deployment's files afterwards, even when ctx is cancelled (the
+// service then cancels the installation, which Windows Installer rolls
+// back). A host whose Windows the service cannot run on is refused before
+// anything is pushed (ReasonWindowsTooOld).
 //
 // It returns the result and nil on success (exit code 0, or 3010/1641 with
 // RebootNeeded), even when the cleanup afterwards failed (see
 // InstallResult.CleanupErr); otherwise a *derrors.Error: "MSI error
 // (<code>)" with the log excerpt as Detail (1618 is retryable), "installation
-// error" when the job could not run, "windows error (0xC0000005)" and the
-// like when msiexec or the service crashed, "file access failure" when the
-// host cannot read a UNC package, or the failing step's error; a cleanup
-// that failed as well is in its Cleanup field.
+// error" when the job could not run or timed out, "windows error
+// (0xC0000005)" and the like when the installation or the service crashed,
+// "file access failure" when the host cannot read a UNC package, or the
+// failing step's error; a cleanup that failed as well is in its Cleanup
+// field.
 func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions) (res *InstallResult, err error) {
 	started := time.Now()
 	id := opts.DeploymentID
@@ -137,7 +152,7 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 	}
 	if n := len(pkg.UNC); n > maxUNCLen {
 		return nil, invalidInput(c.label, derrors.StepUpload,
-			fmt.Errorf("package path is %d characters long, more than msiexec opens (%d)", n, maxUNCLen))
+			fmt.Errorf("package path is %d characters long, more than Windows Installer opens (%d)", n, maxUNCLen))
 	}
 	res = &InstallResult{DeploymentID: id}
 	// The caller's property values never leave: not in errors, log
@@ -150,13 +165,38 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 		}
 	}
 	dir := c.shareDir(id)
-	var rs *RemoteService
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultInstallTimeout
+	}
+	j := job.Job{ID: id, Operation: job.Install, Package: packageFile, Properties: jobProperties(opts.Properties, opts.SecretProperties),
+		Timeout: timeout, Grace: cancelGrace}
+	if pkg.UNC != "" {
+		if !strings.HasPrefix(pkg.UNC, `\\`) || strings.ContainsAny(pkg.UNC, "\"\x00\r\n") {
+			return res, derrors.New(c.label, derrors.StepUpload, derrors.FileAccessFailure,
+				fmt.Errorf("package %q is not a UNC path (\\\\server\\share\\file.msi)", pkg.UNC))
+		}
+		j.Package = pkg.UNC
+	}
+	if _, err := j.Encode(); err != nil {
+		return res, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, err)
+	}
+	if err := c.checkWindows(ctx); err != nil {
+		return res, err
+	}
+	var (
+		rs      *RemoteService
+		stopped bool // the service was seen stopped
+	)
 	defer func() {
 		progress(InstallProgress{Phase: "cleanup"})
 		var cerr error
-		if rs != nil {
+		switch {
+		case rs != nil && stopped:
+			cerr = c.removeRun(ctx, rs)
+		case rs != nil:
 			cerr = rs.Remove(ctx)
-		} else {
+		default:
 			cctx, cancel := cleanupContext(ctx)
 			cerr = removeDeployment(cctx, c, id, nil)
 			cancel()
@@ -177,50 +217,31 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 		res.Duration = time.Since(started)
 	}()
 
-	winPkg, err := c.stagePackage(ctx, pkg, id, progress)
+	fresh, err := c.prepareDir(ctx, id)
 	if err != nil {
 		return res, err
 	}
-	cmd := msi.InstallCommand{
-		Executable: "msiexec.exe",
-		Package:    winPkg,
-		LogPath:    c.windowsPath(path.Join(dir, logFile)),
-		UI:         msi.UINone,
-		Restart:    msi.RestartNever,
-		Properties: opts.Properties,
+	if j.PackageSHA256, err = c.stagePackage(ctx, pkg, dir, fresh, progress); err != nil {
+		return res, err
 	}
-	argv, err := cmd.Args()
-	if err != nil {
-		return res, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError, err)
-	}
-	line, err := cmd.Line()
-	if err != nil {
-		return res, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError, err)
-	}
-	timeout := opts.Timeout
-	if timeout <= 0 {
-		timeout = DefaultInstallTimeout
-	}
-	j := job.Job{ID: id, Command: argv, CmdLine: line, LogPath: cmd.LogPath,
-		ResultPath: c.windowsPath(path.Join(dir, resultFile)), Timeout: timeout}
-	b64, err := j.EncodeBase64()
-	if err != nil {
-		return res, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError, err)
+	if err = c.writeJob(ctx, dir, fresh, j); err != nil {
+		return res, err
 	}
 
-	progress(InstallProgress{Phase: "start"})
+	progress(InstallProgress{Phase: "start", Percent: -1})
 	spec := opts.Service
-	spec.DeploymentID, spec.Args = id, []string{"--job-b64", b64}
-	if rs, err = PushService(ctx, c, spec); err != nil {
+	spec.DeploymentID, spec.Args = id, []string{c.windowsPath(dir)}
+	if rs, err = pushService(ctx, c, spec, dirState{ready: true, fresh: fresh}); err != nil {
 		return res, err
 	}
-	progress(InstallProgress{Phase: "install"})
+	progress(InstallProgress{Phase: "install", Percent: -1})
 	code, logSum, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
-	res.Log = red.Summary(logSum)
+	stopped = err == nil
+	res.Log = logSum
 	if err != nil {
 		return res, err
 	}
-	return res, c.judge(res, pkg, code)
+	return res, c.judge(ctx, res, pkg, code, dir)
 }
 
 // cleanupContext returns ctx, or a short fresh context (keeping ctx's
@@ -257,48 +278,40 @@ func atStep(host string, step derrors.Step, err error) *derrors.Error {
 	return e
 }
 
-// stagePackage returns the Windows path msiexec opens: the pushed copy, or
-// the UNC path.
-func (c *Conn) stagePackage(ctx context.Context, pkg Package, id string, progress func(InstallProgress)) (string, error) {
+// stagePackage pushes the package into dir, unless it is on a share, and
+// returns its SHA-256, which the remote service checks before installing.
+func (c *Conn) stagePackage(ctx context.Context, pkg Package, dir string, fresh bool, progress func(InstallProgress)) ([]byte, error) {
 	if pkg.UNC != "" {
-		if !strings.HasPrefix(pkg.UNC, `\\`) || strings.ContainsAny(pkg.UNC, "\"\x00\r\n") {
-			return "", derrors.New(c.label, derrors.StepUpload, derrors.FileAccessFailure,
-				fmt.Errorf("package %q is not a UNC path (\\\\server\\share\\file.msi)", pkg.UNC))
-		}
-		return pkg.UNC, nil
+		return nil, nil
 	}
 	f, err := os.Open(pkg.Path)
 	if err != nil {
-		return "", derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
+		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
+		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
 	}
 	if _, err := msi.InspectReader(f, st.Size()); err != nil {
-		return "", derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package %s: %w", pkg.Path, err))
+		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package %s: %w", pkg.Path, err))
 	}
-	if err := c.makeDeploymentDir(ctx, id); err != nil {
-		return "", err
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
 	}
-	dst := path.Join(c.shareDir(id), packageFile)
-	_, err = c.admin.Upload(ctx, dst, f, st.Size(), smb.UploadOptions{
-		Overwrite:    true,
-		VerifySHA256: true,
+	err = c.writeFile(ctx, path.Join(dir, packageFile), fresh, f, st.Size(), smb.UploadOptions{
 		Progress: func(written, total int64) {
-			progress(InstallProgress{Phase: "upload", Uploaded: written, Total: total})
+			progress(InstallProgress{Phase: "upload", Uploaded: written, Total: total, Percent: -1})
 		},
 	})
-	if err != nil {
-		return "", err
-	}
-	return c.windowsPath(dst), nil
+	return h.Sum(nil), err
 }
 
-// follow polls the service until it stops, tailing msiexec's log, and
-// returns the job's exit code. When the service's status cannot be read, the
-// result file the remote service writes is the fallback.
+// follow polls the service until it stops, reporting the progress file it
+// keeps, then reads the installation's log and returns the job's exit code.
+// When the service's status cannot be read, the result file the remote
+// service writes is the fallback.
 func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interval, timeout time.Duration,
 	progress func(InstallProgress)) (uint32, *msi.LogSummary, error) {
 	if interval <= 0 {
@@ -306,21 +319,17 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 	}
 	// The job's own timeout is enforced on the host; this one only catches a
 	// service that stopped answering altogether.
-	deadline := time.Now().Add(timeout + 2*time.Minute)
+	deadline := time.Now().Add(timeout + cancelGrace + 2*time.Minute)
 	var (
-		parser  msi.Parser
-		offset  int64
 		lastErr error
 		fails   int
+		seen    = job.Progress{Percent: -1}
 	)
-	logPath := path.Join(dir, logFile)
-	tail := func() {
-		b, err := c.admin.ReadAt(ctx, logPath, offset, 1<<20)
-		if err == nil && len(b) > 0 && offset+int64(len(b)) <= maxLogRead {
-			parser.Feed(b)
-			offset += int64(len(b))
-			action, _, _ := parser.Progress()
-			progress(InstallProgress{Phase: "install", Action: action, LogBytes: offset})
+	report := func() {
+		p, ok := c.readProgress(ctx, dir)
+		if ok && (p.Action != seen.Action || p.Percent != seen.Percent) {
+			seen = p
+			progress(InstallProgress{Phase: "install", Action: p.Action, Percent: p.Percent})
 		}
 	}
 	for {
@@ -328,45 +337,57 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 		if err == nil {
 			fails = 0
 			if st.State == svcctl.Stopped {
-				tail()
 				code, err := c.exitCode(ctx, rs, st, dir)
-				return code, parser.Close(), err
+				return code, c.readLog(ctx, dir, progress), err
 			}
 		} else {
 			if ctx.Err() != nil {
-				return 0, parser.Summary(), derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
+				return 0, nil, derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
 			}
 			lastErr, fails = atStep(c.label, derrors.StepQueryService, err), fails+1
-			if code, ok := c.readResult(ctx, dir); ok {
-				tail()
-				return code, parser.Close(), nil
+			if r, ok := c.readResult(ctx, dir); ok {
+				return r.Code, c.readLog(ctx, dir, progress), nil
 			}
 			// A host that stopped answering (the query timed out, and the
 			// result file could not be read either) is not polled again:
 			// each further query would only wait out another timeout.
 			if fails >= 5 || derrors.Timeout(err) {
-				return 0, parser.Summary(), lastErr
+				return 0, nil, lastErr
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, parser.Summary(), derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
-				fmt.Errorf("the remote service did not finish within %v", timeout))
+			return 0, nil, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
+				fmt.Errorf("the remote service did not finish within %v", timeout+cancelGrace))
 		}
-		tail()
+		report()
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, parser.Summary(), derrors.Wrap(c.label, derrors.StepMSIExec, ctx.Err())
+			return 0, nil, derrors.Wrap(c.label, derrors.StepMSIExec, ctx.Err())
 		case <-t.C:
 		}
 		interval = min(2*interval, 2*time.Second)
 	}
 }
 
+// readLog reads the installation's log once the service stopped and
+// summarises it; nil when it cannot be read.
+func (c *Conn) readLog(ctx context.Context, dir string, progress func(InstallProgress)) *msi.LogSummary {
+	b, err := c.admin.ReadFile(ctx, path.Join(dir, job.FileLog), maxLogRead)
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	var parser msi.Parser
+	parser.Feed(b)
+	progress(InstallProgress{Phase: "install", Action: parser.Summary().LastAction, Percent: -1, LogBytes: int64(len(b))})
+	return parser.Close()
+}
+
 // exitCode reads the job's exit code from a stopped service's status: 0, or
 // ERROR_SERVICE_SPECIFIC_ERROR with the code as the service-specific exit
-// code. Any other Win32 exit code means the service itself failed.
+// code. Any other Win32 exit code means the service itself failed, unless
+// its result file says how the job ended.
 func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status, dir string) (uint32, error) {
 	switch st.Win32ExitCode {
 	case 0:
@@ -374,8 +395,8 @@ func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status
 	case derrors.ErrorServiceSpecificError:
 		return st.ServiceSpecificExitCode, nil
 	}
-	if code, ok := c.readResult(ctx, dir); ok {
-		return code, nil
+	if r, ok := c.readResult(ctx, dir); ok {
+		return r.Code, nil
 	}
 	e := derrors.New(c.label, derrors.StepMSIExec, derrors.WindowsError,
 		fmt.Errorf("the remote service stopped with Win32 exit code %d", st.Win32ExitCode))
@@ -383,30 +404,18 @@ func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status
 	return 0, e
 }
 
-// readResult reads the result file the remote service writes beside the log.
-func (c *Conn) readResult(ctx context.Context, dir string) (uint32, bool) {
-	b, err := c.admin.ReadFile(ctx, path.Join(dir, resultFile), 64<<10)
-	if err != nil {
-		return 0, false
-	}
-	r, err := job.DecodeResult(b)
-	if err != nil {
-		return 0, false
-	}
-	return r.ExitCode, true
-}
-
 // judge maps the job's exit code to the result and the seed's error.
-func (c *Conn) judge(res *InstallResult, pkg Package, code uint32) error {
+func (c *Conn) judge(ctx context.Context, res *InstallResult, pkg Package, code uint32, dir string) error {
 	res.Outcome = derrors.MSIFailed
 	switch {
 	case job.IsServiceCode(code):
-		e := derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
-			fmt.Errorf("the remote service could not run msiexec: %s (0x%08X)", job.CodeName(code), code))
+		r, ok := c.readResult(ctx, dir)
+		e := c.serviceFailure(code, r, ok)
 		e.Detail = excerpt(res.Log)
 		return e
 	case derrors.IsExceptionCode(code):
-		// An NTSTATUS, not an msiexec result: msiexec crashed or was killed.
+		// An NTSTATUS, not a Windows Installer result: the installation
+		// or the service crashed or was killed.
 		e := derrors.FromProcessCrash(c.label, derrors.StepMSIExec, "msiexec", code)
 		e.Detail = excerpt(res.Log)
 		return e

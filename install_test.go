@@ -19,7 +19,7 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
-	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
@@ -320,9 +320,10 @@ func TestConnectFailuresAreTyped(t *testing.T) {
 }
 
 func TestRunInstallerConnectionDroppedMidUpload(t *testing.T) {
-	// Every connection is cut after 256 KiB: the service binary (2.5 MB)
-	// cannot be pushed. Cleanup then goes over a fresh connection.
-	e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithDropAfterBytes(256 << 10)}})
+	// Every connection is cut after 20 KiB: the package (10 KiB) and the
+	// service binary (18 KiB) cannot both be pushed. Cleanup then goes over
+	// a fresh connection.
+	e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithDropAfterBytes(20 << 10)}})
 	conn := connect(t, e)
 	res, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
 	require.Error(t, err)
@@ -381,12 +382,12 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, first.Close(ctx))
 
-	// The same deployment with another (say, code-signed) binary: our
-	// service is stopped, reused, and its binary replaced. (The x86 build:
-	// it runs on this x64 host, the ARM64 one would not start.)
+	// The same deployment with another binary (the x86 build, for a host
+	// said to be x86; it also runs on this x64 host): our service is
+	// stopped, reused, and its binary replaced.
 	other, err := remotesvc.Binary("386")
 	require.NoError(t, err)
-	second, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap", Binary: other, VerifySHA256: true})
+	second, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap", Binary: other, Arch: "386", VerifySHA256: true})
 	require.NoError(t, err)
 	assert.True(t, second.Reused)
 	assert.NotEqual(t, first.SHA256, second.SHA256)

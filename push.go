@@ -15,7 +15,6 @@ import (
 	"unicode/utf16"
 
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/internal/remotesvc"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
@@ -28,12 +27,22 @@ type ServiceSpec struct {
 	// ValidateDeploymentID for what is accepted; "" means a fresh random id.
 	DeploymentID string
 	// Binary is the service executable to push. Nil means the deployer's own
-	// remote service for the host's architecture (Arch).
+	// remote service for the host's architecture (Arch). A code-signed copy
+	// of it (ServiceBinary, signed with your certificate) is accepted when
+	// it is the build for the host's architecture; any other binary is
+	// refused (ReasonServiceBinaryMismatch).
 	Binary []byte
-	// Arch picks the built-in binary: "amd64", "386" or "arm64"; "" means
+	// Binaries are code-signed copies of the service, one per build (the
+	// x64 and the x86 one, from ServiceBinary): the one for the host's
+	// architecture is pushed, and a host whose build is missing is refused
+	// (ReasonServiceBinaryMismatch). Binary, when set, wins.
+	Binaries [][]byte
+	// Arch is the host's architecture: "amd64", "386" or "arm64"; "" means
 	// detect it from the host's Windows directory.
 	Arch string
 	// Args are appended to the service's command line (its binary path).
+	// RunInstaller sets the deployment directory, the remote service's only
+	// argument.
 	Args []string
 	// DisplayName is the service's display name; "" means its name.
 	DisplayName string
@@ -45,7 +54,7 @@ type ServiceSpec struct {
 const serviceExe = "nxsvc.exe"
 
 // maxCommandLine is the longest command line CreateProcess starts, in UTF-16
-// code units: a service's binary path, and msiexec's command line.
+// code units: a service's binary path.
 const maxCommandLine = 32767
 
 // NewDeploymentID returns a fresh random deployment id.
@@ -82,25 +91,34 @@ type RemoteService struct {
 // the host differs from the one pushed, the existing service is stopped and
 // its binary replaced.
 //
+// Before anything is pushed, a host whose Windows the service cannot run
+// on (older than Vista / Server 2008) is refused (ReasonWindowsTooOld). The
+// deployment's directory admits only SYSTEM and Administrators.
+//
 // On failure nothing it created is left on the host.
-func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteService, err error) {
+func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (*RemoteService, error) {
+	if err := c.checkWindows(ctx); err != nil {
+		return nil, err
+	}
+	return pushService(ctx, c, spec, dirState{})
+}
+
+// dirState says what RunInstaller already did with the deployment's
+// directory: created and protected it (ready), and found none there
+// (fresh), so no service of this deployment can be there either.
+type dirState struct{ ready, fresh bool }
+
+// pushService is PushService once the host was checked.
+func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (rs *RemoteService, err error) {
 	if spec.DeploymentID == "" {
 		spec.DeploymentID = NewDeploymentID()
 	}
 	if err := ValidateDeploymentID(spec.DeploymentID); err != nil {
 		return nil, invalidInput(c.label, derrors.StepUpload, err)
 	}
-	bin := spec.Binary
-	if bin == nil {
-		arch := spec.Arch
-		if arch == "" {
-			if arch, err = detectArch(ctx, c); err != nil {
-				return nil, err
-			}
-		}
-		if bin, err = remotesvc.Binary(arch); err != nil {
-			return nil, derrors.New(c.label, derrors.StepUpload, derrors.UnknownError, err)
-		}
+	bin, err := c.serviceBinary(ctx, spec)
+	if err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(bin)
 	rs = &RemoteService{
@@ -117,7 +135,7 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 	}
 	if n := utf16Len(rs.BinaryPath); n > maxCommandLine {
 		return nil, invalidInput(c.label, derrors.StepCreateService, fmt.Errorf(
-			"the service's command line would be %d characters long, more than Windows starts (%d): shorten the service's arguments (RunInstaller's: the MSI properties)", n, maxCommandLine))
+			"the service's command line would be %d characters long, more than Windows starts (%d): shorten the service's arguments", n, maxCommandLine))
 	}
 	defer func() {
 		if err != nil {
@@ -128,50 +146,56 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 		}
 	}()
 
-	// An existing service of ours with this name: stop it so its binary can
-	// be replaced, and reuse it.
-	existing, oerr := c.mgr.OpenService(ctx, rs.Name, svcctl.ServiceAllAccess)
-	switch {
-	case oerr == nil:
-		ours, err := c.ownsService(ctx, existing, spec.DeploymentID)
-		if err != nil || !ours {
-			_ = existing.Close(ctx)
-			if err == nil {
-				err = serviceNameTaken(c.label, rs.Name)
-			}
+	// An existing service of ours with this name is stopped and reused. A
+	// directory just created has none of ours: CreateService tells if a
+	// service of that name is there all the same.
+	if !dir.fresh {
+		if err = c.adoptService(ctx, rs, spec.DeploymentID); err != nil {
 			return rs, err
 		}
-		rs.svc, rs.Reused = existing, true
-		if _, err = stopAndWait(ctx, existing); err != nil {
-			return rs, err
-		}
-	case !svcctl.IsServiceNotFound(oerr):
-		return rs, oerr
 	}
 
-	if err = c.makeDeploymentDir(ctx, spec.DeploymentID); err != nil {
-		return rs, err
+	if !dir.ready {
+		if dir.fresh, err = c.prepareDir(ctx, spec.DeploymentID); err != nil {
+			return rs, err
+		}
 	}
-	same, err := c.sameFile(ctx, exe, bin)
-	if err != nil {
-		return rs, err
+	same := false
+	if !dir.fresh {
+		if same, err = c.sameFile(ctx, exe, bin); err != nil {
+			return rs, err
+		}
 	}
-	if !same {
+	switch {
+	case same:
+	case spec.VerifySHA256 || !dir.fresh:
 		_, err = c.admin.Upload(ctx, exe, bytes.NewReader(bin), int64(len(bin)),
 			smb.UploadOptions{Overwrite: true, VerifySHA256: spec.VerifySHA256})
-		if err != nil {
-			return rs, vanished(c, err)
-		}
+	default:
+		err = c.admin.Put(ctx, exe, bytes.NewReader(bin), int64(len(bin)), smb.UploadOptions{})
+	}
+	if err != nil {
+		return rs, vanished(c, err)
 	}
 
 	display := spec.DisplayName
 	if display == "" {
 		display = rs.Name
 	}
-	if rs.svc != nil {
+	if rs.svc == nil {
+		var created *svcctl.Service
+		created, err = c.mgr.CreateService(ctx, rs.Name, display, rs.BinaryPath, svcctl.CreateOptions{})
+		if err == nil {
+			rs.svc = created
+		} else if svcctl.IsServiceExists(err) && dir.fresh {
+			exists := err
+			if err = c.adoptService(ctx, rs, spec.DeploymentID); err == nil && rs.svc == nil {
+				err = exists // gone again meanwhile
+			}
+		}
+	}
+	if err == nil && rs.Reused {
 		err = rs.svc.ChangeConfig(ctx, svcctl.ChangeOptions{BinaryPath: rs.BinaryPath, DisplayName: display})
-	} else {
-		rs.svc, err = c.mgr.CreateService(ctx, rs.Name, display, rs.BinaryPath, svcctl.CreateOptions{})
 	}
 	if err != nil {
 		return rs, err
@@ -180,6 +204,31 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (rs *RemoteServ
 		return rs, quarantineCheck(ctx, c, exe, err)
 	}
 	return rs, nil
+}
+
+// adoptService opens the service of rs's name, when there is one: a
+// service of ours (its program is ours in deployment id's directory) is
+// stopped so its binary can be replaced, and reused (rs.svc, rs.Reused);
+// anyone else's is left alone and refused (ReasonServiceNameTaken).
+func (c *Conn) adoptService(ctx context.Context, rs *RemoteService, id string) error {
+	existing, err := c.mgr.OpenService(ctx, rs.Name, svcctl.ServiceAllAccess)
+	switch {
+	case svcctl.IsServiceNotFound(err):
+		return nil
+	case err != nil:
+		return err
+	}
+	ours, err := c.ownsService(ctx, existing, id)
+	if err != nil || !ours {
+		_ = existing.Close(ctx)
+		if err == nil {
+			err = serviceNameTaken(c.label, rs.Name)
+		}
+		return err
+	}
+	rs.svc, rs.Reused = existing, true
+	_, err = stopAndWait(ctx, existing)
+	return err
 }
 
 // serviceNameTaken is the error for a service named like ours that is not
@@ -193,27 +242,43 @@ func serviceNameTaken(host, name string) *derrors.Error {
 
 // makeDeploymentDir creates ADMIN$\<prefix>\<id>, after checking that the
 // prefix directory, when it exists, is a real directory (not a junction or
-// link that would put our files anywhere), and checks the result is not a
-// link either.
-func (c *Conn) makeDeploymentDir(ctx context.Context, id string) error {
-	if _, err := c.prefixDirUsable(ctx, derrors.StepUpload); err != nil {
-		return err
+// link that would put our files anywhere). fresh reports that this call
+// created the deployment directory (so it is a real, empty directory);
+// one that existed is checked not to be a link either.
+func (c *Conn) makeDeploymentDir(ctx context.Context, id string) (fresh bool, err error) {
+	exists, err := c.prefixDirUsable(ctx, derrors.StepUpload)
+	if err != nil {
+		return false, err
 	}
 	dir := c.shareDir(id)
-	if err := c.admin.MkdirAll(ctx, dir); err != nil {
-		return err
+	if !exists {
+		_, err = c.admin.Mkdir(ctx, c.cfg.prefix())
+	}
+	if err == nil {
+		fresh, err = c.admin.Mkdir(ctx, dir)
+	}
+	if err != nil {
+		// Another run removed the prefix directory as it was empty, or
+		// made it at the same moment: MkdirAll retries that.
+		if err = c.admin.MkdirAll(ctx, dir); err != nil {
+			return false, err
+		}
+		fresh = false
+	}
+	if fresh {
+		return true, nil
 	}
 	fi, err := c.admin.Lstat(ctx, dir)
 	if err != nil {
-		return derrors.Wrap(c.label, derrors.StepUpload, err)
+		return false, derrors.Wrap(c.label, derrors.StepUpload, err)
 	}
 	if fi.IsReparsePoint() || !fi.IsDir() {
 		e := derrors.New(c.label, derrors.StepUpload, derrors.WindowsError,
 			fmt.Errorf("deployer: ADMIN$\\%s is a junction, a link or a file", strings.ReplaceAll(dir, "/", `\`)))
 		e.Reason = derrors.ReasonUnsafeDirectory
-		return e
+		return false, e
 	}
-	return nil
+	return false, nil
 }
 
 // utf16Len is the length of s in UTF-16 code units, as Windows counts a

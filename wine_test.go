@@ -25,9 +25,8 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
-	job "github.com/nxdeploy/deployer/internal/remotesvc/legacyjob"
+	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
-	"github.com/nxdeploy/deployer/svcctl"
 )
 
 // wineHost is an emulated host in Wine mode: ADMIN$ is the prefix's
@@ -79,13 +78,14 @@ func (h wineHost) connect(t *testing.T, ctx context.Context) *deployer.Conn {
 	return conn
 }
 
-// buildWineMSI builds msi/testdata/<wxs> with wixl into a temporary
-// directory and returns the package's path.
-func buildWineMSI(t *testing.T, wxs string) string {
+// buildWineMSI builds <src>/<wxs> (msi/testdata or
+// internal/remotesvc/testdata) with wixl into a temporary directory and
+// returns the package's path.
+func buildWineMSI(t *testing.T, src, wxs string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{wxs, "hello.txt"} {
-		b, err := os.ReadFile(filepath.Join("msi", "testdata", f))
+		b, err := os.ReadFile(filepath.Join(src, f))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
 	}
@@ -129,60 +129,92 @@ func (p *pushed) observe(ctx context.Context, h wineHost, id string) {
 }
 
 // TestWineHost proves the library end to end against hosts whose Windows
-// side is Wine (one prefix for every case: wineboot takes 7-30 s). The
-// package has no TestMain, so the prefix belongs to this test rather than
-// to a winelab.Shared.
+// side is Wine: a 64-bit prefix that reports Windows 7 and has no ProcessPrng
+// shim, so it loads programs as Windows 7 does (one prefix for every case:
+// wineboot takes 7-30 s). The package has no TestMain, so the prefix belongs
+// to this test rather than to a winelab.Shared.
 func TestWineHost(t *testing.T) {
-	winelab.Require(t, "wixl")
+	winelab.Require(t, "wixl", "openssl", "osslsigncode")
 	bootStart := time.Now()
-	w := winelab.New(t)
+	w := winelab.NewWith(t, winelab.Options{NoShim: true, WindowsVersion: "win7"})
 	t.Logf("wine prefix ready in %v", time.Since(bootStart).Round(time.Millisecond))
 	t.Run("RunInstaller", func(t *testing.T) { testWineRunInstaller(t, w) })
-	t.Run("stop reaches Wine", func(t *testing.T) { testWineStop(t, w) })
+	t.Run("cancel rolls back", func(t *testing.T) { testWineCancel(t, w) })
 }
 
-// testWineRunInstaller proves RunInstaller: the library pushes the real
-// nxsvc (amd64, detected from the prefix's syswow64) and a wixl-built MSI
-// into the prefix's C:\windows over SMB2, creates and starts the service
-// over svcctl; the emulated SCM mirrors it into Wine's SCM, where nxsvc runs
-// Wine's msiexec; the exit code comes back through Wine's SCM, and nothing
-// is left in either SCM nor on disk.
-func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
-	wantSum, err := remotesvc.SHA256("amd64")
-	require.NoError(t, err)
+// Properties every Wine deployment passes: one public, two secret (one
+// with quotes and spaces).
+const (
+	winePublic = "collector-public.example.test"
+	wineSecret = "tenant-S3CR3T-4a7f"
+)
 
+var wineProps = []msi.Property{{Name: "SERVER", Value: winePublic}, {Name: "TENANTKEY", Value: wineSecret}, secretProps[0]}
+
+// testWineRunInstaller proves RunInstaller: the library pushes the real
+// remote service (amd64, detected from the prefix's syswow64; or a copy
+// signed with a throwaway certificate) and a wixl-built MSI into the
+// prefix's C:\windows over SMB2, writes the job, creates and starts the
+// service over svcctl with the deployment directory as its only argument;
+// the emulated SCM mirrors it into Wine's SCM, where the service installs
+// through Wine's Windows Installer API; the result comes back through Wine's
+// SCM, and nothing is left in either SCM nor on disk. No property value is
+// in the service's configuration, on any command line, or in the log
+// (the secret one).
+func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
+	signed := signedBuild(t, "amd64")
 	cases := []struct {
 		name      string
-		wxs       string
+		src, wxs  string
 		id        string
+		binary    []byte
 		code      uint32
 		installed string // a file the package installs, or a directory it must not create
 	}{
 		{name: "good package", wxs: "ok.wxs", id: "wineok", code: 0, installed: `C:\Program Files\NxTest\hello.txt`},
 		{name: "launch condition fails", wxs: "fails.wxs", id: "winefail", code: 1603, installed: `C:\Program Files\NxFail`},
+		{name: "reboot required", src: filepath.Join("internal", "remotesvc", "testdata"), wxs: "reboot.wxs", id: "winereboot",
+			code: 3010, installed: `C:\Program Files\NxReboot\hello.txt`},
+		{name: "code-signed service", wxs: "ok.wxs", id: "winesigned", binary: signed, code: 0, installed: `C:\Program Files\NxTest\hello.txt`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 			defer cancel()
-			pkg := buildWineMSI(t, tc.wxs)
+			src := tc.src
+			if src == "" {
+				src = filepath.Join("msi", "testdata")
+			}
+			pkg := buildWineMSI(t, src, tc.wxs)
 			h := wineHost{winelab.StartHost(t, w, winelab.HostOptions{Program: winelab.ProgramOptions{Logf: t.Logf}})}
 			require.Equal(t, filepath.Join(w.Prefix, "drive_c", "windows"), mustEval(t, h.AdminDir),
 				"ADMIN$ is the prefix's C:\\windows")
-
 			conn := h.connect(t, ctx)
+			wantBin := tc.binary
+			if wantBin == nil {
+				var err error
+				wantBin, err = remotesvc.Binary("amd64")
+				require.NoError(t, err)
+			}
+			wantSum := sha256.Sum256(wantBin)
 
 			var (
-				seen   pushed
-				phases []string
+				seen    pushed
+				phases  []string
+				actions []string
+				leaks   []string
 			)
 			begin := time.Now()
 			var rawLog []byte
 			res, err := deployer.RunInstaller(ctx, conn, deployer.Package{Path: pkg}, deployer.InstallOptions{
 				DeploymentID: tc.id,
 				Timeout:      4 * time.Minute,
-				// Secret values: Wine's msiexec logs them; they never come back.
-				Properties: secretProps,
+				// The secret values: nxsvc scrubs them from Wine's log on the
+				// host (Wine ignores MsiHiddenProperties); the public one
+				// stays there and the Engine redacts it from what it returns.
+				Properties:       wineProps,
+				SecretProperties: []string{"TENANTKEY", secretProps[0].Name},
+				Service:          deployer.ServiceSpec{Binary: tc.binary},
 				Progress: func(p deployer.InstallProgress) {
 					if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 						phases = append(phases, p.Phase)
@@ -190,6 +222,14 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 					}
 					if p.Phase == "install" {
 						seen.observe(ctx, h, tc.id)
+						for _, l := range winelab.CommandLines() {
+							if strings.Contains(l, winePublic) || strings.Contains(l, wineSecret) || strings.Contains(l, "K3y-9f8e7d") {
+								leaks = append(leaks, l)
+							}
+						}
+						if p.Action != "" && (len(actions) == 0 || actions[len(actions)-1] != p.Action) {
+							actions = append(actions, p.Action)
+						}
 					}
 					if p.Phase == "cleanup" && rawLog == nil {
 						if lp, perr := w.Path(`C:\windows\nxdeploy\` + tc.id + `\install.log`); perr == nil {
@@ -200,48 +240,57 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 			})
 			took := time.Since(begin)
 			require.NotNil(t, res, "%v", err)
-			t.Logf("RunInstaller returned after %v: exit %d, err %v", took.Round(time.Millisecond), res.ExitCode, err)
+			t.Logf("RunInstaller returned after %v: exit %d, err %v; actions seen %v", took.Round(time.Millisecond), res.ExitCode, err, actions)
 
-			// The real remote service ran: the binary pushed into the
-			// prefix is the embedded amd64 nxsvc, and Wine's SCM ran it with
-			// the library's command line.
+			// The real remote service ran: the binary pushed into the prefix
+			// is the one asked for, and Wine's SCM ran it with the library's
+			// command line: the service and its directory, nothing else.
 			require.NoError(t, seen.exeErr)
-			assert.Equal(t, hex.EncodeToString(wantSum[:]), seen.exeSum, "uploaded nxsvc.exe is remotesvc's amd64 binary")
+			assert.Equal(t, hex.EncodeToString(wantSum[:]), seen.exeSum, "uploaded nxsvc.exe")
 			runs := h.Runs()
 			require.Len(t, runs, 1, "one start mirrored into Wine")
 			run := runs[0]
-			assert.True(t, strings.HasPrefix(run.CommandLine, `C:\Windows\nxdeploy\`+tc.id+`\nxsvc.exe --job-b64 `), run.CommandLine)
-			assert.Contains(t, seen.qc, run.CommandLine, "Wine's SCM holds the library's binary path")
+			dir := `C:\Windows\nxdeploy\` + tc.id
+			assert.Equal(t, dir+`\nxsvc.exe `+dir, run.CommandLine, "Wine's SCM was given the service and its directory")
+			assert.Empty(t, leaks, "no property value on any command line")
 			assert.NoError(t, run.Err)
 			assert.Equal(t, "nxdeploy-"+tc.id, run.Service)
 			assert.NotZero(t, run.Running, "Wine reported RUNNING")
 			assert.NotZero(t, run.Deleted, "the service was deleted from Wine's SCM")
 			assert.Equal(t, winelab.Stopped, run.Final.State)
-			t.Logf("wine: created %v, started %v, running %v, stopped %v, deleted %v (since StartServiceW)",
-				run.Created.Round(time.Millisecond), run.Started.Round(time.Millisecond), run.Running.Round(time.Millisecond),
-				run.Stopped.Round(time.Millisecond), run.Deleted.Round(time.Millisecond))
 
 			assert.Equal(t, []string{"upload", "start", "install", "cleanup"}, phases)
+			assert.NotEmpty(t, actions, "Windows Installer's actions reached the progress events")
 			require.NotEmpty(t, rawLog, "Wine's log was read on the host before the cleanup")
 			host := strings.ToLower(logText(rawLog))
-			assert.Contains(t, host, strings.ToLower(secretProps[1].Value),
-				"Wine's log on the host holds the property values (so the checks below mean something)")
+			assert.Contains(t, host, strings.ToLower(winePublic),
+				"Wine's log on the host holds the public value (so the checks below mean something)")
+			for _, v := range []string{wineSecret, secretProps[0].Value, strings.ReplaceAll(secretProps[0].Value, `"`, "")} {
+				assert.NotContains(t, host, strings.ToLower(v), "a secret value left in the log on the host")
+			}
+			engineSide := []string{res.Log.Excerpt(200), res.Log.ProductName}
 			if err != nil {
-				assertNoSecret(t, "the error", err.Error())
+				engineSide = append(engineSide, err.Error())
 				if de, ok := derrors.As(err); ok {
-					assertNoSecret(t, "the excerpt", de.Detail)
+					engineSide = append(engineSide, de.Detail)
 				}
 			}
 			summary, jerr := json.Marshal(res.Log)
 			require.NoError(t, jerr)
-			assertNoSecret(t, "the log summary", string(summary))
+			for _, d := range append(engineSide, string(summary)) {
+				assertNoSecret(t, "what RunInstaller returns", d)
+				for _, v := range []string{winePublic, wineSecret} {
+					assert.NotContains(t, d, v, "what RunInstaller returns holds a property value")
+				}
+			}
 			assert.Equal(t, tc.code, res.ExitCode)
 			assert.NoError(t, res.CleanupErr)
-			require.NotNil(t, res.Log, "Wine's msiexec log was read back")
+			require.NotNil(t, res.Log, "the installation's log was read back")
 			assert.Positive(t, res.Log.Lines)
 			installed, perr := w.Path(tc.installed)
 			require.NoError(t, perr)
-			if tc.code == 0 {
+			switch tc.code {
+			case 0:
 				require.NoError(t, err)
 				assert.Equal(t, uint32(0), run.Final.Win32ExitCode)
 				want, rerr := os.ReadFile(filepath.Join("msi", "testdata", "hello.txt"))
@@ -250,7 +299,14 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 				require.NoError(t, rerr, "the package installed its file into the prefix")
 				assert.Equal(t, string(want), string(got))
 				assert.Equal(t, "Nexthink Test Collector", res.Log.ProductName)
-			} else {
+			case 3010:
+				require.NoError(t, err, "a reboot needed is a success")
+				assert.True(t, res.RebootNeeded)
+				require.NotNil(t, res.Notice)
+				assert.Equal(t, "successful installation(reboot needed)", res.Notice.Message())
+				assert.Equal(t, uint32(3010), run.Final.ServiceExitCode)
+				assert.FileExists(t, installed)
+			default:
 				require.Error(t, err)
 				de, ok := derrors.As(err)
 				require.True(t, ok, "%v", err)
@@ -267,9 +323,10 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 				// end of the INSTALL action.
 				t.Logf("log excerpt attached to the error:\n%s", de.Detail)
 				assert.Contains(t, de.Detail, `OriginalDatabase = C:\Windows\nxdeploy\`+tc.id+`\package.msi`,
-					"the excerpt comes from msiexec's log of our package")
+					"the excerpt comes from the log of our package")
+				assert.NotContains(t, de.Detail, wineSecret)
 				assert.Regexp(t, `Action ended [0-9:]+: INSTALL\. Return value`, de.Detail, "the excerpt shows how the install ended")
-				assert.Equal(t, "LaunchConditions", res.Log.LastAction, "the last action msiexec started")
+				assert.Equal(t, "LaunchConditions", res.Log.LastAction, "the last action Windows Installer started")
 				assert.Equal(t, "Nexthink Failing Test", res.Log.ProductName)
 				assert.NoDirExists(t, installed, "nothing installed")
 				assert.False(t, errors.Is(err, derrors.UnknownError))
@@ -279,58 +336,96 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 	}
 }
 
-// testWineStop proves that stopping our service through the library stops
-// it in Wine: nxsvc runs a long command (ping, 10 minutes), RemoteService.Stop
-// stops the emulated service, the Program stops Wine's, nxsvc kills the
-// command and reports "stopped" through Wine's SCM back to the library.
-func testWineStop(t *testing.T, w *winelab.Wine) {
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+// testWineCancel cancels RunInstaller while Windows Installer runs the
+// slow package's installation script: the library stops the service, the
+// service answers Windows Installer with IDCANCEL, the product rolls back
+// (1602 in Wine's SCM), and the library removes everything. Before that,
+// the progress events carried Windows Installer's actions and percentages.
+func testWineCancel(t *testing.T, w *winelab.Wine) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	pkg := buildWineMSI(t, filepath.Join("internal", "remotesvc", "testdata"), "slow.wxs")
 	h := wineHost{winelab.StartHost(t, w, winelab.HostOptions{Program: winelab.ProgramOptions{Logf: t.Logf}})}
 	conn := h.connect(t, ctx)
-	const id = "winestop"
-	dir := `C:\Windows\nxdeploy\` + id + `\`
-	j := job.Job{ID: id, Command: []string{`C:\windows\system32\ping.exe`, "-n", "600", "127.0.0.1"},
-		LogPath: dir + "ping.log", ResultPath: dir + "result.json", Timeout: 10 * time.Minute}
-	b64, err := j.EncodeBase64()
-	require.NoError(t, err)
-
-	begin := time.Now()
-	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: id,
-		Args: []string{"--job-b64", b64}, VerifySHA256: true})
-	require.NoError(t, err)
-	t.Logf("PushService returned (RUNNING) after %v", time.Since(begin).Round(time.Millisecond))
-	wst, err := w.QueryService(ctx, rs.Name)
-	require.NoError(t, err)
-	assert.Equal(t, winelab.Running, wst.State, "running in Wine's SCM")
-
-	begin = time.Now()
-	st, err := rs.Stop(ctx)
-	require.NoError(t, err)
-	t.Logf("Stop returned (STOPPED) after %v", time.Since(begin).Round(time.Millisecond))
-	assert.Equal(t, svcctl.Stopped, st.State)
-	assert.Equal(t, uint32(1066), st.Win32ExitCode)
-	assert.Equal(t, job.CodeStopped, st.ServiceSpecificExitCode, "nxsvc's code for a stop, through Wine's SCM")
-
-	resPath, err := w.Path(dir + "result.json")
-	require.NoError(t, err)
-	b, err := os.ReadFile(resPath)
-	require.NoError(t, err, "nxsvc wrote its result")
-	r, err := job.DecodeResult(b)
-	require.NoError(t, err)
-	assert.Equal(t, job.OutcomeStopped, r.Outcome)
-	assert.Equal(t, id, r.ID)
-
+	ictx, stop := context.WithCancel(ctx)
+	defer stop()
+	var (
+		stoppedAt time.Time
+		actions   []string
+		percents  []int
+		seen      pushed
+	)
+	res, err := deployer.RunInstaller(ictx, conn, deployer.Package{Path: pkg}, deployer.InstallOptions{
+		DeploymentID:     "winecancel",
+		PollInterval:     100 * time.Millisecond,
+		Properties:       []msi.Property{{Name: "SERVER", Value: winePublic}, {Name: "TENANTKEY", Value: wineSecret}},
+		SecretProperties: []string{"TENANTKEY"},
+		Progress: func(p deployer.InstallProgress) {
+			if p.Phase != "install" || !stoppedAt.IsZero() {
+				return
+			}
+			// The slow package gives time to read Wine's configuration of
+			// the service (its ImagePath in the registry) while it runs.
+			seen.observe(ctx, h, "winecancel")
+			actions = append(actions, p.Action)
+			if p.Percent >= 0 {
+				percents = append(percents, p.Percent)
+			}
+			if strings.HasPrefix(p.Action, "Script2") {
+				t.Logf("cancelling during %s (%d%%)", p.Action, p.Percent)
+				stoppedAt = time.Now()
+				stop()
+			}
+		},
+	})
+	require.False(t, stoppedAt.IsZero(), "the install reached Script2: %v", err)
+	t.Logf("progress before the cancel: actions %v, percentages %v", actions, percents)
+	assert.NotEmpty(t, percents, "Windows Installer's percentages reached the progress events")
+	dir := `C:\Windows\nxdeploy\winecancel`
+	assert.Contains(t, seen.qc, dir+`\nxsvc.exe `+dir, "Wine's SCM holds the service and its directory as ImagePath")
+	for _, v := range []string{winePublic, wineSecret} {
+		assert.NotContains(t, seen.qc, v, "no property value in the service's configuration")
+	}
+	require.ErrorIs(t, err, context.Canceled)
+	t.Logf("RunInstaller returned %v after the cancel", time.Since(stoppedAt).Round(time.Millisecond))
+	require.NotNil(t, res)
+	assert.NoError(t, res.CleanupErr)
 	runs := h.Runs()
 	require.Len(t, runs, 1)
 	assert.True(t, runs[0].StopRequested)
-	assert.NoError(t, runs[0].Err)
-	_, err = w.QueryService(ctx, rs.Name)
-	var runErr *winelab.RunError
-	require.ErrorAs(t, err, &runErr, "the stopped service was deleted from Wine's SCM")
+	assert.Equal(t, uint32(1066), runs[0].Final.Win32ExitCode)
+	assert.Equal(t, uint32(1602), runs[0].Final.ServiceExitCode, "Windows Installer rolled back: ERROR_INSTALL_USEREXIT")
+	_, err = w.Run(ctx, "reg", "query", `HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{4E580000-0000-4000-8000-000000000040}`)
+	assert.Error(t, err, "the product is not registered")
+	installDir, err := w.Path(`C:\Program Files\NxSlow`)
+	require.NoError(t, err)
+	assert.NoDirExists(t, installDir)
+	h.assertClean(t, ctx, "nxdeploy-winecancel")
+}
 
-	require.NoError(t, rs.Remove(ctx))
-	h.assertClean(t, ctx, rs.Name)
+// signedBuild signs the deployer's own service for arch with a throwaway
+// self-signed code-signing certificate (openssl, osslsigncode), checks the
+// signature, and returns the signed binary.
+func signedBuild(t *testing.T, arch string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	key, cert := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+	out, err := exec.Command("openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", key, "-out", cert, "-days", "2",
+		"-nodes", "-subj", "/CN=nxdeploy throwaway test signer", "-addext", "extendedKeyUsage=codeSigning").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	b, err := deployer.ServiceBinary(arch)
+	require.NoError(t, err)
+	in, signed := filepath.Join(dir, "nxsvc.exe"), filepath.Join(dir, "nxsvc-signed.exe")
+	require.NoError(t, os.WriteFile(in, b, 0o644))
+	out, err = exec.Command("osslsigncode", "sign", "-certs", cert, "-key", key, "-n", "nxsvc", "-h", "sha256",
+		"-in", in, "-out", signed).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command("osslsigncode", "verify", "-CAfile", cert, "-in", signed).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Contains(t, string(out), "Signature verification: ok")
+	s, err := os.ReadFile(signed)
+	require.NoError(t, err)
+	return s
 }
 
 func mustEval(t *testing.T, p string) string {

@@ -51,7 +51,7 @@ const (
 	// OldWindows is a Windows 7 SP1 host: a service built with Go 1.22 or
 	// later dies at start there (its runtime needs ProcessPrng, which Windows
 	// has from Windows 8 on), so StartService fails with 1053; a service
-	// importing only what Windows 7 has starts.
+	// importing only what Windows 7 has starts, as the deployer's does.
 	OldWindows Fault = "Windows 7 (no ProcessPrng for the Go runtime)"
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
+	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/internal/remotesvc"
 )
 
@@ -51,14 +52,15 @@ func win32Of(t *testing.T, err error) uint32 {
 	return uint32(we.Code)
 }
 
-// TestLoaderByWindowsVersion: the deployer's Go service (Go 1.26 runtime) starts on Server 2012 R2, Windows 10 and
-// 11, and fails with 1053 at once on Windows 7; a stub is not a valid Win32 application anywhere; an x64 binary
-// does not run on 32-bit Windows.
+// TestLoaderByWindowsVersion: a Go service (Go 1.26 runtime, as the deployer's was) fails with 1053 at once on
+// Windows 7, where the deployer's service (C) starts, as on Server 2012 R2, Windows 10 and 11; a stub is not a
+// valid Win32 application anywhere; an x64 binary does not run on 32-bit Windows.
 func TestLoaderByWindowsVersion(t *testing.T) {
 	amd64, err := remotesvc.Binary("amd64")
 	require.NoError(t, err)
 	x86, err := remotesvc.Binary("386")
 	require.NoError(t, err)
+	goSvc := lab.GoWindowsService(t, "amd64")
 	cases := []struct {
 		name    string
 		windows Windows
@@ -66,10 +68,11 @@ func TestLoaderByWindowsVersion(t *testing.T) {
 		binary  []byte
 		code    uint32
 	}{
-		{"Go service on Windows 7", Windows7, AMD64, amd64, 1053},
-		{"Go service on Server 2012 R2", Server2012R2, AMD64, amd64, 0},
-		{"Go service on Windows 11", Windows11, AMD64, amd64, 0},
-		{"x86 Go service on 32-bit Windows 10", Windows10, X86, x86, 0},
+		{"Go service on Windows 7", Windows7, AMD64, goSvc, 1053},
+		{"the deployer's service on Windows 7", Windows7, AMD64, amd64, 0},
+		{"Go service on Server 2012 R2", Server2012R2, AMD64, goSvc, 0},
+		{"the deployer's service on Windows 11", Windows11, AMD64, amd64, 0},
+		{"the deployer's x86 service on 32-bit Windows 7", Windows7, X86, x86, 0},
 		{"x64 service on 32-bit Windows 10", Windows10, X86, amd64, 216},
 		{"two-byte stub", Server2022, AMD64, []byte("MZ"), 193},
 	}

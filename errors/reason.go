@@ -55,6 +55,12 @@ const (
 
 	// Installation error.
 	ReasonInvalidInput
+
+	// The remote service and the host it runs on.
+	ReasonWindowsTooOld
+	ReasonServiceBinaryMismatch
+	ReasonDirectoryUnprotected
+	ReasonInstallTimeout
 )
 
 type reasonRow struct {
@@ -161,6 +167,18 @@ var reasons = map[Reason]reasonRow{
 	ReasonInvalidInput: {InstallationError, "invalid input",
 		"A value given to the deployer cannot be used on the target computer: a deployment ID or prefix that is not a plain name, or an MSI property or path too long for a command line",
 		"Correct the value the error names (it says which and why), then deploy again"},
+	ReasonWindowsTooOld: {WindowsError, "Windows too old",
+		"The target computer runs a Windows older than Windows Vista / Windows Server 2008 (such as Windows XP or Server 2003), on which the deployer's remote service cannot run",
+		"Upgrade the computer's Windows, or install the MSI on it by other means (msiexec run on the computer)"},
+	ReasonServiceBinaryMismatch: {InstallationError, "service binary mismatch",
+		"The service binary given to the deployer is not a build of this deployer's remote service for the computer's architecture (for example one signed for another version of the deployer, or the x86 build for an x64 computer)",
+		"Sign the binary this version of the deployer provides for the architecture (deployer.ServiceBinary), or give none so the deployer pushes its own"},
+	ReasonDirectoryUnprotected: {WindowsError, "deployment directory not protected",
+		"The target computer did not let the deployer restrict its deployment directory to SYSTEM and Administrators (srvsvc NetrpSetFileSecurity refused), so the package, its properties and the installation log would be readable by other users",
+		"Check that the Server service runs on the computer and that the account is an administrator there, then deploy again; the deployer copies nothing into a directory it could not protect"},
+	ReasonInstallTimeout: {InstallationError, "installation timed out",
+		"The installation ran longer than its timeout; the remote service cancelled it and Windows Installer rolled the product back",
+		"Check what keeps the installation from finishing (the MSI log, another installation, a prompt of a custom action), or give the installation more time, then deploy again"},
 }
 
 // Kind returns the kind the reason refines.

@@ -87,26 +87,7 @@ func (sh *Share) Upload(ctx context.Context, dst string, src io.ReaderAt, size i
 	if size < 0 {
 		return nil, derrors.New(sh.s.label, derrors.StepUpload, derrors.UnknownError, fmt.Errorf("smb: negative upload size %d", size))
 	}
-	chunk := opts.ChunkSize
-	if chunk <= 0 {
-		chunk = DefaultChunkSize
-	}
-	if m := int(sh.s.info.MaxWriteSize); m > 0 && chunk > m {
-		chunk = m
-	}
-	conc := opts.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	// A small file needs neither full-size buffers nor idle writers: memory
-	// is min(conc, chunks) × min(chunk, size), for the writes and the
-	// read-back alike.
-	if size > 0 && int64(chunk) > size {
-		chunk = int(size)
-	}
-	if n := (size + int64(chunk) - 1) / int64(chunk); int64(conc) > n {
-		conc = int(max(n, 1))
-	}
+	chunk, conc := sh.writeSizes(size, opts)
 	dir, base := splitPath(dst)
 	dst = joinPath(dir, base)
 	tmp, err := tempName(dir, base)

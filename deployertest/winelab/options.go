@@ -3,7 +3,11 @@ package winelab
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"testing"
+	"time"
 )
 
 // Options change the prefix StartWith makes.
@@ -35,4 +39,38 @@ func (w *Wine) SetWindowsVersion(ctx context.Context, version string) error {
 		return fmt.Errorf("winelab: after winecfg -v %s the prefix reports %q", version, strings.TrimSpace(out))
 	}
 	return nil
+}
+
+// NewWith is New with options: a prefix for t, closed in t.Cleanup.
+func NewWith(t testing.TB, opts Options) *Wine {
+	t.Helper()
+	Require(t)
+	w, err := StartWith(context.Background(), t.TempDir(), opts)
+	if err != nil {
+		t.Fatalf("winelab: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Errorf("winelab close: %v", err)
+		}
+	})
+	t.Logf("winelab: prefix %s in netns %s, wineboot took %v", w.Prefix, w.NetNS, w.BootTime.Round(time.Millisecond))
+	return w
+}
+
+// CommandLines returns the command line of every process on this machine.
+// Wine shows a Windows program's command line as its Linux argv, so this is
+// how a test sees what any program under Wine was started with.
+func CommandLines() []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil && len(b) > 0 {
+			out = append(out, strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " "))
+		}
+	}
+	return out
 }

@@ -312,18 +312,7 @@ func (w *Wine) Close() error {
 // (or fails under DEPLOYER_LAB=required) when the tools are missing.
 func New(t testing.TB) *Wine {
 	t.Helper()
-	Require(t)
-	w, err := Start(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatalf("winelab: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := w.Close(); err != nil {
-			t.Errorf("winelab close: %v", err)
-		}
-	})
-	t.Logf("winelab: prefix %s in netns %s, wineboot took %v", w.Prefix, w.NetNS, w.BootTime.Round(time.Millisecond))
-	return w
+	return NewWith(t, Options{})
 }
 
 // Shared lets the tests of one package share one Wine lab: the first Get

@@ -32,6 +32,12 @@
 // re-run skips hosts already With Collector and cleans up hosts an interrupted
 // run left in flight.
 //
+// Properties (-prop) travel to each host in a job file its remote service
+// reads, never on a command line; -hide-prop NAME also keeps a property's value
+// out of the hosts' installation logs. To push a code-signed remote service,
+// write the builds with -write-service-binaries DIR, sign them, and give
+// them back with -service-binary (one per architecture).
+//
 // Output: with -json, one deployer.Event per line on standard output (and a
 // one-line summary on standard error); otherwise a live progress line
 // (per-state counters and a bar) when standard output is a terminal, plain
@@ -118,6 +124,50 @@ func (p *props) Set(s string) error {
 	return nil
 }
 
+// has reports whether a property of that name was given.
+func (p props) has(name string) bool {
+	for _, x := range p {
+		if x.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// names collects a repeated flag's values.
+type names []string
+
+func (n *names) String() string { return strings.Join(*n, ",") }
+
+func (n *names) Set(s string) error {
+	if s == "" {
+		return errors.New("empty value")
+	}
+	*n = append(*n, s)
+	return nil
+}
+
+// writeServiceBinaries writes the remote service's builds into dir, for an
+// operator to sign (signtool, osslsigncode) and give back with
+// -service-binary.
+func writeServiceBinaries(dir string, stdout io.Writer) (int, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return exitRunError, err
+	}
+	for _, arch := range []string{"amd64", "386"} {
+		b, err := deployer.ServiceBinary(arch)
+		if err != nil {
+			return exitRunError, err
+		}
+		p := filepath.Join(dir, "nxsvc-"+arch+".exe")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			return exitRunError, err
+		}
+		fmt.Fprintf(stdout, "%s (%d bytes): the remote service for %s hosts\n", p, len(b), map[string]string{"amd64": "x64", "386": "x86 and ARM64"}[arch])
+	}
+	return exitOK, nil
+}
+
 // options are the parsed flags.
 type options struct {
 	csvPath, ldapURL, bindUser, ldapPassEnv, base, filter, caFile string
@@ -135,6 +185,9 @@ type options struct {
 	busyBackoff                    time.Duration
 	storePath                      string
 	props                          props
+	secrets                        names
+	serviceBinaries                names
+	writeService                   string
 	jsonOut                        bool
 	progressEvery                  time.Duration
 }
@@ -204,6 +257,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.busyBackoff, "busy-backoff", 30*time.Second, "first wait before retrying a host whose installer is busy (msiexec 1618)")
 	fs.StringVar(&o.storePath, "store", "", "journal hosts' states in `file`, so a re-run resumes")
 	fs.Var(&o.props, "prop", "MSI public property `NAME=VALUE` (repeatable)")
+	fs.Var(&o.secrets, "hide-prop", "keep the value of the -prop `NAME` out of the hosts' installation logs (repeatable)")
+	fs.Var(&o.serviceBinaries, "service-binary", "push this code-signed remote service `file` (from -write-service-binaries, signed) to hosts of its architecture (repeatable)")
+	fs.StringVar(&o.writeService, "write-service-binaries", "", "write the remote service's builds (nxsvc-amd64.exe, nxsvc-386.exe) to `dir`, to sign, and exit")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one event per line as JSON")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 2*time.Second, "interval of progress lines when standard output is not a terminal")
 	if err := fs.Parse(args); err != nil {
@@ -218,6 +274,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 
 func (o *options) validate() error {
 	hasInput := o.csvPath != "" || o.ldapURL != "" || len(o.args) > 0
+	if o.writeService != "" {
+		if hasInput || o.demo {
+			return usagef("-write-service-binaries writes files and exits: give no hosts or -demo with it")
+		}
+		return nil
+	}
+	for _, name := range o.secrets {
+		if !o.props.has(name) {
+			return usagef("-hide-prop %s names no -prop", name)
+		}
+	}
 	switch {
 	case o.demo && hasInput:
 		return usagef("-demo deploys to its own fleet: give no -csv, -ldap or host arguments with it")
@@ -252,14 +319,26 @@ func (o *options) validate() error {
 // deploy runs the deployment the options describe and prints its progress
 // and result.
 func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, error) {
+	if o.writeService != "" {
+		return writeServiceBinaries(o.writeService, stdout)
+	}
+	var binaries [][]byte
+	for _, f := range o.serviceBinaries {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return exitUsage, usagef("-service-binary: %v", err)
+		}
+		binaries = append(binaries, b)
+	}
 	cfg := deployer.Config{
 		Connect: deployer.ConnectConfig{SMB: smb.Config{
 			Port:           o.port,
 			ConnectTimeout: o.connectTimeout,
 			RequestTimeout: o.requestTimeout,
 		}},
-		Package:       deployer.Package{Path: o.msiPath},
-		Install:       deployer.InstallOptions{Properties: o.props, Timeout: o.installTimeout},
+		Package: deployer.Package{Path: o.msiPath},
+		Install: deployer.InstallOptions{Properties: o.props, SecretProperties: o.secrets, Timeout: o.installTimeout,
+			Service: deployer.ServiceSpec{Binaries: binaries}},
 		Concurrency:   o.concurrency,
 		HostTimeout:   o.hostTimeout,
 		RetryWindow:   o.retryWindow,

@@ -5,6 +5,7 @@ package remotesvc_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io/fs"
 	"os"
@@ -285,12 +286,8 @@ func TestWineInstallOutcomes(t *testing.T) {
 			assert.Equal(t, job.Result{ID: d.id, Code: tc.code, Outcome: job.OutcomeDone, MSI: tc.code, HasMSI: true}, r)
 			assert.NoFileExists(t, filepath.Join(d.host, job.FileJob), "the job (with its property values) is deleted once read")
 
-			p, err := d.progress()
-			require.NoError(t, err)
-			assert.NotEmpty(t, p.Action, "the last action is recorded")
-			if tc.code != 1603 {
-				assert.Equal(t, 100, p.Percent)
-			}
+			assert.NoFileExists(t, filepath.Join(d.host, job.FileProgress), "the progress file is deleted with the result written")
+			assert.NoFileExists(t, filepath.Join(d.host, "package.msi"), "the package is deleted once Windows Installer returned")
 			logText := d.log()
 			var parser msi.Parser
 			parser.Feed([]byte(logText))
@@ -398,7 +395,7 @@ func TestWineProgressAndSecrets(t *testing.T) {
 				return
 			case <-time.After(100 * time.Millisecond):
 			}
-			lines := commandLines()
+			lines := winelab.CommandLines()
 			p, err := d.progress()
 			mu.Lock()
 			scans++
@@ -444,23 +441,6 @@ func TestWineProgressAndSecrets(t *testing.T) {
 	assert.NotContains(t, logText, secret, "the secret value is not in the log")
 	assert.NotContains(t, logText, "tenant-S3CR3T", "not even in part")
 	assert.Contains(t, logText, "TENANTKEY", "the secret property's name still is")
-}
-
-// commandLines returns the command line of every process on this machine
-// (Wine shows a Windows program's command line as its Linux argv).
-func commandLines() []string {
-	var out []string
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && len(b) > 0 {
-			out = append(out, strings.TrimRight(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})), " "))
-		}
-	}
-	return out
 }
 
 // waitAction waits until the progress file names an action with prefix.
@@ -586,7 +566,7 @@ func TestWineHardStop(t *testing.T) {
 	assert.False(t, r.HasMSI)
 	// Let the orphaned custom action (ping, 12 s) end before the next test.
 	require.Eventually(t, func() bool {
-		for _, l := range commandLines() {
+		for _, l := range winelab.CommandLines() {
 			if strings.Contains(l, "ping.exe -n 12") {
 				return false
 			}
@@ -667,4 +647,32 @@ func TestWineSignedBuild(t *testing.T) {
 	d.writeJob(d.installJob())
 	assertExit(t, d.run(ctx), 0)
 	assert.Equal(t, job.OutcomeDone, d.result().Outcome)
+}
+
+// TestWineBadPackage gives the job a SHA-256 the package does not have (a
+// package changed or truncated on its way): nxsvc installs nothing.
+func TestWineBadPackage(t *testing.T) {
+	w, ctx := wineLab(t, "wixl")
+	d := newDeployment(t, w, "badpkg")
+	d.stage("good")
+	j := d.installJob()
+	j.PackageSHA256 = make([]byte, 32)
+	d.writeJob(j)
+	assertExit(t, d.run(ctx), job.CodeBadPackage)
+	r := d.result()
+	assert.Equal(t, job.OutcomeBadPackage, r.Outcome)
+	assert.False(t, r.HasMSI, "Windows Installer was not called")
+	assert.NoFileExists(t, filepath.Join(d.host, job.FileLog))
+
+	// The right digest installs.
+	ok := newDeployment(t, w, "goodpkg")
+	ok.stage("good")
+	b, err := os.ReadFile(filepath.Join(ok.host, "package.msi"))
+	require.NoError(t, err)
+	sum := sha256.Sum256(b)
+	j = ok.installJob()
+	j.PackageSHA256 = sum[:]
+	ok.writeJob(j)
+	assertExit(t, ok.run(ctx), 0)
+	assert.NoFileExists(t, filepath.Join(ok.host, "package.msi"), "nxsvc deletes the package once installed")
 }

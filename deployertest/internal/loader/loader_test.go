@@ -29,22 +29,30 @@ func nxsvc(t *testing.T, arch string) []byte {
 	return b
 }
 
-// TestGoServiceNeedsProcessPrng: the deployer's Go service (Go ≥ 1.22 runtime) starts on Windows 8 and later and
-// dies at start on Windows 7 / Server 2008 R2, which lack ProcessPrng.
+// TestGoServiceNeedsProcessPrng: a Go service (Go ≥ 1.22 runtime, as the deployer's was) starts on Windows 8 and
+// later and dies at start on Windows 7 / Server 2008 R2, which lack ProcessPrng; the deployer's service (C, Vista
+// and later) starts on all of them.
 func TestGoServiceNeedsProcessPrng(t *testing.T) {
-	amd64 := nxsvc(t, "amd64")
-	r := Check(amd64, win7, AMD64)
+	goSvc := lab.GoWindowsService(t, "amd64")
+	r := Check(goSvc, win7, AMD64)
 	assert.Equal(t, ErrorServiceRequestTimeout, r.Code, r.Reason)
 	assert.True(t, r.Exited)
 	assert.Contains(t, r.Reason, "ProcessPrng")
 	for _, v := range []Version{win2012R2, win10, win11} {
-		assert.True(t, Check(amd64, v, AMD64).OK(), "%v: %s", v, Check(amd64, v, AMD64).Reason)
+		assert.True(t, Check(goSvc, v, AMD64).OK(), "%v: %s", v, Check(goSvc, v, AMD64).Reason)
 	}
-	assert.True(t, Check(nxsvc(t, "386"), win10, X86).OK())
+	for _, v := range []Version{win7, win2012R2, win10, win11} {
+		for _, a := range []Arch{AMD64, X86} {
+			build := map[Arch]string{AMD64: "amd64", X86: "386"}[a]
+			r := Check(nxsvc(t, build), v, a)
+			assert.True(t, r.OK(), "the deployer's service on %v %s: %s", v, a, r.Reason)
+		}
+	}
+	assert.True(t, Check(nxsvc(t, "386"), win10, ARM64).OK(), "ARM64 Windows runs the x86 build")
 }
 
 func TestRefusedImages(t *testing.T) {
-	amd64, x86, arm64 := nxsvc(t, "amd64"), nxsvc(t, "386"), nxsvc(t, "arm64")
+	amd64, x86, arm64 := nxsvc(t, "amd64"), nxsvc(t, "386"), lab.GoWindowsService(t, "arm64")
 	elf, err := os.ReadFile("/bin/true")
 	require.NoError(t, err)
 	cases := []struct {

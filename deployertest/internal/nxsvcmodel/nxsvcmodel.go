@@ -8,7 +8,8 @@
 // service-specific exit code.
 //
 // What it models of nxsvc: the job file's rules (package job decodes it as
-// nxsvc's parser does), a package on a share the host cannot reach (1619),
+// nxsvc's parser does), the package's SHA-256 check, the package deleted
+// once installed, a package on a share the host cannot reach (1619),
 // a stop answered with 1602, the job's timeout (CodeTimeout, Windows
 // Installer's 1602 in the result), the property dump of Windows Installer's
 // log with the secret values hidden, and the files of the directory. What it
@@ -21,7 +22,9 @@
 package nxsvcmodel
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"os"
 	"regexp"
@@ -36,11 +39,7 @@ import (
 
 // Program returns a scm.Program that runs nxsvc jobs with inner.
 func Program(inner scm.Program) scm.Program {
-	legacy := legacyProgram(inner)
 	return func(ctx context.Context, run *scm.Run) (uint32, bool) {
-		if len(run.Args) > 1 && strings.HasPrefix(run.Args[1], "--job") {
-			return legacy(ctx, run)
-		}
 		if len(run.Args) != 2 || !absWindowsDir(run.Args[1]) {
 			// No directory to read a job from or write a result to: the
 			// exit code alone says it.
@@ -106,6 +105,12 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 			}
 			return d.finish(j, errInstallPackageOpenFailed, job.OutcomeDone, "")
 		}
+		if j.PackageSHA256 != nil && !d.packageMatches(j.Package, j.PackageSHA256) {
+			d.run.ReportRunning()
+			d.write(job.FileResult, job.Result{ID: j.ID, Code: job.CodeBadPackage, Outcome: job.OutcomeBadPackage,
+				Error: "the package on the computer is not the one the Engine sent (SHA-256)"}.Encode())
+			return job.CodeBadPackage, true
+		}
 		msiexec = []string{"msiexec.exe", "/i", pkg, "/qn", "/norestart", "/l*v", logWin}
 	} else {
 		msiexec = []string{"msiexec.exe", "/x", j.ProductCode, "/qn", "/norestart", "/l*v", logWin}
@@ -121,6 +126,18 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 	code, _ := inner(jctx, &innerRun)
 	stop()
 	d.dumpProperties(j)
+	if j.Operation == job.Install {
+		// Windows Installer keeps its own copy; nxsvc deletes the package.
+		if p, ok := d.hostPath(j.Package); ok {
+			_ = os.Remove(p)
+		}
+	}
+	defer func() {
+		// The progress is over once the result is written: nxsvc deletes it.
+		if p, ok := d.hostPath(job.FileProgress); ok {
+			_ = os.Remove(p)
+		}
+	}()
 	switch {
 	case ctx.Err() != nil:
 		return d.finish(j, code, job.OutcomeCancelled, "cancelled by a stop request")
@@ -128,6 +145,20 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 		return d.finish(j, code, job.OutcomeTimeout, "cancelled at the job's timeout")
 	}
 	return d.finish(j, code, job.OutcomeDone, "")
+}
+
+// packageMatches reports whether the package file name has the SHA-256 want.
+func (d dir) packageMatches(name string, want []byte) bool {
+	p, ok := d.hostPath(name)
+	if !ok {
+		return false
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256(b)
+	return bytes.Equal(sum[:], want)
 }
 
 // finish writes the last progress and the result, and returns the exit code.

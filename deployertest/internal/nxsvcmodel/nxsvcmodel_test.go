@@ -106,6 +106,10 @@ func TestModel(t *testing.T) {
 		{"uninstall", nil, func(id string) job.Job {
 			return job.Job{ID: id, Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: time.Minute}
 		}, "", 0, job.Result{Code: 0, Outcome: job.OutcomeDone, HasMSI: true}},
+		{"package changed on its way", nil, func(id string) job.Job {
+			return job.Job{ID: id, Operation: job.Install, Package: "package.msi", PackageSHA256: make([]byte, 32), Timeout: time.Minute}
+		}, "", job.CodeBadPackage, job.Result{Code: job.CodeBadPackage, Outcome: job.OutcomeBadPackage,
+			Error: "the package on the computer is not the one the Engine sent (SHA-256)"}},
 		{"no job file", nil, func(string) job.Job { return job.Job{} }, "", job.CodeBadJob,
 			job.Result{Code: job.CodeBadJob, Outcome: job.OutcomeBadJob, Error: "the job file cannot be read"}},
 	}
@@ -126,13 +130,9 @@ func TestModel(t *testing.T) {
 			want.ID = j.ID
 			assert.Equal(t, want, readResult(t, dir))
 			assert.NoFileExists(t, filepath.Join(dir, job.FileJob), "the job is deleted once read")
-			if tc.code == 0 {
-				b, err := os.ReadFile(filepath.Join(dir, job.FileProgress))
-				require.NoError(t, err)
-				p, err := job.DecodeProgress(b)
-				require.NoError(t, err)
-				assert.Equal(t, 100, p.Percent)
-				assert.Equal(t, "InstallFiles", p.Action)
+			assert.NoFileExists(t, filepath.Join(dir, job.FileProgress), "the progress file is deleted with the result written")
+			if j.Operation == job.Install && j.Package == "package.msi" && tc.code != job.CodeBadPackage {
+				assert.NoFileExists(t, filepath.Join(dir, "package.msi"), "the package is deleted once installed")
 			}
 			if j.Properties != nil {
 				b, err := os.ReadFile(filepath.Join(dir, job.FileLog))

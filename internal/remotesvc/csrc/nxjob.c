@@ -190,6 +190,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 	job->product = job->id;
 	job->timeout_s = 0;
 	job->grace_s = NXJOB_DEFAULT_GRACE;
+	job->has_sha256 = 0;
 	job->nprops = 0;
 	job->err_record = 0;
 	job->err_offset = 0;
@@ -229,7 +230,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 			return NXJOB_E_TRUNCATED;
 		p = buf + pos;
 		pos += plen;
-		if (tag < NXJOB_TAG_ID || tag > NXJOB_TAG_GRACE)
+		if (tag < NXJOB_TAG_ID || tag > NXJOB_TAG_SHA256)
 			return NXJOB_E_TAG;
 		if (flags != 0 && !(tag == NXJOB_TAG_PROPERTY && flags == NXJOB_FLAG_SECRET))
 			return NXJOB_E_FLAGS;
@@ -285,6 +286,15 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 			}
 			break;
 		}
+		case NXJOB_TAG_SHA256: {
+			uint32_t i;
+			if (plen != 32)
+				return NXJOB_E_SIZE;
+			for (i = 0; i < 32; i++)
+				job->sha256[i] = p[i];
+			job->has_sha256 = 1;
+			break;
+		}
 		case NXJOB_TAG_PROPERTY: {
 			uint32_t nlen, vbytes, i;
 			nxjob_prop *pr;
@@ -333,7 +343,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 	} else {
 		if (job->product.s == 0)
 			return NXJOB_E_MISSING;
-		if (job->package.s != 0)
+		if (job->package.s != 0 || job->has_sha256)
 			return NXJOB_E_CONFLICT;
 	}
 	return NXJOB_OK;

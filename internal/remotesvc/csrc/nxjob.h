@@ -44,6 +44,7 @@ typedef uint16_t nx_char;
 #define NXJOB_TAG_PROPERTY 5u
 #define NXJOB_TAG_TIMEOUT 6u
 #define NXJOB_TAG_GRACE 7u
+#define NXJOB_TAG_SHA256 8u
 
 /* Record flags. */
 #define NXJOB_FLAG_SECRET 1u
@@ -103,6 +104,8 @@ typedef struct {
 	nx_str product;   /* uninstall: {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX} */
 	uint32_t timeout_s;
 	uint32_t grace_s;
+	int has_sha256;      /* the package's SHA-256 is given */
+	uint8_t sha256[32];
 	uint32_t nprops;
 	nxjob_prop props[NXJOB_MAX_PROPS];
 	/* Where parsing stopped: the 1-based record (0 for the header) and

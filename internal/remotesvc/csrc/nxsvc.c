@@ -29,6 +29,7 @@
 #endif
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
+#include <wincrypt.h>
 #include <msi.h>
 #include <msiquery.h>
 
@@ -42,6 +43,7 @@
 #define NX_CODE_SETUP_FAILED (NX_CODE_BASE + 2u)
 #define NX_CODE_TIMEOUT (NX_CODE_BASE + 3u)
 #define NX_CODE_STOPPED (NX_CODE_BASE + 4u)
+#define NX_CODE_BAD_PACKAGE (NX_CODE_BASE + 5u)
 
 /* Why the installation is being cancelled. */
 #define NX_CANCEL_NONE 0
@@ -341,6 +343,38 @@ static int parse_job(void)
 	return 0;
 }
 
+/* package_matches reports whether the file at path has the SHA-256 the job
+ * gives (CryptoAPI's AES provider: Windows XP SP3, Vista and later). */
+static int package_matches(const WCHAR *path, const uint8_t *want)
+{
+	HCRYPTPROV prov = 0;
+	HCRYPTHASH hash = 0;
+	HANDLE h;
+	uint8_t *buf, got[32];
+	DWORD n = 0, len = sizeof got;
+	int ok = 0, i;
+	h = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 0;
+	buf = nx_alloc(64 << 10);
+	if (buf && CryptAcquireContextW(&prov, NULL, NULL, PROV_RSA_AES, CRYPT_VERIFYCONTEXT) &&
+	    CryptCreateHash(prov, CALG_SHA_256, 0, 0, &hash)) {
+		ok = 1;
+		while (ok && ReadFile(h, buf, 64 << 10, &n, NULL) && n > 0)
+			ok = CryptHashData(hash, buf, n, 0) != 0;
+		ok = ok && CryptGetHashParam(hash, HP_HASHVAL, got, &len, 0) && len == sizeof got;
+		for (i = 0; ok && i < (int)sizeof got; i++)
+			ok = got[i] == want[i];
+	}
+	if (hash)
+		CryptDestroyHash(hash);
+	if (prov)
+		CryptReleaseContext(prov, 0);
+	nx_free(buf);
+	CloseHandle(h);
+	return ok;
+}
+
 /* NX_MAX_SCRUB bounds the log scrub_log reads into memory. */
 #define NX_MAX_SCRUB (64u << 20)
 
@@ -473,6 +507,11 @@ static uint32_t install(void)
 		}
 	}
 	dir_path(log_path, L"install.log");
+	if (g.job->has_sha256 && !package_matches(package, g.job->sha256)) {
+		write_result(NX_CODE_BAD_PACKAGE, "bad-package", 0, 0,
+			     "the package on the computer is not the one the Engine sent (SHA-256)");
+		return NX_CODE_BAD_PACKAGE;
+	}
 
 	EnterCriticalSection(&g.lock);
 	write_progress(1);
@@ -533,6 +572,16 @@ static uint32_t install(void)
 		     why == NX_CANCEL_STOP      ? "cancelled by a stop request"
 		     : why == NX_CANCEL_TIMEOUT ? "cancelled at the job's timeout"
 						: "");
+	/* Windows Installer keeps its own copy of the package, and the
+	 * progress is over: what the Engine still reads is the result and the
+	 * log. */
+	if (g.job->op == NXJOB_OP_INSTALL && !g.job->package_unc)
+		DeleteFileW(package_path);
+	{
+		WCHAR progress_path[NX_MAX_PATH + 1];
+		dir_path(progress_path, L"progress");
+		DeleteFileW(progress_path);
+	}
 	SetEvent(g.done_event);
 	return code;
 }

@@ -9,10 +9,12 @@
 // Files of a deployment directory:
 //
 //	nxsvc.exe    the service
-//	package.msi  the package (unless it is installed from a share)
-//	job          the job (Encode writes it, nxsvc reads it)
+//	package.msi  the package (unless it is installed from a share); nxsvc
+//	             deletes it once Windows Installer returned
+//	job          the job (Encode writes it, nxsvc reads and deletes it)
 //	install.log  Windows Installer's verbose log
-//	progress     percent and current action, rewritten as the install runs
+//	progress     percent and current action, rewritten as the install runs;
+//	             nxsvc deletes it when it writes the result
 //	result       the outcome, written once when the service ends
 //
 // # The job file
@@ -42,6 +44,8 @@
 //	7 GRACE      u32 seconds, 1-3600 (default 120): how long the service
 //	             waits for Windows Installer to roll back after a cancel
 //	             before it ends its process
+//	8 SHA256     32 bytes, install only: the package's SHA-256; the service
+//	             installs nothing from a file that differs (CodeBadPackage)
 //
 // ID, OPERATION and TIMEOUT are required, with PACKAGE for an install and
 // PRODUCT for an uninstall. A file breaking any rule is refused as a whole
@@ -73,7 +77,7 @@
 //	nxsvc-result 1
 //	id=dep-42
 //	code=1603           the service's exit code (see below)
-//	outcome=done        done, cancelled, timeout, hard-stop, bad-job, setup-failed
+//	outcome=done        done, cancelled, timeout, hard-stop, bad-job, setup-failed, bad-package
 //	msi=1603            the Windows Installer API's result, when it returned
 //	error=...           what went wrong, in words (never a property value)
 //

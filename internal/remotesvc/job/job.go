@@ -49,6 +49,7 @@ const (
 	tagProperty  = 5
 	tagTimeout   = 6
 	tagGrace     = 7
+	tagSHA256    = 8
 	flagSecret   = 1
 )
 
@@ -96,6 +97,9 @@ type Job struct {
 	Package string
 	// ProductCode is, for Uninstall, the product's code in braces.
 	ProductCode string
+	// PackageSHA256, when set (32 bytes), is the package's SHA-256: the
+	// service installs nothing from a file that differs (CodeBadPackage).
+	PackageSHA256 []byte
 	// Properties are passed to Windows Installer in order.
 	Properties []Property
 	// Timeout bounds the installation: the service cancels it then (encoded
@@ -160,6 +164,9 @@ func (j Job) recordName(n uint32) (string, bool) {
 	if j.ProductCode != "" {
 		names = append(names, "product code")
 	}
+	if j.PackageSHA256 != nil {
+		names = append(names, "package SHA-256")
+	}
 	for i, p := range j.Properties {
 		names = append(names, fmt.Sprintf("property %d (%s)", i+1, safeName(p.Name)))
 	}
@@ -187,6 +194,9 @@ func (j Job) marshal() []byte {
 	}
 	if j.ProductCode != "" {
 		w.str(tagProduct, 0, j.ProductCode)
+	}
+	if j.PackageSHA256 != nil {
+		w.record(tagSHA256, 0, j.PackageSHA256)
 	}
 	for _, p := range j.Properties {
 		name := utf16.Encode([]rune(p.Name))
@@ -383,7 +393,7 @@ func Decode(b []byte) (Job, error) {
 		}
 		p := b[pos : pos+int(plen)]
 		pos += int(plen)
-		if tag < tagID || tag > tagGrace {
+		if tag < tagID || tag > tagSHA256 {
 			return fail(ErrTag, r, start)
 		}
 		if flags != 0 && !(tag == tagProperty && flags == flagSecret) {
@@ -443,6 +453,11 @@ func Decode(b []byte) (Job, error) {
 				}
 				j.Grace = time.Duration(v) * time.Second
 			}
+		case tagSHA256:
+			if plen != 32 {
+				return fail(ErrSize, r, start)
+			}
+			j.PackageSHA256 = append([]byte(nil), p...)
 		case tagProperty:
 			if len(j.Properties) >= MaxProperties {
 				return fail(ErrPropertyCount, r, start)
@@ -497,7 +512,7 @@ func Decode(b []byte) (Job, error) {
 		if !hasPrd {
 			return fail(ErrMissing, 0, pos)
 		}
-		if hasPkg {
+		if hasPkg || j.PackageSHA256 != nil {
 			return fail(ErrConflict, 0, pos)
 		}
 	}

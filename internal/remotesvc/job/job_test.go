@@ -31,6 +31,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		validJob(),
 		{ID: "x", Operation: Install, Package: `\\engine\nxshare\Collector.msi`, Timeout: time.Second},
 		{ID: "u1", Operation: Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 7 * 24 * time.Hour},
+		{ID: "h", Operation: Install, Package: "p.msi", PackageSHA256: make([]byte, 32), Timeout: time.Minute},
 	} {
 		b, err := j.Encode()
 		require.NoError(t, err)
@@ -91,6 +92,10 @@ func TestEncodeRejects(t *testing.T) {
 		{"zero timeout", func(j *Job) { j.Timeout = 0 }, "timeout"},
 		{"long timeout", func(j *Job) { j.Timeout = 8 * 24 * time.Hour }, "timeout"},
 		{"long grace", func(j *Job) { j.Grace = 2 * time.Hour }, "grace"},
+		{"short sha256", func(j *Job) { j.PackageSHA256 = make([]byte, 31) }, "package SHA-256: record payload has the wrong size"},
+		{"uninstall with sha256", func(j *Job) {
+			j.Operation, j.Package, j.ProductCode, j.PackageSHA256 = Uninstall, "", "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", make([]byte, 32)
+		}, "do not fit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

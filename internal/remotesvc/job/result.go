@@ -26,6 +26,10 @@ const (
 	// Windows Installer did not return within the grace period, so the
 	// service ended its process.
 	CodeStopped uint32 = CodeBase + 4
+	// CodeBadPackage means the package on the host is not the one the job
+	// names by its SHA-256 (changed or truncated on its way), so nothing
+	// was installed.
+	CodeBadPackage uint32 = CodeBase + 5
 	// CodeLast is the last code of the service's own range.
 	CodeLast uint32 = CodeBase + 0xFF
 )
@@ -45,6 +49,8 @@ func CodeName(code uint32) string {
 		return "timeout"
 	case CodeStopped:
 		return "stopped"
+	case CodeBadPackage:
+		return "bad-package"
 	}
 	return ""
 }
@@ -71,6 +77,9 @@ const (
 	// OutcomeSetupFailed means the installation could not start
 	// (CodeSetupFailed).
 	OutcomeSetupFailed Outcome = "setup-failed"
+	// OutcomeBadPackage means the package's SHA-256 differs from the job's
+	// (CodeBadPackage).
+	OutcomeBadPackage Outcome = "bad-package"
 )
 
 // Result is the service's result file.

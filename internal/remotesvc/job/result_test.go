@@ -48,7 +48,7 @@ func TestDecodeProgress(t *testing.T) {
 }
 
 func TestCodes(t *testing.T) {
-	for _, c := range []uint32{CodeBadJob, CodeSetupFailed, CodeTimeout, CodeStopped} {
+	for _, c := range []uint32{CodeBadJob, CodeSetupFailed, CodeTimeout, CodeStopped, CodeBadPackage} {
 		assert.True(t, IsServiceCode(c))
 		assert.NotEmpty(t, CodeName(c))
 	}

@@ -36,26 +36,35 @@ type Job struct {
 	Product    []uint16
 	Timeout    uint32
 	Grace      uint32
+	SHA256     []byte
 	Properties []Property
 	// CommandLine is nxjob_cmdline's line for a job that parsed.
 	CommandLine []uint16
 }
 
-// Parse runs nxsvc's parser on b, and for a job that parses, its
-// command-line builder.
-func Parse(b []byte) Job {
+// parse runs nxjob_parse on a copy of b in C memory; free releases the
+// job, its arena and the copy.
+func parse(b []byte) (job *C.nxjob, rc C.int, free func()) {
 	buf := C.malloc(C.size_t(len(b) + 1))
-	defer C.free(buf)
 	if len(b) > 0 {
 		C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
 	}
-	job := (*C.nxjob)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nxjob{}))))
-	defer C.free(unsafe.Pointer(job))
+	job = (*C.nxjob)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nxjob{}))))
 	units := C.nxjob_arena_units(C.size_t(len(b)))
 	arena := (*C.nx_char)(C.calloc(units, 2))
-	defer C.free(unsafe.Pointer(arena))
+	rc = C.nxjob_parse((*C.uint8_t)(buf), C.size_t(len(b)), job, arena, units)
+	return job, rc, func() {
+		C.free(buf)
+		C.free(unsafe.Pointer(job))
+		C.free(unsafe.Pointer(arena))
+	}
+}
 
-	rc := C.nxjob_parse((*C.uint8_t)(buf), C.size_t(len(b)), job, arena, units)
+// Parse runs nxsvc's parser on b, and for a job that parses, its
+// command-line builder.
+func Parse(b []byte) Job {
+	job, rc, free := parse(b)
+	defer free()
 	out := Job{Code: int(rc), Record: uint32(job.err_record), Offset: uint32(job.err_offset)}
 	if rc != C.NXJOB_OK {
 		return out
@@ -67,6 +76,9 @@ func Parse(b []byte) Job {
 	out.Product = goStr(job.product)
 	out.Timeout = uint32(job.timeout_s)
 	out.Grace = uint32(job.grace_s)
+	if job.has_sha256 != 0 {
+		out.SHA256 = C.GoBytes(unsafe.Pointer(&job.sha256[0]), 32)
+	}
 	props := unsafe.Slice(&job.props[0], int(job.nprops))
 	for _, p := range props {
 		out.Properties = append(out.Properties, Property{Name: goStr(p.name), Value: goStr(p.value), Secret: p.secret != 0})
@@ -98,17 +110,9 @@ func StrError(code int) string { return C.GoString(C.nxjob_strerror(C.int(code))
 // units and returns what it wrote (up to cap units) and the length it
 // reported. b must parse.
 func CommandLineCap(b []byte, capUnits int) ([]uint16, int) {
-	buf := C.malloc(C.size_t(len(b) + 1))
-	defer C.free(buf)
-	if len(b) > 0 {
-		C.memcpy(buf, unsafe.Pointer(&b[0]), C.size_t(len(b)))
-	}
-	job := (*C.nxjob)(C.calloc(1, C.size_t(unsafe.Sizeof(C.nxjob{}))))
-	defer C.free(unsafe.Pointer(job))
-	units := C.nxjob_arena_units(C.size_t(len(b)))
-	arena := (*C.nx_char)(C.calloc(units, 2))
-	defer C.free(unsafe.Pointer(arena))
-	if rc := C.nxjob_parse((*C.uint8_t)(buf), C.size_t(len(b)), job, arena, units); rc != C.NXJOB_OK {
+	job, rc, free := parse(b)
+	defer free()
+	if rc != C.NXJOB_OK {
 		panic("CommandLineCap: job does not parse")
 	}
 	out := (*C.nx_char)(C.calloc(C.size_t(capUnits+1), 2))

@@ -27,6 +27,7 @@ func seedJobs() []job.Job {
 				{Name: "Other.Key_2", Value: `""`, Secret: true},
 			}},
 		{ID: "x", Operation: job.Install, Package: `\\engine\nxshare\Collector.msi`, Timeout: time.Second, Grace: time.Hour},
+		{ID: "s", Operation: job.Install, Package: "package.msi", PackageSHA256: bytes.Repeat([]byte{0xab}, 32), Timeout: time.Minute},
 		{ID: "u.1", Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 7 * 24 * time.Hour},
 	}
 }
@@ -78,6 +79,7 @@ func agree(t *testing.T, b []byte) {
 		grace = job.DefaultGrace
 	}
 	require.Equal(t, uint32(grace/time.Second), c.Grace)
+	require.Equal(t, g.PackageSHA256, c.SHA256)
 	require.Len(t, c.Properties, len(g.Properties))
 	for i, p := range g.Properties {
 		require.Equal(t, p.Name, str(c.Properties[i].Name))
