@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -23,6 +24,9 @@ import (
 func TestLabSecurity(t *testing.T) {
 	lab.Require(t, "smbcacls")
 	n, _, s, cfg := labTarget(t, lab.SambaOptions{SigningMandatory: true, NTACLs: true})
+	// The first srvsvc bind makes samba-dcerpcd start its rpcd worker: on a
+	// loaded machine that took more than the lab's usual 10 s.
+	cfg.RequestTimeout = 45 * time.Second
 	ctx := context.Background()
 	sess, err := smb.Dial(ctx, s.Addr.String(), cfg, nil)
 	require.NoError(t, err)
