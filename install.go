@@ -403,6 +403,9 @@ func (c *Conn) judge(res *InstallResult, pkg Package, code uint32) error {
 	case job.IsServiceCode(code):
 		e := derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
 			fmt.Errorf("the remote service could not run msiexec: %s (0x%08X)", job.CodeName(code), code))
+		if code == job.CodeTimeout {
+			e.Reason = derrors.ReasonInstallTimeout
+		}
 		e.Detail = excerpt(res.Log)
 		return e
 	case derrors.IsExceptionCode(code):

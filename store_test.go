@@ -82,7 +82,6 @@ func TestFileStoreSurvivesReopenAndTornWrites(t *testing.T) {
 
 	s2, err := OpenFileStore(path)
 	require.NoError(t, err)
-	defer s2.Close()
 	assert.Equal(t, 2, s2.Dropped())
 	recs, err := s2.Load(ctx)
 	require.NoError(t, err)
@@ -90,6 +89,8 @@ func TestFileStoreSurvivesReopenAndTornWrites(t *testing.T) {
 	assert.Equal(t, WithCollector, recs[7].State)
 	assert.Equal(t, Installing, recs[8].State)
 	assert.Equal(t, sampleRecord(3, Installing).Updated, recs[3].Updated)
+
+	require.NoError(t, s2.Close())
 
 	// Open compacted the journal: the bad lines are gone from the file.
 	s3, err := OpenFileStore(path)

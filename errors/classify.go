@@ -104,6 +104,12 @@ func classify(step Step, err error) (Kind, Reason, Code) {
 			}
 		}
 	}
+	if isCancelled(err) {
+		return Cancelled, NoReason, Code{}
+	}
+	if step == StepMSIExec && isDeadline(err) {
+		return InstallationError, ReasonInstallTimeout, Code{}
+	}
 	if step == StepNegotiate && stderrors.Is(err, io.EOF) {
 		return SharedAccessFailure, ReasonProtocolMismatch, Code{}
 	}

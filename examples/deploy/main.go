@@ -69,6 +69,7 @@ import (
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
+	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/examples/internal/interrupt"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
@@ -639,15 +640,15 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 	}
 	tw.Flush()
 	if len(sum.Errors) > 0 {
-		kinds := make([]string, 0, len(sum.Errors))
+		kinds := make([]derrors.Kind, 0, len(sum.Errors))
 		for k := range sum.Errors {
 			kinds = append(kinds, k)
 		}
-		sort.Strings(kinds)
+		sort.Slice(kinds, func(i, j int) bool { return kinds[i].Message() < kinds[j].Message() })
 		fmt.Fprintln(w)
 		fmt.Fprintln(tw, "Error message\tFailed hosts")
 		for _, k := range kinds {
-			fmt.Fprintf(tw, "%s\t%d\n", k, sum.Errors[k])
+			fmt.Fprintf(tw, "%s\t%d\n", k.Message(), sum.Errors[k])
 		}
 		tw.Flush()
 	}
@@ -678,8 +679,8 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 		row("Error message", e.Message)
 		row("Cause", e.Cause)
 		row("Solution", e.Solution)
-		row("Step", e.Step)
-		row("Code", e.Code)
+		row("Step", string(e.Step))
+		row("Code", e.CodeText)
 		row("Error", e.Error)
 	}
 }
