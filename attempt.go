@@ -307,6 +307,9 @@ func (a *hostAttempt) explain(err error) error {
 		return err
 	}
 	step := a.currentStep()
+	if de, ok := derrors.As(err); ok && de.Step != "" {
+		step = de.Step // where it failed, not the cleanup that ran after
+	}
 	e := derrors.New(a.key, step, derrors.ConnectionTimeout,
 		fmt.Errorf("the attempt did not finish within the host timeout (%v): %w", a.d.cfg.HostTimeout, err))
 	e.Reason = derrors.ReasonHostTimeout
@@ -361,7 +364,7 @@ func (a *hostAttempt) finishInstall(res *InstallResult, err error, id string, re
 		if !slices.Contains(r.Leftovers, id) {
 			r.Leftovers = append(r.Leftovers, id)
 		}
-		r.CleanupError = NewErrorInfo(a.key, cleanupErr)
+		r.CleanupError = cleanupInfo(a.key, cleanupErr)
 	}
 	if known {
 		c := code
@@ -402,7 +405,7 @@ func (a *hostAttempt) fail(err error, cleanupErr error) {
 	a.e.rec.Steps = a.snapshotSteps()
 	a.e.rec.Progress = nil
 	if cleanupErr != nil {
-		a.e.rec.CleanupError = NewErrorInfo(a.key, cleanupErr)
+		a.e.rec.CleanupError = cleanupInfo(a.key, cleanupErr)
 	}
 	if derrors.KindOf(err) == derrors.Cancelled {
 		d.restoreLocked(a.e, err, "")
@@ -460,6 +463,14 @@ func (d *Deployer) retryAt(e *entry, err error) (time.Time, bool) {
 		return next, true
 	}
 	return time.Time{}, false
+}
+
+// cleanupInfo flattens the failure to remove a deployment: whatever failed
+// on the way (a new connection, say), it failed the cleanup step.
+func cleanupInfo(key string, err error) *ErrorInfo {
+	info := NewErrorInfo(key, err)
+	info.Step = derrors.StepCleanup
+	return info
 }
 
 // restoreAfterCleanupLocked ends a cleanup-only attempt that succeeded.

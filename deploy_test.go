@@ -191,34 +191,6 @@ func hostWith(f *demo.Fleet, fault demo.Fault) string {
 	return ""
 }
 
-func TestDeployLogonFailureBudget(t *testing.T) {
-	faults := make([]demo.Fault, 8)
-	for i := range faults {
-		faults[i] = demo.WrongPassword
-	}
-	f := startFleet(t, faults)
-	cfg := fleetConfig(f)
-	cfg.LogonFailureBudget = 2
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	sum, err := d.Run(context.Background(), f.Targets())
-	require.NoError(t, err)
-	require.Len(t, sum.Failed, len(faults))
-	tried, spared := 0, 0
-	for _, r := range sum.Failed {
-		require.NotNil(t, r.Error)
-		assert.Equal(t, "logon failure", r.Error.Message)
-		if strings.Contains(r.Error.Error, deployer.ErrLogonBudgetExhausted.Error()) {
-			spared++
-			assert.Equal(t, 0, r.Attempts, "no logon was tried on %s", r.Key)
-		} else {
-			tried++
-		}
-	}
-	assert.Equal(t, 2, tried, "the account failed exactly the budget")
-	assert.Equal(t, len(faults)-2, spared)
-}
-
 // TestDeployBudgetCountsOnlyAccountAttempts: Kerberos failures that never
 // tested the password (here, hosts known only by address, for which no
 // ticket can be asked) do not spend the account's logon-failure budget.
@@ -371,11 +343,4 @@ func TestDeployPerHostCredentialsAndDiscoveryErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, sum.States[deployer.WithCollector], "the per-host password is used")
 	assert.Equal(t, 1, sum.States[deployer.Failed])
-}
-
-func TestNewRejectsConfigWithoutPackage(t *testing.T) {
-	_, err := deployer.New(deployer.Config{})
-	assert.Error(t, err)
-	_, statErr := os.Stat(testPackage)
-	require.NoError(t, statErr, "the test package exists")
 }

@@ -119,6 +119,7 @@ type FileStore struct {
 
 	syncMu sync.Mutex // one sync at a time; a sync covers every batch written before it
 	synced uint64     // batches covered by a completed sync
+	syncs  uint64     // syncs done
 }
 
 // ErrStoreInUse is the cause of OpenFileStore's error when another FileStore
@@ -478,6 +479,7 @@ func (s *FileStore) syncTo(gen uint64) error {
 	if f == nil {
 		return fmt.Errorf("deployer: store %s: closed", s.path)
 	}
+	s.syncs++
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("deployer: store %s: %w", s.path, err)
 	}

@@ -1,12 +1,15 @@
 package deployer
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -169,4 +172,97 @@ func TestStateNames(t *testing.T) {
 	assert.True(t, WithCollector.Terminal())
 	assert.True(t, Failed.Terminal())
 	assert.False(t, Retrying.Terminal())
+}
+
+// TestFileStoreIsLocked: one FileStore per journal. A second one, in this
+// process or another, is refused with a clear error naming the holder; the
+// lock goes with its holder, however it ends.
+func TestFileStoreIsLocked(t *testing.T) {
+	if path := os.Getenv("DEPLOYER_STORE_LOCK_CHILD"); path != "" {
+		s, err := OpenFileStore(path)
+		if err != nil {
+			os.Exit(3)
+		}
+		os.Stdout.Write([]byte("open\n"))
+		time.Sleep(time.Minute)
+		s.Close()
+		return
+	}
+	path := filepath.Join(t.TempDir(), "hosts.journal")
+	s, err := OpenFileStore(path)
+	require.NoError(t, err)
+	_, err = OpenFileStore(path)
+	require.ErrorIs(t, err, ErrStoreInUse)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), fmt.Sprintf("process %d, this one", os.Getpid()))
+	require.NoError(t, s.Close())
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileStoreIsLocked$")
+	cmd.Env = append(os.Environ(), "DEPLOYER_STORE_LOCK_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	buf := make([]byte, 5)
+	_, err = io.ReadFull(out, buf)
+	require.NoError(t, err)
+	_, err = OpenFileStore(path)
+	require.ErrorIs(t, err, ErrStoreInUse, "another process holds it")
+	assert.Contains(t, err.Error(), fmt.Sprintf("process %d", cmd.Process.Pid))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	_ = cmd.Wait()
+	s, err = OpenFileStore(path)
+	require.NoError(t, err, "the lock died with its holder")
+	require.NoError(t, s.Close())
+}
+
+// TestFileStoreGroupCommit: concurrent writers share syncs, and every record
+// acknowledged is in the journal after a reopen.
+func TestFileStoreGroupCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts.journal")
+	s, err := OpenFileStore(path)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				assert.NoError(t, s.Put(context.Background(), sampleRecord(w*50+i, Failed)))
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, s.PutBatch(context.Background(), []HostRecord{sampleRecord(0, WithCollector), sampleRecord(1, WithCollector)}))
+	s.syncMu.Lock()
+	syncs := s.syncs
+	s.syncMu.Unlock()
+	assert.Less(t, syncs, uint64(1600), "writers shared syncs")
+	t.Logf("1,601 batches, %d syncs", syncs)
+	require.NoError(t, s.Close())
+	s, err = OpenFileStore(path)
+	require.NoError(t, err)
+	defer s.Close()
+	recs, err := s.Load(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, recs, 1600)
+	assert.Equal(t, WithCollector, recs[0].State)
+}
+
+// TestFileStoreCompactsWhileOpen: a journal grown to many lines per record
+// is compacted by the writes themselves, and stays whole.
+func TestFileStoreCompactsWhileOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts.journal")
+	s, err := OpenFileStore(path)
+	require.NoError(t, err)
+	for i := 0; i < compactMin+10; i++ {
+		require.NoError(t, s.Put(context.Background(), sampleRecord(i%4, Scheduled)))
+	}
+	s.mu.Lock()
+	lines := s.lines
+	s.mu.Unlock()
+	assert.Less(t, lines, compactMin, "compacted")
+	require.NoError(t, s.Close())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, 4, bytes.Count(b, []byte("\n")))
 }
