@@ -706,8 +706,10 @@ func (d *Deployer) Summary(keys ...string) *Summary {
 		}
 	} else {
 		recs = make([]HostRecord, 0, len(keys))
+		seen := make(map[string]bool, len(keys))
 		for _, k := range keys {
-			if e := d.hosts[k]; e != nil {
+			if e := d.hosts[k]; e != nil && !seen[k] {
+				seen[k] = true
 				recs = append(recs, e.rec.clone())
 			}
 		}

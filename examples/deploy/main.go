@@ -38,14 +38,23 @@
 // progress lines every -progress-interval when it is not, and the final
 // table.
 //
-// Stopping it with Ctrl-C (SIGINT) or SIGTERM (what service managers and
-// containers send) cancels the run: the hosts in flight are cleaned up (our
-// service stopped and deleted, our files removed) before it exits.
+// Interrupting (SIGINT, Ctrl-C) drains: no new host is started and the
+// installations under way finish (hosts not started stay Discovered, so a
+// re-run with -store picks them up). A second interrupt, or the end of
+// -drain-timeout, aborts: the installations still running are stopped and
+// their hosts cleaned up (no service or file of ours is left on them).
+// SIGTERM, what service managers and containers send before they kill,
+// aborts at once, with the same cleanup. In every case every host ends in a
+// final state with an event.
 //
-// Exit status: 0 when the run completed, even when some hosts failed (the
-// table and the events say which and why); 1 when the run itself failed (a
-// source or the store could not be read, no host was found, the run was
-// interrupted); 2 on a usage error.
+// Exit status, the first that applies:
+//
+//	2  usage error: bad flags, or -msi is not a readable MSI (nothing was done)
+//	1  the run itself failed: no host found, a source or the store unusable
+//	4  interrupted (drained or aborted): some hosts were not deployed
+//	3  some hosts failed (the table and the events say which and why);
+//	   with -demo, whose faults are on purpose, this is 0
+//	0  every host is With Collector
 package main
 
 import (
@@ -57,10 +66,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -86,11 +98,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Exit statuses.
+// Exit statuses (see the package documentation).
 const (
-	exitOK       = 0
-	exitRunError = 1
-	exitUsage    = 2
+	exitOK          = 0
+	exitRunError    = 1
+	exitUsage       = 2
+	exitHostsFailed = 3
+	exitInterrupted = 4
 )
 
 // props collects repeated -prop NAME=VALUE flags.
@@ -138,6 +152,7 @@ type options struct {
 	props                          props
 	jsonOut                        bool
 	progressEvery                  time.Duration
+	drainTimeout                   time.Duration
 }
 
 // usageError is a bad command line.
@@ -147,11 +162,9 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
-// run is the command without process globals (except the stop signals
+// run is the command without process globals (except the interrupt signals
 // and the environment), for tests.
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := interrupt.Context(context.Background())
-	defer stop()
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -163,7 +176,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	code, err := deploy(ctx, o, stdout, stderr)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, interrupt.Signals...) // the first drains, the second aborts
+	defer signal.Stop(sigs)
+	code, err := deploy(o, sigs, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy: %v\n", err)
 		var ue *usageError
@@ -207,6 +223,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.props, "prop", "MSI public property `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one event per line as JSON")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 2*time.Second, "interval of progress lines when standard output is not a terminal")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "after an interrupt, how long installations under way may finish before they are stopped (0: until a second interrupt)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -242,7 +259,8 @@ func (o *options) validate() error {
 		return usagef("-concurrency must be at least 1")
 	case o.port < 1 || o.port > 65535:
 		return usagef("-port %d is not a TCP port", o.port)
-	case o.hostTimeout < 0 || o.installTimeout < 0 || o.retryWindow < 0 || o.connectTimeout < 0 || o.requestTimeout < 0:
+	case o.hostTimeout < 0 || o.installTimeout < 0 || o.retryWindow < 0 || o.connectTimeout < 0 || o.requestTimeout < 0 ||
+		o.drainTimeout < 0:
 		return usagef("durations must not be negative")
 	case o.progressEvery <= 0:
 		return usagef("-progress-interval must be positive")
@@ -251,8 +269,11 @@ func (o *options) validate() error {
 }
 
 // deploy runs the deployment the options describe and prints its progress
-// and result.
-func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, error) {
+// and result. The first signal on sigs drains it, the second aborts it.
+func deploy(o *options, sigs <-chan os.Signal, stdout, stderr io.Writer) (int, error) {
+	// Discovery stops at the first interrupt; the deployment drains.
+	ctx, cancelDiscovery := context.WithCancel(context.Background())
+	defer cancelDiscovery()
 	cfg := deployer.Config{
 		Connect: deployer.ConnectConfig{SMB: smb.Config{
 			Port:           o.port,
@@ -286,6 +307,9 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 		if _, err := os.Stat(o.msiPath); err != nil {
 			return exitUsage, usagef("-msi: %v", err)
 		}
+		if _, err := msi.Inspect(o.msiPath); err != nil {
+			return exitUsage, usagef("-msi %s: %v", o.msiPath, err)
+		}
 		var password string
 		if o.passEnv != "" {
 			var ok bool
@@ -304,7 +328,11 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 			cfg.Connect.SMB.Credentials.Kerberos = k
 		}
 		var err error
+		stopWatch := watchDiscovery(sigs, cancelDiscovery)
 		hosts, err = discover(ctx, o, stderr)
+		if !stopWatch() {
+			return exitInterrupted, errors.New("interrupted during discovery: nothing was deployed")
+		}
 		if err != nil {
 			return exitRunError, err
 		}
@@ -319,8 +347,8 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 				fmt.Fprintf(stderr, "deploy: closing the store: %v\n", err)
 			}
 		}()
-		if n := store.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "deploy: %s: %d torn or corrupt journal lines ignored\n", o.storePath, n)
+		for _, err := range store.Rejected() {
+			fmt.Fprintf(stderr, "deploy: %v (line left out; the journal as it was is kept as %s.corrupt)\n", err, o.storePath)
 		}
 		cfg.Store = store
 	}
@@ -343,9 +371,30 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 	d, err := deployer.New(cfg)
 	if err != nil {
 		stopDisplay()
-		return exitRunError, err
+		return exitUsage, usagef("%v", err)
 	}
-	sum, runErr := d.Run(ctx, hosts)
+	defer d.Close()
+	// With a journal, hosts it knows with work left (in flight when an
+	// earlier run stopped, or holding leftovers) are settled too.
+	var resumed []string
+	if o.storePath != "" {
+		if resumed, err = d.Resume(); err != nil {
+			stopDisplay()
+			return exitRunError, err
+		}
+	}
+	interrupted := handleInterrupts(d, sigs, o.drainTimeout, stderr)
+	sum, runErr := d.Run(context.Background(), hosts)
+	if len(resumed) > 0 && runErr == nil {
+		// The run's summary, with the resumed hosts settled too.
+		runErr = d.Wait(context.Background())
+		keys := append([]string(nil), resumed...)
+		for _, h := range hosts {
+			keys = append(keys, h.Label())
+		}
+		sum = d.Summary(keys...)
+	}
+	stopInterrupts := interrupted()
 	stopDisplay()
 	if err := p.writeErr(); err != nil {
 		return exitRunError, fmt.Errorf("writing events: %w", err)
@@ -357,14 +406,95 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 			printSummary(stdout, sum, notes)
 		}
 	}
-	if runErr != nil {
-		if errors.Is(runErr, context.Canceled) {
-			return exitRunError, errors.New("interrupted: hosts in flight were cleaned up; re-run (with -store) to resume")
-		}
+	switch {
+	case runErr != nil:
 		return exitRunError, runErr
+	case stopInterrupts:
+		return exitInterrupted, errors.New("interrupted: hosts not deployed are Discovered again; re-run (with -store) to resume")
+	case sum.States[deployer.Failed] > 0 && !o.demo:
+		return exitHostsFailed, nil
 	}
 	return exitOK, nil
 }
+
+// watchDiscovery cancels discovery at the first signal. The returned
+// function stops watching and reports whether discovery ran to its end.
+func watchDiscovery(sigs <-chan os.Signal, cancel context.CancelFunc) func() bool {
+	done := make(chan struct{})
+	var interrupted atomic.Bool
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-sigs:
+			interrupted.Store(true)
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-stopped
+		return !interrupted.Load()
+	}
+}
+
+// handleInterrupts drains d at the first signal and aborts at the second
+// (or when the drain's timeout ends). The returned function stops handling
+// and reports whether the run was interrupted.
+func handleInterrupts(d *deployer.Deployer, sigs <-chan os.Signal, timeout time.Duration, stderr io.Writer) func() bool {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	var interrupted atomic.Bool
+	go func() {
+		defer close(stopped)
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-done:
+			return
+		}
+		interrupted.Store(true)
+		ctx, abort := context.WithCancel(context.Background())
+		defer abort()
+		if sig == syscall.SIGTERM {
+			// A service manager's stop: stop now, cleaning up, before its
+			// grace period ends in SIGKILL.
+			fmt.Fprintln(stderr, "deploy: terminated: stopping the installations under way and cleaning up their hosts")
+			abort()
+			_ = d.Drain(ctx)
+			return
+		}
+		how := "interrupt again to stop them now"
+		if timeout > 0 {
+			ctx, abort = context.WithTimeout(ctx, timeout)
+			defer abort()
+			how = fmt.Sprintf("they are stopped in %v, or at a second interrupt", timeout)
+		}
+		fmt.Fprintf(stderr, "\ndeploy: interrupted: draining: no new host is started; %d installations under way finish (%s)\n",
+			inFlight(d), how)
+		drained := make(chan error, 1)
+		go func() { drained <- d.Drain(ctx) }()
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "deploy: interrupted again: stopping the installations under way and cleaning up their hosts")
+			abort()
+			<-drained
+		case err := <-drained:
+			if err != nil {
+				fmt.Fprintln(stderr, "deploy: the drain timed out: the installations under way were stopped and their hosts cleaned up")
+			}
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-stopped
+		return interrupted.Load()
+	}
+}
+
+// inFlight counts hosts installing.
+func inFlight(d *deployer.Deployer) int { return d.Counts()[deployer.Installing] }
 
 // startDemo starts the demo fleet and points cfg at it with short timeouts
 // and backoffs, so the whole demo takes seconds.
@@ -638,6 +768,15 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 	if sum.RebootNeeded > 0 {
 		fmt.Fprintf(tw, "  of which reboot needed\t%d\n", sum.RebootNeeded)
 	}
+	if n := sum.Skipped[deployer.SkipInstalled]; n > 0 {
+		fmt.Fprintf(tw, "  already With Collector with this package\t%d\n", n)
+	}
+	if n := sum.Skipped[deployer.SkipNotRetryable]; n > 0 {
+		fmt.Fprintf(tw, "  failed earlier, not retried (reschedule them once fixed)\t%d\n", n)
+	}
+	if sum.Cleanup > 0 {
+		fmt.Fprintf(tw, "Hosts still holding a deployment (removed by the next run)\t%d\n", sum.Cleanup)
+	}
 	tw.Flush()
 	if len(sum.Errors) > 0 {
 		kinds := make([]derrors.Kind, 0, len(sum.Errors))
@@ -682,5 +821,8 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 		row("Step", string(e.Step))
 		row("Code", e.CodeText)
 		row("Error", e.Error)
+		if r.CleanupError != nil {
+			row("Cleanup error", r.CleanupError.Error)
+		}
 	}
 }
