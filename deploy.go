@@ -80,7 +80,18 @@ type Config struct {
 	// budget, like a lockout policy's reset window; 0 means
 	// DefaultLogonFailureWindow.
 	LogonFailureWindow time.Duration
+	// UploadBuffers bounds, in bytes, the memory every upload of the
+	// Deployer uses for its buffers, together: the packages and service
+	// binaries of all hosts in flight share it (see smb.UploadBudget), so
+	// memory does not grow with Concurrency times the package. 0 means
+	// DefaultUploadBuffers. Connect.SMB.UploadBudget, when set, is used
+	// instead.
+	UploadBuffers int64
 }
+
+// DefaultUploadBuffers is the memory a Deployer's uploads share when
+// Config.UploadBuffers is 0.
+const DefaultUploadBuffers = 64 << 20
 
 func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
@@ -103,6 +114,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LogonFailureWindow <= 0 {
 		c.LogonFailureWindow = DefaultLogonFailureWindow
+	}
+	if c.UploadBuffers <= 0 {
+		c.UploadBuffers = DefaultUploadBuffers
+	}
+	if c.Connect.SMB.UploadBudget == nil {
+		c.Connect.SMB.UploadBudget = smb.NewUploadBudget(c.UploadBuffers)
 	}
 	if c.HostTimeout <= 0 {
 		t := c.Install.Timeout

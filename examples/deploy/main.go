@@ -153,6 +153,7 @@ type options struct {
 	jsonOut                        bool
 	progressEvery                  time.Duration
 	drainTimeout                   time.Duration
+	uploadMiB                      int64
 }
 
 // usageError is a bad command line.
@@ -220,6 +221,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.retryInterval, "retry-interval", time.Minute, "wait between retries of an unreachable host")
 	fs.DurationVar(&o.busyBackoff, "busy-backoff", 30*time.Second, "first wait before retrying a host whose installer is busy (msiexec 1618)")
 	fs.StringVar(&o.storePath, "store", "", "journal hosts' states in `file`, so a re-run resumes")
+	fs.Int64Var(&o.uploadMiB, "upload-buffers", deployer.DefaultUploadBuffers>>20, "`MiB` of memory all uploads share for their buffers")
 	fs.Var(&o.props, "prop", "MSI public property `NAME=VALUE` (repeatable)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one event per line as JSON")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 2*time.Second, "interval of progress lines when standard output is not a terminal")
@@ -262,6 +264,8 @@ func (o *options) validate() error {
 	case o.hostTimeout < 0 || o.installTimeout < 0 || o.retryWindow < 0 || o.connectTimeout < 0 || o.requestTimeout < 0 ||
 		o.drainTimeout < 0:
 		return usagef("durations must not be negative")
+	case o.uploadMiB < 1:
+		return usagef("-upload-buffers must be at least 1 (MiB)")
 	case o.progressEvery <= 0:
 		return usagef("-progress-interval must be positive")
 	}
@@ -287,6 +291,7 @@ func deploy(o *options, sigs <-chan os.Signal, stdout, stderr io.Writer) (int, e
 		RetryWindow:   o.retryWindow,
 		RetryInterval: o.retryInterval,
 		BusyBackoff:   o.busyBackoff,
+		UploadBuffers: o.uploadMiB << 20,
 	}
 	var (
 		hosts []discovery.Host
