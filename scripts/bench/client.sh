@@ -25,4 +25,4 @@ while [ "$(wc -l <"$dir/hosts.csv")" -le "$hosts" ]; do
 done
 DEPLOYER_BENCH_FLEET="$dir/hosts.csv" DEPLOYER_BENCH_PORT="$port" DEPLOYER_BENCH_PASSWORD=bench-Passw0rd \
 	DEPLOYER_BENCH_CONCURRENCY="$conc" DEPLOYER_BENCH_SERVICE_KIB="${SERVICE_KIB:-}" \
-	go test -count=1 -run '^$' -bench '^BenchmarkClient$' -benchtime 1x -timeout 60m .
+	go test -count=1 -run '^$' -bench '^BenchmarkClient$' -benchtime 1x -timeout 60m ${PROFILE:+-cpuprofile "$PROFILE"} .
