@@ -61,11 +61,7 @@ func TestLogonBudgetDomainAccount(t *testing.T) {
 	cfg := fleetConfig(f)
 	cfg.Connect.SMB.Credentials.Domain = "LAB"
 	cfg.LogonFailureBudget = 2
-	var ev events
-	cfg.OnEvent = ev.add
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, ev := newDeployer(t, cfg)
 	sum, err := d.Run(context.Background(), f.Targets())
 	require.NoError(t, err)
 	require.Len(t, sum.Failed, 8)
@@ -94,9 +90,7 @@ func TestLogonBudgetLocalAccount(t *testing.T) {
 	cfg := fleetConfig(f)
 	cfg.Connect.SMB.Credentials.Domain = "."
 	cfg.LogonFailureBudget = 1
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, _ := newDeployer(t, cfg)
 	sum, err := d.Run(context.Background(), f.Targets())
 	require.NoError(t, err)
 	failed, spared := logonOutcomes(t, sum)
@@ -160,9 +154,7 @@ func TestLogonBudgetReleasesAtLogon(t *testing.T) {
 			firstDone = installing
 		}
 	}
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, _ := newDeployer(t, cfg)
 	sum, err := d.Run(context.Background(), f.Targets())
 	require.NoError(t, err)
 	assert.Equal(t, 16, sum.States[deployer.WithCollector])

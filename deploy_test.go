@@ -78,6 +78,24 @@ func (e *events) states() map[deployer.State]bool {
 	return seen
 }
 
+// newDeployer returns a Deployer for cfg, closed on cleanup, with its
+// events collected.
+func newDeployer(t *testing.T, cfg deployer.Config) (*deployer.Deployer, *events) {
+	t.Helper()
+	ev := &events{}
+	user := cfg.OnEvent
+	cfg.OnEvent = func(e deployer.Event) {
+		ev.add(e)
+		if user != nil {
+			user(e)
+		}
+	}
+	d, err := deployer.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Close()) })
+	return d, ev
+}
+
 // assertFleetClean checks no host holds a service or file of ours.
 func assertFleetClean(t *testing.T, f *demo.Fleet) {
 	t.Helper()

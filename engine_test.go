@@ -49,11 +49,7 @@ func TestScheduleCancelReschedule(t *testing.T) {
 	targets := f.Targets()
 	cfg := fleetConfig(f)
 	cfg.Concurrency = 1
-	var ev events
-	cfg.OnEvent = ev.add
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, ev := newDeployer(t, cfg)
 
 	require.NoError(t, d.Schedule(targets[0], targets[1]))
 	waitFor(t, "the first host installing", func() bool {
@@ -104,11 +100,7 @@ func TestDrainLetsInstallsFinish(t *testing.T) {
 	f := startSlowFleet(t, 6, time.Second)
 	cfg := fleetConfig(f)
 	cfg.Concurrency = 2
-	var ev events
-	cfg.OnEvent = ev.add
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, ev := newDeployer(t, cfg)
 	require.NoError(t, d.Schedule(f.Targets()...))
 	waitFor(t, "two hosts installing", func() bool { return d.Counts()[deployer.Installing] == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -172,9 +164,7 @@ func TestHostTimeoutDuringInstall(t *testing.T) {
 	f := startSlowFleet(t, 1, 30*time.Second)
 	cfg := fleetConfig(f)
 	cfg.HostTimeout = 2 * time.Second
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, _ := newDeployer(t, cfg)
 	sum, err := d.Run(context.Background(), f.Targets())
 	require.NoError(t, err)
 	require.Len(t, sum.Failed, 1)
@@ -194,12 +184,8 @@ func TestHostTimeoutDuringInstall(t *testing.T) {
 func TestEventsServePrograms(t *testing.T) {
 	f := startFleet(t, []demo.Fault{demo.BusyThenOK, demo.MSIFailure, demo.Slow})
 	cfg := fleetConfig(f)
-	var ev events
-	cfg.OnEvent = ev.add
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
-	_, err = d.Run(context.Background(), f.Targets())
+	d, ev := newDeployer(t, cfg)
+	_, err := d.Run(context.Background(), f.Targets())
 	require.NoError(t, err)
 
 	busy := ev.of(f.Hosts[0].Name)
@@ -303,11 +289,7 @@ func TestNewInspectsThePackage(t *testing.T) {
 func TestConcurrentRunsNeverInstallTwice(t *testing.T) {
 	f := startSlowFleet(t, 5, 300*time.Millisecond)
 	cfg := fleetConfig(f)
-	var ev events
-	cfg.OnEvent = ev.add
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	defer d.Close()
+	d, ev := newDeployer(t, cfg)
 	var wg sync.WaitGroup
 	sums := make([]*deployer.Summary, 2)
 	for i := range sums {

@@ -24,44 +24,46 @@ type storeWriter struct {
 
 	mu      sync.Mutex
 	pending map[string]HostRecord
-	queued  uint64 // sequence number of the last record queued
-	written uint64 // every record up to this one is durable
+	seq     sequence // of the records: done when durable
 	running bool
-	changed chan struct{} // closed and replaced when written moves
-	err     error         // the first failure of the store
+	err     error // the first failure of the store
 }
 
 func newStoreWriter(s Store) *storeWriter {
-	return &storeWriter{store: s, pending: map[string]HostRecord{}, changed: make(chan struct{})}
+	return &storeWriter{store: s, pending: map[string]HostRecord{}, seq: newSequence()}
 }
 
-// put queues rec and returns its sequence number.
-func (w *storeWriter) put(rec HostRecord) uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.pending[rec.Key] = rec.clone()
-	w.queued++
-	if !w.running {
-		w.running = true
-		go w.loop()
-	}
-	return w.queued
+// sequence numbers what a queue accepted, and says up to which number it
+// is done. Its owner's mutex guards it.
+type sequence struct {
+	queued  uint64
+	done    uint64
+	changed chan struct{} // closed and replaced when done moves
 }
 
-// last returns the sequence number of the last record queued.
-func (w *storeWriter) last() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.queued
+func newSequence() sequence { return sequence{changed: make(chan struct{})} }
+
+// next numbers one more item.
+func (s *sequence) next() uint64 {
+	s.queued++
+	return s.queued
 }
 
-// wait returns once every record up to seq is durable, with the store's
-// first failure if it failed.
-func (w *storeWriter) wait(ctx context.Context, seq uint64) error {
+// advance marks every item up to upto done.
+func (s *sequence) advance(upto uint64) {
+	s.done = upto
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitSequence returns once s is done up to n (or failed says why not), or
+// ctx ends.
+func waitSequence(ctx context.Context, mu *sync.Mutex, s *sequence, n uint64, failed func() error) error {
 	for {
-		w.mu.Lock()
-		done, ch, err := w.written >= seq, w.changed, w.err
-		w.mu.Unlock()
+		mu.Lock()
+		done, ch := s.done >= n, s.changed
+		err := failed()
+		mu.Unlock()
 		if done || err != nil {
 			return err
 		}
@@ -71,6 +73,32 @@ func (w *storeWriter) wait(ctx context.Context, seq uint64) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// put queues rec and returns its sequence number.
+func (w *storeWriter) put(rec HostRecord) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending[rec.Key] = rec.clone()
+	n := w.seq.next()
+	if !w.running {
+		w.running = true
+		go w.loop()
+	}
+	return n
+}
+
+// last returns the sequence number of the last record queued.
+func (w *storeWriter) last() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq.queued
+}
+
+// wait returns once every record up to seq is durable, with the store's
+// first failure if it failed.
+func (w *storeWriter) wait(ctx context.Context, seq uint64) error {
+	return waitSequence(ctx, &w.mu, &w.seq, seq, func() error { return w.err })
 }
 
 // failure returns the store's first failure.
@@ -88,7 +116,7 @@ func (w *storeWriter) loop() {
 			w.mu.Unlock()
 			return
 		}
-		batch, upto := w.pending, w.queued
+		batch, upto := w.pending, w.seq.queued
 		w.pending = make(map[string]HostRecord, len(batch))
 		w.mu.Unlock()
 
@@ -102,9 +130,7 @@ func (w *storeWriter) loop() {
 		if err != nil && w.err == nil {
 			w.err = err
 		}
-		w.written = upto
-		close(w.changed)
-		w.changed = make(chan struct{})
+		w.seq.advance(upto)
 		w.mu.Unlock()
 	}
 }
@@ -129,16 +155,14 @@ func (w *storeWriter) write(recs []HostRecord) error {
 type outbox struct {
 	deliver func(Event)
 
-	mu        sync.Mutex
-	queue     []Event
-	queued    uint64
-	delivered uint64
-	running   bool
-	changed   chan struct{}
+	mu      sync.Mutex
+	queue   []Event
+	seq     sequence // of the events: done when delivered
+	running bool
 }
 
 func newOutbox(deliver func(Event)) *outbox {
-	return &outbox{deliver: deliver, changed: make(chan struct{})}
+	return &outbox{deliver: deliver, seq: newSequence()}
 }
 
 // push queues ev and returns its sequence number.
@@ -146,35 +170,23 @@ func (o *outbox) push(ev Event) uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.queue = append(o.queue, ev)
-	o.queued++
+	n := o.seq.next()
 	if !o.running {
 		o.running = true
 		go o.loop()
 	}
-	return o.queued
+	return n
 }
 
 func (o *outbox) last() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.queued
+	return o.seq.queued
 }
 
 // wait returns once every event up to seq was delivered.
 func (o *outbox) wait(ctx context.Context, seq uint64) error {
-	for {
-		o.mu.Lock()
-		done, ch := o.delivered >= seq, o.changed
-		o.mu.Unlock()
-		if done {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return waitSequence(ctx, &o.mu, &o.seq, seq, func() error { return nil })
 }
 
 func (o *outbox) loop() {
@@ -192,9 +204,7 @@ func (o *outbox) loop() {
 			o.deliver(ev)
 		}
 		o.mu.Lock()
-		o.delivered += uint64(len(batch))
-		close(o.changed)
-		o.changed = make(chan struct{})
+		o.seq.advance(o.seq.done + uint64(len(batch)))
 		o.mu.Unlock()
 	}
 }

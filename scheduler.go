@@ -493,23 +493,9 @@ func (d *Deployer) Reschedule(keys ...string) error {
 // RescheduleFailed reschedules every Failed host whose error is of kind
 // (any kind when kind is 0), and returns their keys, sorted.
 func (d *Deployer) RescheduleFailed(kind derrors.Kind) ([]string, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if err := d.acceptingLocked(); err != nil {
-		return nil, err
-	}
-	var keys []string
-	for key, e := range d.hosts {
-		if e.phase == phaseIdle && e.rec.State == Failed && (kind == 0 || (e.rec.Error != nil && e.rec.Error.Kind == kind)) {
-			keys = append(keys, key)
-		}
-	}
-	slices.Sort(keys)
-	for _, key := range keys {
-		d.admitLocked(d.hosts[key], true)
-	}
-	d.dispatchLocked()
-	return keys, nil
+	return d.admitWhere(true, func(r *HostRecord) bool {
+		return r.State == Failed && (kind == 0 || (r.Error != nil && r.Error.Kind == kind))
+	})
 }
 
 // Resume schedules every host the store knows with work left on it: hosts
@@ -518,6 +504,15 @@ func (d *Deployer) RescheduleFailed(kind derrors.Kind) ([]string, error) {
 // sorted. A restarted Engine calls it once, so nothing it started is left
 // half done, even on hosts it does not schedule again.
 func (d *Deployer) Resume() ([]string, error) {
+	return d.admitWhere(false, func(r *HostRecord) bool {
+		return r.DeploymentID != "" || len(r.Leftovers) > 0 || r.State == Scheduled || r.State == Installing ||
+			r.State == Retrying
+	})
+}
+
+// admitWhere admits every idle host whose record matches, in key order, and
+// returns their keys.
+func (d *Deployer) admitWhere(explicit bool, match func(*HostRecord) bool) ([]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.acceptingLocked(); err != nil {
@@ -525,15 +520,13 @@ func (d *Deployer) Resume() ([]string, error) {
 	}
 	var keys []string
 	for key, e := range d.hosts {
-		r := e.rec
-		if e.phase == phaseIdle && (r.DeploymentID != "" || len(r.Leftovers) > 0 || r.State == Scheduled ||
-			r.State == Installing || r.State == Retrying) {
+		if e.phase == phaseIdle && match(&e.rec) {
 			keys = append(keys, key)
 		}
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		d.admitLocked(d.hosts[key], false)
+		d.admitLocked(d.hosts[key], explicit)
 	}
 	d.dispatchLocked()
 	return keys, nil

@@ -150,15 +150,7 @@ func (c RetryClass) MarshalText() ([]byte, error) {
 }
 
 // UnmarshalText reads a class's machine name.
-func (c *RetryClass) UnmarshalText(b []byte) error {
-	for k, n := range retryNames {
-		if n == string(b) {
-			*c = k
-			return nil
-		}
-	}
-	return fmt.Errorf("errors: unknown retry class %q", b)
-}
+func (c *RetryClass) UnmarshalText(b []byte) error { return byName(c, retryNames, b, "retry class") }
 
 // Name returns the code space's stable machine name: "ntstatus", "win32",
 // "msi", "ldap", "kerberos", or "" for NoCode.
@@ -173,12 +165,15 @@ func (s CodeSpace) MarshalText() ([]byte, error) {
 }
 
 // UnmarshalText reads a code space's machine name.
-func (s *CodeSpace) UnmarshalText(b []byte) error {
-	for k, n := range spaceNames {
+func (s *CodeSpace) UnmarshalText(b []byte) error { return byName(s, spaceNames, b, "code space") }
+
+// byName sets *v to the value whose name in names is b.
+func byName[T comparable](v *T, names map[T]string, b []byte, what string) error {
+	for k, n := range names {
 		if n == string(b) {
-			*s = k
+			*v = k
 			return nil
 		}
 	}
-	return fmt.Errorf("errors: unknown code space %q", b)
+	return fmt.Errorf("errors: unknown %s %q", what, b)
 }
