@@ -630,6 +630,9 @@ func newProgress(total int) *progress {
 func (p *progress) add(ev deployer.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if _, known := p.state[ev.Host]; !known && len(p.state) >= p.total {
+		p.total++ // a host the journal had in flight, settled with the run
+	}
 	p.state[ev.Host] = ev.State
 	p.changed = true
 }
