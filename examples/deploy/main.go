@@ -28,9 +28,12 @@
 // (-csv), from Active Directory (-ldap), from the arguments (names or
 // addresses), or from all of these at once. Passwords are read from the
 // environment variables named by -password-env and -ldap-password-env, never
-// from a flag. With -store the hosts' states are journaled to a file, so a
-// re-run skips hosts already With Collector and cleans up hosts an interrupted
-// run left in flight.
+// from a flag. With -store the hosts' states are journaled to a file (one
+// deploy at a time may use it), so a re-run skips hosts already With
+// Collector with the same package, does not retry hosts that failed in a way
+// only a change can fix (a wrong password is never sent again), settles
+// what an interrupted or killed run left in flight (an installation that
+// finished is read, not run again) and removes what it left on hosts.
 //
 // Output: with -json, one deployer.Event per line on standard output (and a
 // one-line summary on standard error); otherwise a live progress line
