@@ -150,12 +150,23 @@ func (e *ErrorInfo) UnmarshalJSON(b []byte) error {
 		plain
 		Kind   string          `json:"kind"`
 		Reason string          `json:"reason"`
+		Retry  *string         `json:"retry"`
 		Code   json.RawMessage `json:"code"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	*e = ErrorInfo(v.plain)
+	defer func() {
+		if v.Retry == nil { // written before the retry class was: derive it
+			e.Retry = derrors.Retry(&derrors.Error{Kind: e.Kind, Reason: e.Reason, Step: e.Step})
+		}
+	}()
+	if v.Retry != nil {
+		if err := e.Retry.UnmarshalText([]byte(*v.Retry)); err != nil {
+			return err
+		}
+	}
 	if err := e.Kind.UnmarshalText([]byte(v.Kind)); err != nil {
 		if e.Kind = kindByMessage(v.Kind); e.Kind == 0 {
 			return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -265,4 +266,31 @@ func TestFileStoreCompactsWhileOpen(t *testing.T) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	assert.Equal(t, 4, bytes.Count(b, []byte("\n")))
+}
+
+// TestJournalOfAnEarlierVersion: records written before the states and
+// errors had machine names still load, with their values.
+func TestJournalOfAnEarlierVersion(t *testing.T) {
+	rec := `{"key":"PC-0007","state":"Failed","attempts":1,"exit_code":1603,"error":{"type":"MSI error","kind":"MSI error",` +
+		`"message":"MSI error (1603)","cause":"c","solution":"s","code":"MSI 1603 ERROR_INSTALL_FAILURE","step":"msiexec",` +
+		`"reason":"another installation in progress","error":"PC-0007: msiexec: MSI error (1603)"},"updated":"2026-01-01T00:00:00Z"}`
+	line := fmt.Sprintf(`{"crc":%d,"rec":%s}`+"\n", crc32.ChecksumIEEE([]byte(rec)), rec)
+	path := filepath.Join(t.TempDir(), "hosts.journal")
+	require.NoError(t, os.WriteFile(path, []byte(line), 0o600))
+	s, err := OpenFileStore(path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Empty(t, s.Rejected())
+	recs, err := s.Load(context.Background())
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	r := recs[0]
+	assert.Equal(t, Failed, r.State)
+	require.NotNil(t, r.Error)
+	assert.Equal(t, derrors.MSIError, r.Error.Kind)
+	assert.Equal(t, derrors.ReasonInstallInProgress, r.Error.Reason)
+	assert.Equal(t, derrors.MSIExit, r.Error.CodeSpace)
+	assert.EqualValues(t, 1603, r.Error.Code)
+	assert.Equal(t, "ERROR_INSTALL_FAILURE", r.Error.CodeName)
+	assert.Equal(t, derrors.RetryBackoff, r.Error.Retry, "derived from the kind and reason")
 }
