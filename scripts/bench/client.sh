@@ -19,7 +19,8 @@ go build -o "$dir/winhost" ./examples/winhost
 BENCH_FLEET_PW=bench-Passw0rd "$dir/winhost" -count "$hosts" -install-time 1ms -listen ":$port" \
 	-password-env BENCH_FLEET_PW >"$dir/hosts.csv" 2>"$dir/winhost.log" &
 fleet=$!
-while [ "$(wc -l <"$dir/hosts.csv")" -le "$hosts" ]; do
+# The CSV is complete once every host is up: a header and a line per host.
+while [ ! -f "$dir/hosts.csv" ] || [ "$(wc -l <"$dir/hosts.csv")" -le "$hosts" ]; do
 	kill -0 "$fleet" || { cat "$dir/winhost.log"; exit 1; }
 	sleep 1
 done
