@@ -414,11 +414,9 @@ func TestPackageChangeMakesHostsDue(t *testing.T) {
 func TestJournalRefusesForeignDeploymentIDs(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hosts.journal")
 	good := `{"key":"PC-1","state":"with_collector","updated":"2026-01-01T00:00:00Z"}`
-	lines := []string{good}
-	for _, rec := range []string{`{"key":"PC-2","state":"installing","deployment_id":"..","updated":"2026-01-01T00:00:00Z"}`,
-		`{"key":"PC-3","state":"discovered","leftovers":["a/b"],"updated":"2026-01-01T00:00:00Z"}`} {
-		lines = append(lines, rec)
-	}
+	lines := []string{good,
+		`{"key":"PC-2","state":"installing","deployment_id":"..","updated":"2026-01-01T00:00:00Z"}`,
+		`{"key":"PC-3","state":"discovered","leftovers":["a/b"],"updated":"2026-01-01T00:00:00Z"}`}
 	var journal []byte
 	for _, rec := range lines {
 		b, err := json.Marshal(map[string]any{"crc": crcOf(rec), "rec": json.RawMessage(rec)})

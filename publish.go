@@ -101,13 +101,6 @@ func (w *storeWriter) wait(ctx context.Context, seq uint64) error {
 	return waitSequence(ctx, &w.mu, &w.seq, seq, func() error { return w.err })
 }
 
-// failure returns the store's first failure.
-func (w *storeWriter) failure() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.err
-}
-
 func (w *storeWriter) loop() {
 	for {
 		w.mu.Lock()
