@@ -21,10 +21,10 @@ import (
 // peak heap and RSS at the concurrency asked. The fleet comes from
 // DEPLOYER_BENCH_FLEET (its CSV), DEPLOYER_BENCH_PORT and
 // DEPLOYER_BENCH_PASSWORD; DEPLOYER_BENCH_CONCURRENCY sets the concurrency
-// (64); DEPLOYER_BENCH_SERVICE_KIB, when set, pushes a service binary of
-// that size instead of the built-in one (the emulated hosts run their model
-// of the remote service whatever its bytes), to measure the client with a
-// small native service.
+// (64); DEPLOYER_BENCH_SERVICE, when set, names a service binary pushed
+// instead of the built-in one (the emulated hosts check it as Windows'
+// loader would, then run their model of the remote service), to measure the
+// client with another service, such as a small native one.
 func BenchmarkClient(b *testing.B) {
 	csv := os.Getenv("DEPLOYER_BENCH_FLEET")
 	if csv == "" {
@@ -54,11 +54,9 @@ func BenchmarkClient(b *testing.B) {
 		HostTimeout:        10 * time.Minute,
 		LogonFailureBudget: -1,
 	}
-	if v := os.Getenv("DEPLOYER_BENCH_SERVICE_KIB"); v != "" {
-		kib, err := strconv.Atoi(v)
+	if path := os.Getenv("DEPLOYER_BENCH_SERVICE"); path != "" {
+		bin, err := os.ReadFile(path)
 		require.NoError(b, err)
-		bin := make([]byte, kib<<10)
-		copy(bin, "MZ")
 		cfg.Install.Service = deployer.ServiceSpec{Binary: bin}
 	}
 	sampler := startHeapSampler(20 * time.Millisecond)

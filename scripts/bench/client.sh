@@ -6,7 +6,7 @@
 #
 #   scripts/bench/client.sh                         # 1,000 hosts at concurrency 64
 #   HOSTS=10000 CONCURRENCY=1000 scripts/bench/client.sh
-#   SERVICE_KIB=16 scripts/bench/client.sh          # a 16 KiB service binary instead of the built-in one
+#   SERVICE=nxsvc.exe scripts/bench/client.sh       # another service binary instead of the built-in one
 set -eu
 cd "$(dirname "$0")/../.."
 hosts=${HOSTS:-1000}
@@ -25,5 +25,5 @@ while [ ! -f "$dir/hosts.csv" ] || [ "$(wc -l <"$dir/hosts.csv")" -le "$hosts" ]
 	sleep 1
 done
 DEPLOYER_BENCH_FLEET="$dir/hosts.csv" DEPLOYER_BENCH_PORT="$port" DEPLOYER_BENCH_PASSWORD=bench-Passw0rd \
-	DEPLOYER_BENCH_CONCURRENCY="$conc" DEPLOYER_BENCH_SERVICE_KIB="${SERVICE_KIB:-}" \
+	DEPLOYER_BENCH_CONCURRENCY="$conc" DEPLOYER_BENCH_SERVICE="${SERVICE:+$(realpath "$SERVICE")}" \
 	go test -count=1 -run '^$' -bench '^BenchmarkClient$' -benchtime 1x -timeout 60m ${PROFILE:+-cpuprofile "$PROFILE"} .
