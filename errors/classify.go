@@ -104,7 +104,9 @@ func classify(step Step, err error) (Kind, Reason, Code) {
 			}
 		}
 	}
-	if isCancelled(err) {
+	if isCancelled(err) && !isTimeout(err) {
+		// Cancelled, and not by a deadline (which a cancellation inside
+		// a timed-out exchange may carry along).
 		return Cancelled, NoReason, Code{}
 	}
 	if step == StepMSIExec && isDeadline(err) {

@@ -29,6 +29,10 @@ func TestMachineNames(t *testing.T) {
 	}
 	assert.Equal(t, "logon_failure", derrors.LogonFailure.Name())
 	for _, r := range derrors.Reasons() {
+		b, _ := r.MarshalText()
+		assert.NotEmpty(t, b, "%v has a machine name", r)
+	}
+	for _, r := range derrors.Reasons() {
 		n := r.Name()
 		assert.Regexp(t, `^[a-z0-9_]+$`, n, "%v", r)
 		assert.False(t, seen[n], "%s twice", n)
