@@ -102,13 +102,13 @@ type ErrorInfo struct {
 	CodeName  string            `json:"code_name,omitempty"`
 
 	// Type is the error table's "Error type" column.
-	Type string `json:"type"`
+	Type string `json:"type,omitempty"`
 	// Message is its "Error message" column, with the code where the table
 	// asks for it: "MSI error (1603)".
-	Message string `json:"message"`
+	Message string `json:"message,omitempty"`
 	// Cause and Solution are its columns (or the reason's, more specific).
-	Cause    string `json:"cause"`
-	Solution string `json:"solution"`
+	Cause    string `json:"cause,omitempty"`
+	Solution string `json:"solution,omitempty"`
 	// CodeText is the code as text: "NTSTATUS 0xC000006D STATUS_LOGON_FAILURE".
 	CodeText string `json:"code_text,omitempty"`
 	// Detail is evidence from the host, such as the MSI log's excerpt.
@@ -202,6 +202,40 @@ func (e *ErrorInfo) UnmarshalJSON(b []byte) error {
 		e.CodeName = f[2]
 	}
 	return nil
+}
+
+// compact returns e without what its values give (the error table's texts,
+// the code's text), as a store keeps it; complete gives them back.
+func (e *ErrorInfo) compact() *ErrorInfo {
+	if e == nil {
+		return nil
+	}
+	c := *e
+	c.Type, c.Message, c.Cause, c.Solution, c.CodeText = "", "", "", "", ""
+	return &c
+}
+
+// complete fills in the texts e's values give, where they are missing.
+func (e *ErrorInfo) complete() {
+	if e == nil || e.Kind == 0 {
+		return
+	}
+	de := &derrors.Error{Kind: e.Kind, Reason: e.Reason, Step: e.Step}
+	if e.CodeSpace != derrors.NoCode {
+		de.Code = derrors.Code{Space: e.CodeSpace, Value: e.Code}
+	}
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&e.Type, de.Type().String())
+	fill(&e.Message, de.Message())
+	fill(&e.Cause, de.Cause())
+	fill(&e.Solution, de.Solution())
+	if !de.Code.IsZero() {
+		fill(&e.CodeText, de.Code.String())
+	}
 }
 
 func kindByMessage(m string) derrors.Kind {

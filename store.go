@@ -277,6 +277,8 @@ func decodeJournalLine(b []byte) (HostRecord, error) {
 	if err := validRecord(rec); err != nil {
 		return HostRecord{}, err
 	}
+	rec.Error.complete()
+	rec.CleanupError.complete()
 	return rec, nil
 }
 
@@ -300,16 +302,22 @@ func validRecord(r HostRecord) error {
 	return nil
 }
 
+// encodeJournalLine writes {"crc":N,"rec":RECORD} and a newline: the
+// journalLine shape, framed by hand, so the record is encoded once.
 func encodeJournalLine(r HostRecord) ([]byte, error) {
-	rec, err := json.Marshal(r)
-	if err != nil {
-		return nil, err
+	// The error table's texts are not kept: they come back from the
+	// error's values when the record is read (decodeJournalLine).
+	r.Error, r.CleanupError = r.Error.compact(), r.CleanupError.compact()
+	if _, ok := stateNames[r.State]; !ok {
+		return nil, fmt.Errorf("deployer: invalid state %d", int(r.State))
 	}
-	b, err := json.Marshal(journalLine{CRC: crc32.ChecksumIEEE(rec), Rec: rec})
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	rec := appendRecord(make([]byte, 0, 512), &r)
+	b := make([]byte, 0, len(rec)+32)
+	b = append(b, `{"crc":`...)
+	b = strconv.AppendUint(b, uint64(crc32.ChecksumIEEE(rec)), 10)
+	b = append(b, `,"rec":`...)
+	b = append(b, rec...)
+	return append(b, "}\n"...), nil
 }
 
 // compact writes every record to a temporary file, syncs it, renames it over

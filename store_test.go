@@ -3,6 +3,8 @@ package deployer
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -293,4 +295,61 @@ func TestJournalOfAnEarlierVersion(t *testing.T) {
 	assert.EqualValues(t, 1603, r.Error.Code)
 	assert.Equal(t, "ERROR_INSTALL_FAILURE", r.Error.CodeName)
 	assert.Equal(t, derrors.RetryBackoff, r.Error.Retry, "derived from the kind and reason")
+}
+
+// richRecord fills every field of a record, with strings that need
+// escaping.
+func richRecord(i int) HostRecord {
+	code := uint32(1603)
+	pct := 42
+	r := sampleRecord(i, Failed)
+	r.Addr = "10.0.0.1"
+	r.NextAttempt = time.Unix(1700000100, 123456789).UTC()
+	r.DeploymentID = "abc.def-12"
+	r.DeploymentPackage = &PackageIdentity{ProductCode: "{X}", ProductVersion: "1.2", SHA256: "ff"}
+	r.Leftovers = []string{"a1", "b2"}
+	r.Package = &PackageIdentity{UNC: `\\srv\share\x.msi`}
+	r.Account = `CORP\deploy`
+	r.LogonFailedAt = time.Unix(1700000200, 0).In(time.FixedZone("X", 3600))
+	r.RebootNeeded = true
+	r.ExitCode = &code
+	r.Error.Detail = "line 1\r\n\"quoted\" <b>&amp;</b>\t\x01\x7f é \u2028 \xff end"
+	r.CleanupError = NewErrorInfo(r.Key, derrors.New(r.Key, derrors.StepCleanup, derrors.ConnectionRefused, errors.New("refused")))
+	r.Skipped = SkipNotRetryable
+	r.Steps = []StepTiming{{Step: derrors.StepConnect, Start: time.Unix(1700000000, 5).UTC(), Duration: 1500}}
+	r.Progress = &Progress{Phase: "upload", Percent: &pct, Action: "InstallFiles", Uploaded: 10, Total: 20}
+	return r
+}
+
+// TestJournalEncodingIsEncodingJSON: the hand-written encoder writes what
+// encoding/json reads back as the same record, for records of every shape.
+func TestJournalEncodingIsEncodingJSON(t *testing.T) {
+	recs := []HostRecord{{Key: "k", State: Discovered, Updated: time.Unix(0, 0).UTC()}, richRecord(1)}
+	for i, st := range States() {
+		recs = append(recs, sampleRecord(i, st))
+	}
+	for _, r := range recs {
+		r.Error, r.CleanupError = r.Error.compact(), r.CleanupError.compact()
+		want, err := json.Marshal(r)
+		require.NoError(t, err)
+		got := appendRecord(nil, &r)
+		require.True(t, json.Valid(got), "%s", got)
+		var a, b HostRecord
+		require.NoError(t, json.Unmarshal(want, &a))
+		require.NoError(t, json.Unmarshal(got, &b))
+		assert.Equal(t, a, b, "%s", got)
+		assert.Equal(t, string(want), string(got), "byte for byte")
+	}
+}
+
+// FuzzJournalString: any string survives the hand-written encoder as JSON.
+func FuzzJournalString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\\n\r\t\b\f", "<>&", "\u2028\u2029", "\xff\xfe", "é漢字", "\x00\x1f\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), string(appendString(nil, s)))
+	})
 }
