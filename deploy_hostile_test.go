@@ -89,9 +89,9 @@ func TestDeployFleetSurvivesAHostileHost(t *testing.T) {
 	last := evs[len(evs)-1]
 	assert.Equal(t, deployer.Failed, last.State)
 	require.NotNil(t, last.Error)
-	assert.Equal(t, derrors.SharedAccessFailure.Message(), last.Error.Kind, last.Error.Error)
-	assert.Equal(t, derrors.ReasonMalformedReply.String(), last.Error.Reason, last.Error.Error)
-	assert.Equal(t, string(derrors.StepNegotiate), last.Error.Step, last.Error.Error)
+	assert.Equal(t, derrors.SharedAccessFailure, last.Error.Kind, last.Error.Error)
+	assert.Equal(t, derrors.ReasonMalformedReply, last.Error.Reason, last.Error.Error)
+	assert.Equal(t, derrors.StepNegotiate, last.Error.Step, last.Error.Error)
 	assert.Contains(t, last.Error.Error, "shorter than an SMB2 header")
 	assert.Equal(t, 4, sum.States[deployer.WithCollector])
 	assert.Equal(t, 1, sum.States[deployer.Failed])

@@ -73,9 +73,27 @@ func (e *events) states() map[deployer.State]bool {
 	defer e.mu.Unlock()
 	seen := map[deployer.State]bool{}
 	for _, ev := range e.all {
-		seen[ev.State] = true
+		seen[ev.From], seen[ev.State] = true, true
 	}
 	return seen
+}
+
+// newDeployer returns a Deployer for cfg, closed on cleanup, with its
+// events collected.
+func newDeployer(t *testing.T, cfg deployer.Config) (*deployer.Deployer, *events) {
+	t.Helper()
+	ev := &events{}
+	user := cfg.OnEvent
+	cfg.OnEvent = func(e deployer.Event) {
+		ev.add(e)
+		if user != nil {
+			user(e)
+		}
+	}
+	d, err := deployer.New(cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, d.Close()) })
+	return d, ev
 }
 
 // assertFleetClean checks no host holds a service or file of ours.
@@ -135,8 +153,8 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 		assert.Equal(t, w.state, last.State, "%s (%s): %+v", h.Name, h.Fault, last.Error)
 		if w.state == deployer.Failed {
 			require.NotNil(t, last.Error, "%s", h.Name)
-			assert.Equal(t, w.kind.Message(), last.Error.Kind, "%s (%s): %s", h.Name, h.Fault, last.Error.Error)
-			assert.Equal(t, w.reason.String(), last.Error.Reason, "%s (%s)", h.Name, h.Fault)
+			assert.Equal(t, w.kind, last.Error.Kind, "%s (%s): %s", h.Name, h.Fault, last.Error.Error)
+			assert.Equal(t, w.reason, last.Error.Reason, "%s (%s)", h.Name, h.Fault)
 			assert.NotEmpty(t, last.Error.Cause)
 			assert.NotEmpty(t, last.Error.Solution)
 			assert.Contains(t, failed, h.Name)
@@ -172,8 +190,8 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 	assert.Equal(t, 6, sum.States[deployer.WithCollector])
 	assert.Equal(t, len(f.Hosts)-6, sum.States[deployer.Failed])
 	assert.Equal(t, 1, sum.RebootNeeded)
-	assert.Equal(t, 2, sum.Errors["logon failure"])
-	assert.Equal(t, 2, sum.Errors["shared access failure"])
+	assert.Equal(t, 2, sum.Errors[derrors.LogonFailure])
+	assert.Equal(t, 2, sum.Errors[derrors.SharedAccessFailure])
 	assert.Contains(t, sum.String(), "With Collector 6;")
 	assertFleetClean(t, f)
 
@@ -189,34 +207,6 @@ func hostWith(f *demo.Fleet, fault demo.Fault) string {
 		}
 	}
 	return ""
-}
-
-func TestDeployLogonFailureBudget(t *testing.T) {
-	faults := make([]demo.Fault, 8)
-	for i := range faults {
-		faults[i] = demo.WrongPassword
-	}
-	f := startFleet(t, faults)
-	cfg := fleetConfig(f)
-	cfg.LogonFailureBudget = 2
-	d, err := deployer.New(cfg)
-	require.NoError(t, err)
-	sum, err := d.Run(context.Background(), f.Targets())
-	require.NoError(t, err)
-	require.Len(t, sum.Failed, len(faults))
-	tried, spared := 0, 0
-	for _, r := range sum.Failed {
-		require.NotNil(t, r.Error)
-		assert.Equal(t, "logon failure", r.Error.Message)
-		if strings.Contains(r.Error.Error, deployer.ErrLogonBudgetExhausted.Error()) {
-			spared++
-			assert.Equal(t, 0, r.Attempts, "no logon was tried on %s", r.Key)
-		} else {
-			tried++
-		}
-	}
-	assert.Equal(t, 2, tried, "the account failed exactly the budget")
-	assert.Equal(t, len(faults)-2, spared)
 }
 
 // TestDeployBudgetCountsOnlyAccountAttempts: Kerberos failures that never
@@ -242,7 +232,7 @@ func TestDeployBudgetCountsOnlyAccountAttempts(t *testing.T) {
 	for _, r := range sum.Failed {
 		require.NotNil(t, r.Error)
 		assert.Equal(t, "logon failure", r.Error.Message)
-		assert.Equal(t, derrors.ReasonUnknownServicePrincipal.String(), r.Error.Reason, "%s", r.Key)
+		assert.Equal(t, derrors.ReasonUnknownServicePrincipal, r.Error.Reason, "%s", r.Key)
 		assert.NotContains(t, r.Error.Error, deployer.ErrLogonBudgetExhausted.Error(), "%s", r.Key)
 	}
 }
@@ -309,12 +299,13 @@ func TestDeployResumes(t *testing.T) {
 	assert.Equal(t, 2, sum.States[deployer.WithCollector])
 	require.NoError(t, store.Close())
 
-	// A crash left the third host in flight: our service and files are on it.
+	// A crash left the third host in flight after the package was pushed,
+	// before the service was created: our files are on it.
 	third := f.Hosts[2]
 	conn := connect(t, &emulated{Host: third.Host})
-	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "stale-run"})
+	require.NoError(t, conn.AdminShare().MkdirAll(ctx, "nxdeploy/stale-run"))
+	_, err = conn.AdminShare().Upload(ctx, "nxdeploy/stale-run/package.msi", strings.NewReader("partial"), 7, smb.UploadOptions{})
 	require.NoError(t, err)
-	require.NoError(t, rs.Close(ctx))
 	require.NoError(t, conn.Close())
 	store, err = deployer.OpenFileStore(path)
 	require.NoError(t, err)
@@ -331,11 +322,20 @@ func TestDeployResumes(t *testing.T) {
 	sum, err = d.Run(ctx, targets)
 	require.NoError(t, err)
 	assert.Equal(t, 3, sum.States[deployer.WithCollector])
-	assert.Empty(t, ev.of(f.Hosts[0].Name), "an installed host is not touched")
-	assert.Empty(t, ev.of(f.Hosts[1].Name))
-	assert.NotEmpty(t, ev.of(third.Name))
-	_, stale := third.Service("nxdeploy-stale-run")
-	assert.False(t, stale, "the leftover of the crashed run is removed")
+	assert.Equal(t, 2, sum.Skipped[deployer.SkipInstalled])
+	for _, h := range f.Hosts[:2] {
+		evs := ev.of(h.Name)
+		require.Len(t, evs, 1, "an installed host is not touched, only reported")
+		assert.Equal(t, deployer.SkipInstalled, evs[0].Skipped)
+		assert.Equal(t, deployer.WithCollector, evs[0].From)
+		assert.Equal(t, deployer.WithCollector, evs[0].State)
+	}
+	evs := ev.of(third.Name)
+	require.NotEmpty(t, evs)
+	assert.Equal(t, deployer.Installing, evs[0].From, "the first event starts from the state the store knew")
+	assert.Contains(t, evs[0].Message, "stale-run")
+	_, err = os.Stat(filepath.Join(third.AdminDir, "nxdeploy", "stale-run"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "the leftover of the crashed run is removed")
 	assertFleetClean(t, f)
 	recs, err := store.Load(ctx)
 	require.NoError(t, err)
@@ -361,11 +361,4 @@ func TestDeployPerHostCredentialsAndDiscoveryErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, sum.States[deployer.WithCollector], "the per-host password is used")
 	assert.Equal(t, 1, sum.States[deployer.Failed])
-}
-
-func TestNewRejectsConfigWithoutPackage(t *testing.T) {
-	_, err := deployer.New(deployer.Config{})
-	assert.Error(t, err)
-	_, statErr := os.Stat(testPackage)
-	require.NoError(t, statErr, "the test package exists")
 }

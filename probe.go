@@ -41,6 +41,11 @@ type ProbeOptions struct {
 	// WriteTest creates and deletes a small file in ADMIN$ to prove the
 	// account may write there.
 	WriteTest bool
+	// Inventory also lists the host's shares and reads the free space
+	// behind ADMIN$. The verdict does not need them, and listing shares is
+	// the slowest step on some servers (most of a probe on Samba), so by
+	// default the shares are listed only to explain an ADMIN$ that fails.
+	Inventory bool
 }
 
 // ProbeStepResult is one step of a probe: its name, how long it took, and
@@ -56,8 +61,8 @@ type ProbeStepResult struct {
 
 // ProbeReport is what Probe learned about one host. Steps after the first
 // fatal failure do not run. Listing shares and reading free space are
-// informative: their failure is recorded in Steps but does not fail the
-// probe.
+// informative (run with ProbeOptions.Inventory, or to explain a failing
+// ADMIN$): their failure is recorded in Steps but does not fail the probe.
 type ProbeReport struct {
 	// Host is the host probed.
 	Host discovery.Host
@@ -127,9 +132,11 @@ func (r *ProbeReport) Step(name string) (ProbeStepResult, bool) {
 
 // Probe checks, without changing anything on the host (except the optional
 // write test, which removes its file), whether the host can be deployed to:
-// resolve → TCP connect → SMB negotiate → logon → IPC$ → list shares →
-// ADMIN$ → its free space → open the service manager with create-service
-// rights (the administrator check) → optional write test. Each step is
+// resolve → TCP connect → SMB negotiate → logon → IPC$ → ADMIN$ → open the
+// service manager with create-service rights (the administrator check) →
+// optional write test. It does only what the verdict needs: the host's
+// shares are listed when ADMIN$ fails, to explain it (and, with
+// ProbeOptions.Inventory, always, with ADMIN$'s free space). Each step is
 // timed; the first fatal failure is a typed *derrors.Error and ends the
 // probe. Probe never returns nil.
 func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeReport {
@@ -197,26 +204,36 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 	}) {
 		return r
 	}
-	// Listed before ADMIN$ is tried, so a report about a missing or denied
-	// ADMIN$ shows which shares the host does offer.
-	step(ProbeStepListShares, false, func() error {
-		r.Shares, err = sess.ListShares(ctx)
-		return err
-	})
+	listShares := func() {
+		step(ProbeStepListShares, false, func() error {
+			r.Shares, err = sess.ListShares(ctx)
+			return err
+		})
+	}
+	if opts.Inventory {
+		listShares()
+	}
 	var admin *smb.Share
 	if !step(ProbeStepAdmin, true, func() error {
 		admin, err = sess.Mount(ctx, "ADMIN$")
 		return err
 	}) {
+		if !opts.Inventory {
+			// A report about a missing or denied ADMIN$ shows which shares
+			// the host does offer.
+			listShares()
+		}
 		return r
 	}
 	// No tree disconnect: logging off (bounded) ends it, and a host that went
 	// silent does not cost another request timeout.
-	step(ProbeStepFreeSpace, false, func() error {
-		sp, err := admin.Statfs(ctx)
-		r.AdminFree = sp.Available
-		return err
-	})
+	if opts.Inventory {
+		step(ProbeStepFreeSpace, false, func() error {
+			sp, err := admin.Statfs(ctx)
+			r.AdminFree = sp.Available
+			return err
+		})
+	}
 	if !step(ProbeStepSCManager, true, func() error {
 		return probeAdmin(ctx, sess, opts)
 	}) {

@@ -104,6 +104,14 @@ func classify(step Step, err error) (Kind, Reason, Code) {
 			}
 		}
 	}
+	if isCancelled(err) && !isTimeout(err) {
+		// Cancelled, and not by a deadline (which a cancellation inside
+		// a timed-out exchange may carry along).
+		return Cancelled, NoReason, Code{}
+	}
+	if step == StepMSIExec && isDeadline(err) {
+		return InstallationError, ReasonInstallTimeout, Code{}
+	}
 	if step == StepNegotiate && stderrors.Is(err, io.EOF) {
 		return SharedAccessFailure, ReasonProtocolMismatch, Code{}
 	}

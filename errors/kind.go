@@ -14,6 +14,9 @@ const (
 	TypeShare
 	// TypeMSI is the seed's "MSI error".
 	TypeMSI
+	// TypeEngine is not in the Deployer documentation: the Engine itself
+	// stopped the work on the host (a cancellation).
+	TypeEngine
 )
 
 // String returns the seed's text for the type.
@@ -25,6 +28,8 @@ func (t Type) String() string {
 		return "Share error or process launch error on the target computer"
 	case TypeMSI:
 		return "MSI error"
+	case TypeEngine:
+		return "Engine"
 	}
 	return fmt.Sprintf("errors.Type(%d)", int(t))
 }
@@ -49,13 +54,16 @@ const (
 	RebootNeeded
 	MSIError
 	InstallationError
+	// Cancelled is not in the Deployer documentation: the Engine stopped
+	// the work on the host before it finished (its context was cancelled).
+	Cancelled
 )
 
 // Kinds lists every kind, in the seed's order.
 func Kinds() []Kind {
 	return []Kind{DNSResolutionFailure, LogonFailure, HostUnreachable, ConnectionTimeout,
 		ConnectionRefused, SharedAccessFailure, FileAccessFailure, WindowsError, UnknownError,
-		RebootNeeded, MSIError, InstallationError}
+		RebootNeeded, MSIError, InstallationError, Cancelled}
 }
 
 // The seed repeats one cause and one solution for its three MSI rows.
@@ -113,6 +121,9 @@ var rows = map[Kind]row{
 		seedMSICause, seedMSISolution, true},
 	InstallationError: {TypeMSI, "installation error", false,
 		seedMSICause, seedMSISolution, true},
+	Cancelled: {TypeEngine, "cancelled", false,
+		"The Engine stopped the deployment on this computer before it finished: an operator cancelled it, a drain reached its deadline, or the Engine was stopped",
+		"Nothing is needed on the computer (the deployer removes its service and files); schedule it again for installation", false},
 }
 
 // Type returns the seed's error type the kind belongs to.

@@ -55,12 +55,18 @@ const (
 
 	// Installation error.
 	ReasonInvalidInput
+	// Installation error: msiexec ran longer than allowed.
+	ReasonInstallTimeout
+	// Connection timeout: a step after the logon outlasted the host's time.
+	ReasonHostTimeout
+	// Logon failure: the logon was not tried, to keep the account from
+	// being locked out.
+	ReasonLogonBudget
 
 	// The remote service and the host it runs on.
 	ReasonWindowsTooOld
 	ReasonServiceBinaryMismatch
 	ReasonDirectoryUnprotected
-	ReasonInstallTimeout
 )
 
 type reasonRow struct {
@@ -167,6 +173,15 @@ var reasons = map[Reason]reasonRow{
 	ReasonInvalidInput: {InstallationError, "invalid input",
 		"A value given to the deployer cannot be used on the target computer: a deployment ID or prefix that is not a plain name, or an MSI property or path too long for a command line",
 		"Correct the value the error names (it says which and why), then deploy again"},
+	ReasonInstallTimeout: {InstallationError, "installation timeout",
+		"The installation was still running when the time allowed for it ran out, and it was stopped (Windows Installer rolls it back): the package waits for something (a prompt, a locked file, a custom action) or the computer is very slow",
+		"Read the MSI log excerpt to see which action was running; fix the package or the computer, or allow more time (the install timeout, -install-timeout, and the host timeout, -timeout), then deploy again"},
+	ReasonHostTimeout: {ConnectionTimeout, "host timeout",
+		"The computer answered, but the deployment did not finish within the time allowed for one host: the network between the Engine and the computer, or the computer itself, is too slow",
+		"Check the bandwidth and packet loss between the Engine and the computer, or allow more time per host (the host timeout, -timeout), then deploy again"},
+	ReasonLogonBudget: {LogonFailure, "logon budget spent",
+		"The logon was not tried: this account already failed to log on as many times as the logon-failure budget allows within its window, and one more failure could lock it out",
+		"Check the username and password, then schedule the computer again; the budget frees up as the failures age out of the window (a domain account counts for every computer, a local account for its own computer)"},
 	ReasonWindowsTooOld: {WindowsError, "Windows too old",
 		"The target computer runs a Windows older than Windows Vista / Windows Server 2008 (such as Windows XP or Server 2003), on which the deployer's remote service cannot run",
 		"Upgrade the computer's Windows, or install the MSI on it by other means (msiexec run on the computer)"},
@@ -176,9 +191,6 @@ var reasons = map[Reason]reasonRow{
 	ReasonDirectoryUnprotected: {WindowsError, "deployment directory not protected",
 		"The target computer did not let the deployer restrict its deployment directory to SYSTEM and Administrators (srvsvc NetrpSetFileSecurity refused), so the package, its properties and the installation log would be readable by other users",
 		"Check that the Server service runs on the computer and that the account is an administrator there, then deploy again; the deployer copies nothing into a directory it could not protect"},
-	ReasonInstallTimeout: {InstallationError, "installation timed out",
-		"The installation ran longer than its timeout; the remote service cancelled it and Windows Installer rolled the product back",
-		"Check what keeps the installation from finishing (the MSI log, another installation, a prompt of a custom action), or give the installation more time, then deploy again"},
 }
 
 // Kind returns the kind the reason refines.

@@ -92,7 +92,7 @@ type LogSummary struct {
 }
 
 var (
-	reActionStart = regexp.MustCompile(`^Action start (\d{1,2}:\d{2}:\d{2}): (.+?)\.\s*$`)
+	reActionStart = regexp.MustCompile(`^Action start (\d{1,2}:\d{2}:\d{2}): ([A-Za-z_][A-Za-z0-9_.]*?)\.(?:\s|$)`)
 	reActionEnded = regexp.MustCompile(`^Action ended (\d{1,2}:\d{2}:\d{2}): (.+?)\. Return value (\d+)\.`)
 	reEngine      = regexp.MustCompile(`MainEngineThread is returning (\d+)`)
 	reInstalled   = regexp.MustCompile(`Windows Installer (?:installed|removed|reconfigured|updated) the product\. Product Name: (.*?)\. Product Version: (.*?)\. Product Language: .*?\. Manufacturer: (.*?)\. (?:Installation|Removal|Reconfiguration|Update) (?:success or error|completed with) status: (-?\d+)\.`)

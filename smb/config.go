@@ -77,6 +77,10 @@ type Config struct {
 	// MaxCredits caps the SMB credits the client holds, and so the data in
 	// flight (a 1 MiB write costs 16 credits); 0 means 512 (32 MiB).
 	MaxCredits uint16
+	// UploadBudget, when set, bounds the buffers of every upload on
+	// sessions with this configuration, together (see UploadBudget); nil
+	// bounds each upload alone (UploadOptions.Concurrency chunks).
+	UploadBudget *UploadBudget
 }
 
 func (c Config) port() int {

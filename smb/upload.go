@@ -135,7 +135,17 @@ func (sh *Share) Upload(ctx context.Context, dst string, src io.ReaderAt, size i
 
 	res := &UploadResult{Path: dst, Size: size}
 	if opts.VerifySHA256 {
+		var cost int64
+		if b := sh.s.cfg.UploadBudget; b != nil {
+			// The read-back holds conc chunks at once.
+			if cost = min(int64(conc)*int64(chunk), b.size); b.acquire(ctx, cost) != nil {
+				return fail(ctx.Err())
+			}
+		}
 		sum, err := verifySHA256(ctx, sh.s, sh.fs, tmp, src, size, chunk, conc)
+		if cost > 0 {
+			sh.s.cfg.UploadBudget.release(cost)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -183,8 +193,20 @@ func (sh *Share) writeChunks(ctx context.Context, cancel context.CancelCauseFunc
 	nChunks := (size + int64(chunk) - 1) / int64(chunk)
 	conc = int(min(int64(conc), nChunks))
 
+	// The watchdog counts a stall only while a write is on the wire: a
+	// chunk waiting for its place in a shared budget is not stalled.
 	stall := sh.s.cfg.requestTimeout()
-	watchdog := time.AfterFunc(stall, func() { cancel(errWriteStalled{stall}) })
+	var (
+		inflight atomic.Int32
+		watchdog *time.Timer
+	)
+	watchdog = time.AfterFunc(stall, func() {
+		if inflight.Load() == 0 {
+			watchdog.Reset(stall)
+			return
+		}
+		cancel(errWriteStalled{stall})
+	})
 	defer watchdog.Stop()
 
 	var (
@@ -192,11 +214,15 @@ func (sh *Share) writeChunks(ctx context.Context, cancel context.CancelCauseFunc
 		mu      sync.Mutex
 		written int64
 	)
+	budget := sh.s.cfg.UploadBudget
 	var g errgroup.Group
 	for range conc {
 		g.Go(func() (err error) {
 			defer sh.s.recoverReply(derrors.StepUpload, &err)
-			buf := make([]byte, chunk)
+			var buf []byte
+			if budget == nil {
+				buf = make([]byte, chunk)
+			}
 			for {
 				i := next.Add(1) - 1
 				if i >= nChunks {
@@ -206,26 +232,35 @@ func (sh *Share) writeChunks(ctx context.Context, cancel context.CancelCauseFunc
 					return writeCause(ctx)
 				}
 				off := i * int64(chunk)
-				b := buf[:min(int64(chunk), size-off)]
-				if n, err := src.ReadAt(b, off); n < len(b) {
-					if err == nil || errors.Is(err, io.EOF) {
-						err = io.ErrUnexpectedEOF
-					}
-					err = fmt.Errorf("smb: reading the source at offset %d: %w", off, err)
-					cancel(err)
-					return err
-				}
-				if _, err := f.WriteAt(b, off); err != nil {
-					if ctx.Err() != nil {
+				n := min(int64(chunk), size-off)
+				if budget != nil {
+					// The chunk's memory exists only while it holds its
+					// place in the shared budget.
+					cost := budget.chunkCost(int(n))
+					if err := budget.acquire(ctx, cost); err != nil {
 						return writeCause(ctx)
 					}
-					cancel(err)
-					return err
+					if inflight.Add(1) == 1 {
+						watchdog.Reset(stall) // the first write after a wait
+					}
+					err := writeChunk(ctx, cancel, f, src, make([]byte, n), off)
+					inflight.Add(-1)
+					budget.release(cost)
+					if err != nil {
+						return err
+					}
+				} else {
+					inflight.Add(1)
+					err := writeChunk(ctx, cancel, f, src, buf[:n], off)
+					inflight.Add(-1)
+					if err != nil {
+						return err
+					}
 				}
 				watchdog.Reset(stall)
 				if progress != nil {
 					mu.Lock()
-					written += int64(len(b))
+					written += n
 					progress(written, size)
 					mu.Unlock()
 				}
@@ -233,6 +268,27 @@ func (sh *Share) writeChunks(ctx context.Context, cancel context.CancelCauseFunc
 		})
 	}
 	return g.Wait()
+}
+
+// writeChunk reads b from src at off and writes it to f at off; a failure
+// cancels the other writers.
+func writeChunk(ctx context.Context, cancel context.CancelCauseFunc, f *smb2.File, src io.ReaderAt, b []byte, off int64) error {
+	if n, err := src.ReadAt(b, off); n < len(b) {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		err = fmt.Errorf("smb: reading the source at offset %d: %w", off, err)
+		cancel(err)
+		return err
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		if ctx.Err() != nil {
+			return writeCause(ctx)
+		}
+		cancel(err)
+		return err
+	}
+	return nil
 }
 
 // writeCause returns why the writers' context ended: a stalled write, the

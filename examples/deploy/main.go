@@ -28,9 +28,12 @@
 // (-csv), from Active Directory (-ldap), from the arguments (names or
 // addresses), or from all of these at once. Passwords are read from the
 // environment variables named by -password-env and -ldap-password-env, never
-// from a flag. With -store the hosts' states are journaled to a file, so a
-// re-run skips hosts already With Collector and cleans up hosts an interrupted
-// run left in flight.
+// from a flag. With -store the hosts' states are journaled to a file (one
+// deploy at a time may use it), so a re-run skips hosts already With
+// Collector with the same package, does not retry hosts that failed in a way
+// only a change can fix (a wrong password is never sent again), settles
+// what an interrupted or killed run left in flight (an installation that
+// finished is read, not run again) and removes what it left on hosts.
 //
 // Properties (-prop) travel to each host in a job file its remote service
 // reads, never on a command line; -hide-prop NAME also keeps a property's value
@@ -44,14 +47,23 @@
 // progress lines every -progress-interval when it is not, and the final
 // table.
 //
-// Stopping it with Ctrl-C (SIGINT) or SIGTERM (what service managers and
-// containers send) cancels the run: the hosts in flight are cleaned up (our
-// service stopped and deleted, our files removed) before it exits.
+// Interrupting (SIGINT, Ctrl-C) drains: no new host is started and the
+// installations under way finish (hosts not started stay Discovered, so a
+// re-run with -store picks them up). A second interrupt, or the end of
+// -drain-timeout, aborts: the installations still running are stopped and
+// their hosts cleaned up (no service or file of ours is left on them).
+// SIGTERM, what service managers and containers send before they kill,
+// aborts at once, with the same cleanup. In every case every host ends in a
+// final state with an event.
 //
-// Exit status: 0 when the run completed, even when some hosts failed (the
-// table and the events say which and why); 1 when the run itself failed (a
-// source or the store could not be read, no host was found, the run was
-// interrupted); 2 on a usage error.
+// Exit status, the first that applies:
+//
+//	2  usage error: bad flags, or -msi is not a readable MSI (nothing was done)
+//	1  the run itself failed: no host found, a source or the store unusable
+//	4  interrupted (drained or aborted): some hosts were not deployed
+//	3  some hosts failed (the table and the events say which and why);
+//	   with -demo, whose faults are on purpose, this is 0
+//	0  every host is With Collector
 package main
 
 import (
@@ -63,10 +75,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -75,6 +90,7 @@ import (
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
+	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/examples/internal/interrupt"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
@@ -91,11 +107,13 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Exit statuses.
+// Exit statuses (see the package documentation).
 const (
-	exitOK       = 0
-	exitRunError = 1
-	exitUsage    = 2
+	exitOK          = 0
+	exitRunError    = 1
+	exitUsage       = 2
+	exitHostsFailed = 3
+	exitInterrupted = 4
 )
 
 // props collects repeated -prop NAME=VALUE flags.
@@ -190,6 +208,8 @@ type options struct {
 	writeService                   string
 	jsonOut                        bool
 	progressEvery                  time.Duration
+	drainTimeout                   time.Duration
+	uploadMiB                      int64
 }
 
 // usageError is a bad command line.
@@ -199,11 +219,9 @@ func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
 
-// run is the command without process globals (except the stop signals
+// run is the command without process globals (except the interrupt signals
 // and the environment), for tests.
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := interrupt.Context(context.Background())
-	defer stop()
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
@@ -215,7 +233,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	code, err := deploy(ctx, o, stdout, stderr)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, interrupt.Signals...) // the first drains, the second aborts
+	defer signal.Stop(sigs)
+	code, err := deploy(o, sigs, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy: %v\n", err)
 		var ue *usageError
@@ -256,12 +277,14 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.retryInterval, "retry-interval", time.Minute, "wait between retries of an unreachable host")
 	fs.DurationVar(&o.busyBackoff, "busy-backoff", 30*time.Second, "first wait before retrying a host whose installer is busy (msiexec 1618)")
 	fs.StringVar(&o.storePath, "store", "", "journal hosts' states in `file`, so a re-run resumes")
+	fs.Int64Var(&o.uploadMiB, "upload-buffers", deployer.DefaultUploadBuffers>>20, "`MiB` of memory all uploads share for their buffers")
 	fs.Var(&o.props, "prop", "MSI public property `NAME=VALUE` (repeatable)")
 	fs.Var(&o.secrets, "hide-prop", "keep the value of the -prop `NAME` out of the hosts' installation logs (repeatable)")
 	fs.Var(&o.serviceBinaries, "service-binary", "push this code-signed remote service `file` (from -write-service-binaries, signed) to hosts of its architecture (repeatable)")
 	fs.StringVar(&o.writeService, "write-service-binaries", "", "write the remote service's builds (nxsvc-amd64.exe, nxsvc-386.exe) to `dir`, to sign, and exit")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one event per line as JSON")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 2*time.Second, "interval of progress lines when standard output is not a terminal")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "after an interrupt, how long installations under way may finish before they are stopped (0: until a second interrupt)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -308,8 +331,11 @@ func (o *options) validate() error {
 		return usagef("-concurrency must be at least 1")
 	case o.port < 1 || o.port > 65535:
 		return usagef("-port %d is not a TCP port", o.port)
-	case o.hostTimeout < 0 || o.installTimeout < 0 || o.retryWindow < 0 || o.connectTimeout < 0 || o.requestTimeout < 0:
+	case o.hostTimeout < 0 || o.installTimeout < 0 || o.retryWindow < 0 || o.connectTimeout < 0 || o.requestTimeout < 0 ||
+		o.drainTimeout < 0:
 		return usagef("durations must not be negative")
+	case o.uploadMiB < 1:
+		return usagef("-upload-buffers must be at least 1 (MiB)")
 	case o.progressEvery <= 0:
 		return usagef("-progress-interval must be positive")
 	}
@@ -317,8 +343,8 @@ func (o *options) validate() error {
 }
 
 // deploy runs the deployment the options describe and prints its progress
-// and result.
-func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, error) {
+// and result. The first signal on sigs drains it, the second aborts it.
+func deploy(o *options, sigs <-chan os.Signal, stdout, stderr io.Writer) (int, error) {
 	if o.writeService != "" {
 		return writeServiceBinaries(o.writeService, stdout)
 	}
@@ -330,6 +356,9 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 		}
 		binaries = append(binaries, b)
 	}
+	// Discovery stops at the first interrupt; the deployment drains.
+	ctx, cancelDiscovery := context.WithCancel(context.Background())
+	defer cancelDiscovery()
 	cfg := deployer.Config{
 		Connect: deployer.ConnectConfig{SMB: smb.Config{
 			Port:           o.port,
@@ -344,6 +373,7 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 		RetryWindow:   o.retryWindow,
 		RetryInterval: o.retryInterval,
 		BusyBackoff:   o.busyBackoff,
+		UploadBuffers: o.uploadMiB << 20,
 	}
 	var (
 		hosts []discovery.Host
@@ -364,6 +394,9 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 		if _, err := os.Stat(o.msiPath); err != nil {
 			return exitUsage, usagef("-msi: %v", err)
 		}
+		if _, err := msi.Inspect(o.msiPath); err != nil {
+			return exitUsage, usagef("-msi %s: %v", o.msiPath, err)
+		}
 		var password string
 		if o.passEnv != "" {
 			var ok bool
@@ -382,7 +415,11 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 			cfg.Connect.SMB.Credentials.Kerberos = k
 		}
 		var err error
+		stopWatch := watchDiscovery(sigs, cancelDiscovery)
 		hosts, err = discover(ctx, o, stderr)
+		if !stopWatch() {
+			return exitInterrupted, errors.New("interrupted during discovery: nothing was deployed")
+		}
 		if err != nil {
 			return exitRunError, err
 		}
@@ -397,8 +434,8 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 				fmt.Fprintf(stderr, "deploy: closing the store: %v\n", err)
 			}
 		}()
-		if n := store.Dropped(); n > 0 {
-			fmt.Fprintf(stderr, "deploy: %s: %d torn or corrupt journal lines ignored\n", o.storePath, n)
+		for _, err := range store.Rejected() {
+			fmt.Fprintf(stderr, "deploy: %v (line left out; the journal as it was is kept as %s.corrupt)\n", err, o.storePath)
 		}
 		cfg.Store = store
 	}
@@ -421,9 +458,30 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 	d, err := deployer.New(cfg)
 	if err != nil {
 		stopDisplay()
-		return exitRunError, err
+		return exitUsage, usagef("%v", err)
 	}
-	sum, runErr := d.Run(ctx, hosts)
+	defer d.Close()
+	// With a journal, hosts it knows with work left (in flight when an
+	// earlier run stopped, or holding leftovers) are settled too.
+	var resumed []string
+	if o.storePath != "" {
+		if resumed, err = d.Resume(); err != nil {
+			stopDisplay()
+			return exitRunError, err
+		}
+	}
+	interrupted := handleInterrupts(d, sigs, o.drainTimeout, stderr)
+	sum, runErr := d.Run(context.Background(), hosts)
+	if len(resumed) > 0 && runErr == nil {
+		// The run's summary, with the resumed hosts settled too.
+		runErr = d.Wait(context.Background())
+		keys := append([]string(nil), resumed...)
+		for _, h := range hosts {
+			keys = append(keys, h.Label())
+		}
+		sum = d.Summary(keys...)
+	}
+	stopInterrupts := interrupted()
 	stopDisplay()
 	if err := p.writeErr(); err != nil {
 		return exitRunError, fmt.Errorf("writing events: %w", err)
@@ -435,14 +493,95 @@ func deploy(ctx context.Context, o *options, stdout, stderr io.Writer) (int, err
 			printSummary(stdout, sum, notes)
 		}
 	}
-	if runErr != nil {
-		if errors.Is(runErr, context.Canceled) {
-			return exitRunError, errors.New("interrupted: hosts in flight were cleaned up; re-run (with -store) to resume")
-		}
+	switch {
+	case runErr != nil:
 		return exitRunError, runErr
+	case stopInterrupts:
+		return exitInterrupted, errors.New("interrupted: hosts not deployed are Discovered again; re-run (with -store) to resume")
+	case sum.States[deployer.Failed] > 0 && !o.demo:
+		return exitHostsFailed, nil
 	}
 	return exitOK, nil
 }
+
+// watchDiscovery cancels discovery at the first signal. The returned
+// function stops watching and reports whether discovery ran to its end.
+func watchDiscovery(sigs <-chan os.Signal, cancel context.CancelFunc) func() bool {
+	done := make(chan struct{})
+	var interrupted atomic.Bool
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-sigs:
+			interrupted.Store(true)
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-stopped
+		return !interrupted.Load()
+	}
+}
+
+// handleInterrupts drains d at the first signal and aborts at the second
+// (or when the drain's timeout ends). The returned function stops handling
+// and reports whether the run was interrupted.
+func handleInterrupts(d *deployer.Deployer, sigs <-chan os.Signal, timeout time.Duration, stderr io.Writer) func() bool {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	var interrupted atomic.Bool
+	go func() {
+		defer close(stopped)
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-done:
+			return
+		}
+		interrupted.Store(true)
+		ctx, abort := context.WithCancel(context.Background())
+		defer abort()
+		if sig == syscall.SIGTERM {
+			// A service manager's stop: stop now, cleaning up, before its
+			// grace period ends in SIGKILL.
+			fmt.Fprintln(stderr, "deploy: terminated: stopping the installations under way and cleaning up their hosts")
+			abort()
+			_ = d.Drain(ctx)
+			return
+		}
+		how := "interrupt again to stop them now"
+		if timeout > 0 {
+			ctx, abort = context.WithTimeout(ctx, timeout)
+			defer abort()
+			how = fmt.Sprintf("they are stopped in %v, or at a second interrupt", timeout)
+		}
+		fmt.Fprintf(stderr, "\ndeploy: interrupted: draining: no new host is started; %d installations under way finish (%s)\n",
+			inFlight(d), how)
+		drained := make(chan error, 1)
+		go func() { drained <- d.Drain(ctx) }()
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "deploy: interrupted again: stopping the installations under way and cleaning up their hosts")
+			abort()
+			<-drained
+		case err := <-drained:
+			if err != nil {
+				fmt.Fprintln(stderr, "deploy: the drain timed out: the installations under way were stopped and their hosts cleaned up")
+			}
+		}
+	}()
+	return func() bool {
+		close(done)
+		<-stopped
+		return interrupted.Load()
+	}
+}
+
+// inFlight counts hosts installing.
+func inFlight(d *deployer.Deployer) int { return d.Counts()[deployer.Installing] }
 
 // startDemo starts the demo fleet and points cfg at it with short timeouts
 // and backoffs, so the whole demo takes seconds.
@@ -573,6 +712,9 @@ func newProgress(total int) *progress {
 func (p *progress) add(ev deployer.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if _, known := p.state[ev.Host]; !known && len(p.state) >= p.total {
+		p.total++ // a host the journal had in flight, settled with the run
+	}
 	p.state[ev.Host] = ev.State
 	p.changed = true
 }
@@ -716,17 +858,26 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 	if sum.RebootNeeded > 0 {
 		fmt.Fprintf(tw, "  of which reboot needed\t%d\n", sum.RebootNeeded)
 	}
+	if n := sum.Skipped[deployer.SkipInstalled]; n > 0 {
+		fmt.Fprintf(tw, "  already With Collector with this package\t%d\n", n)
+	}
+	if n := sum.Skipped[deployer.SkipNotRetryable]; n > 0 {
+		fmt.Fprintf(tw, "  failed earlier, not retried (reschedule them once fixed)\t%d\n", n)
+	}
+	if sum.Cleanup > 0 {
+		fmt.Fprintf(tw, "Hosts still holding a deployment (removed by the next run)\t%d\n", sum.Cleanup)
+	}
 	tw.Flush()
 	if len(sum.Errors) > 0 {
-		kinds := make([]string, 0, len(sum.Errors))
+		kinds := make([]derrors.Kind, 0, len(sum.Errors))
 		for k := range sum.Errors {
 			kinds = append(kinds, k)
 		}
-		sort.Strings(kinds)
+		sort.Slice(kinds, func(i, j int) bool { return kinds[i].Message() < kinds[j].Message() })
 		fmt.Fprintln(w)
 		fmt.Fprintln(tw, "Error message\tFailed hosts")
 		for _, k := range kinds {
-			fmt.Fprintf(tw, "%s\t%d\n", k, sum.Errors[k])
+			fmt.Fprintf(tw, "%s\t%d\n", k.Message(), sum.Errors[k])
 		}
 		tw.Flush()
 	}
@@ -757,8 +908,11 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 		row("Error message", e.Message)
 		row("Cause", e.Cause)
 		row("Solution", e.Solution)
-		row("Step", e.Step)
-		row("Code", e.Code)
+		row("Step", string(e.Step))
+		row("Code", e.CodeText)
 		row("Error", e.Error)
+		if r.CleanupError != nil {
+			row("Cleanup error", r.CleanupError.Error)
+		}
 	}
 }

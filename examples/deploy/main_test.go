@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,7 +81,7 @@ func TestRunDemoJSON(t *testing.T) {
 	seen := map[deployer.State]bool{}
 	final := map[string]deployer.Event{}
 	for _, ev := range evs {
-		seen[ev.State] = true
+		seen[ev.From], seen[ev.State] = true, true
 		final[ev.Host] = ev
 	}
 	for _, s := range deployer.States() {
@@ -170,7 +171,7 @@ func TestRunCSVOfDemoHostsResumesWithStore(t *testing.T) {
 		"-concurrency", "4", "-busy-backoff", "50ms", "-prop", "SERVER=engine1", "-prop", "PORT=999"}
 
 	code, out, errOut := runDeploy(t, args...)
-	require.Equal(t, exitOK, code, "failed hosts still exit 0; stderr: %s", errOut)
+	require.Equal(t, exitHostsFailed, code, "some hosts failed; stderr: %s", errOut)
 	assert.Regexp(t, `(?m)^With Collector\s+3$`, out)
 	assert.Regexp(t, `(?m)^Failed\s+2$`, out)
 	assert.Regexp(t, `(?m)^  of which reboot needed\s+1$`, out)
@@ -179,19 +180,28 @@ func TestRunCSVOfDemoHostsResumesWithStore(t *testing.T) {
 	assert.NotContains(t, out, fleet.Password)
 	assert.NotContains(t, errOut, fleet.Password)
 
-	// A re-run with the same journal leaves the installed hosts alone and
-	// retries the failed ones.
+	// A re-run with the same journal touches no host: the installed ones
+	// have this package, the failed ones failed in a way that is not
+	// retried without a change. Every host is in the events, with why.
 	code, out, errOut = runDeploy(t, append(args, "-json")...)
-	require.Equal(t, exitOK, code, "stderr: %s", errOut)
-	touched := map[string]bool{}
+	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
+	events := map[string][]deployer.Event{}
 	for _, ev := range decodeEvents(t, out) {
-		touched[ev.Host] = true
+		events[ev.Host] = append(events[ev.Host], ev)
 	}
 	for _, h := range fleet.Hosts {
+		require.Len(t, events[h.Name], 1, "%s (%s): one event", h.Name, h.Fault)
+		ev := events[h.Name][0]
+		assert.Equal(t, ev.From, ev.State)
 		installed := h.Fault == demo.Healthy || h.Fault == demo.RebootNeeded
-		assert.Equal(t, !installed, touched[h.Name], "%s (%s) touched by the re-run", h.Name, h.Fault)
+		if installed {
+			assert.Equal(t, deployer.SkipInstalled, ev.Skipped)
+		} else {
+			assert.Equal(t, deployer.SkipNotRetryable, ev.Skipped)
+		}
 	}
 	assert.Contains(t, errOut, "5 hosts: With Collector 3; Failed 2;")
+	assert.Contains(t, errOut, "skipped (installed) 3; skipped (not retryable) 2;")
 }
 
 // TestRunKerberosByAddress deploys with -kerberos to a host given only by
@@ -201,21 +211,21 @@ func TestRunKerberosByAddress(t *testing.T) {
 	t.Setenv("DEPLOY_TEST_PW", "pw")
 	code, out, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-kerberos", "-user", "u",
 		"-domain", "corp.example", "-password-env", "DEPLOY_TEST_PW", "192.0.2.9")
-	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
 	assert.Regexp(t, `(?m)^Failed\s+1$`, out)
 	assert.Contains(t, out, "fully qualified DNS name")
 }
 
 func TestRunArgumentHostUnreachable(t *testing.T) {
 	// A port nothing listens on: the host fails with "connection refused",
-	// and the run still completes with exit status 0.
+	// and the run completes with the exit status of failed hosts.
 	fleet, err := demo.Start(demo.Options{Faults: []demo.Fault{demo.Offline}})
 	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
 	t.Setenv("DEPLOY_TEST_PW", "pw")
 	code, out, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-user", "u",
 		"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), fleet.Hosts[0].IP.String())
-	require.Equal(t, exitOK, code, "stderr: %s", errOut)
+	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
 	assert.Regexp(t, `(?m)^Failed\s+1$`, out)
 	assert.Contains(t, out, "connection refused")
 }
@@ -367,4 +377,115 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// demoArgs deploys to fleet from a CSV, as an operator would.
+func demoArgs(t *testing.T, fleet *demo.Fleet, extra ...string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "hosts.csv")
+	require.NoError(t, os.WriteFile(csvPath, []byte(fleet.CSV()), 0o600))
+	t.Setenv("DEPLOY_TEST_PW", fleet.Password)
+	return append([]string{"-csv", csvPath, "-msi", filepath.Join("testdata", "ok.msi"), "-user", fleet.User,
+		"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), "-store", filepath.Join(dir, "hosts.journal")},
+		extra...)
+}
+
+func TestRunExitCodes(t *testing.T) {
+	healthy, err := demo.Start(demo.Options{Faults: []demo.Fault{demo.Healthy, demo.Healthy}, InstallTime: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { healthy.Close() })
+	code, _, errOut := runDeploy(t, demoArgs(t, healthy)...)
+	assert.Equal(t, exitOK, code, "every host With Collector: %s", errOut)
+
+	// A package that is not an MSI: refused before any logon.
+	bad := filepath.Join(t.TempDir(), "hosts.csv")
+	require.NoError(t, os.WriteFile(bad, []byte(healthy.CSV()), 0o600))
+	args := demoArgs(t, healthy)
+	for i, a := range args {
+		if a == "-msi" {
+			args[i+1] = bad
+		}
+	}
+	code, out, errOut := runDeploy(t, args...)
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, bad)
+	assert.Contains(t, errOut, "not a Windows Installer package")
+	assert.Empty(t, out, "no host was touched")
+}
+
+// TestRunInterruptDrainsThenAborts: the first interrupt lets the
+// installations under way finish and starts no other; the second stops
+// them. Every host ends in a final state, none "Installing Collector", and
+// the command exits with the interrupted status.
+func TestRunInterruptDrainsThenAborts(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		install time.Duration
+		second  bool
+	}{
+		{"drain", 1500 * time.Millisecond, false},
+		{"abort", 60 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fleet, err := demo.Start(demo.Options{Faults: make([]demo.Fault, 6), InstallTime: tc.install})
+			require.NoError(t, err)
+			t.Cleanup(func() { fleet.Close() })
+			args := demoArgs(t, fleet, "-json", "-concurrency", "2")
+			pr, pw, err := os.Pipe()
+			require.NoError(t, err)
+			var errOut syncBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(args, pw, &errOut)
+				pw.Close()
+			}()
+			var evs []deployer.Event
+			sc := bufio.NewScanner(pr)
+			installing, signalled := 0, false
+			for sc.Scan() {
+				var ev deployer.Event
+				require.NoError(t, json.Unmarshal(sc.Bytes(), &ev))
+				evs = append(evs, ev)
+				if ev.State == deployer.Installing && ev.From == deployer.Scheduled {
+					installing++
+				}
+				if installing == 2 && !signalled {
+					signalled = true
+					require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+					if tc.second {
+						require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "draining") },
+							10*time.Second, 10*time.Millisecond)
+						require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+					}
+				}
+			}
+			code := <-done
+			assert.Equal(t, exitInterrupted, code, errOut.String())
+			assert.Contains(t, errOut.String(), "draining")
+			final := map[string]deployer.Event{}
+			for _, ev := range evs {
+				if ev.Progress == nil {
+					final[ev.Host] = ev
+				}
+			}
+			require.Len(t, final, 6, "every host has a final event")
+			counts := map[deployer.State]int{}
+			for _, ev := range final {
+				counts[ev.State]++
+			}
+			if tc.second {
+				assert.Contains(t, errOut.String(), "interrupted again")
+				assert.Equal(t, 6, counts[deployer.Discovered], "aborted and cleaned up: %v", counts)
+			} else {
+				assert.Equal(t, 2, counts[deployer.WithCollector], "the installations under way finished: %v", counts)
+				assert.Equal(t, 4, counts[deployer.Discovered], "the others were not started: %v", counts)
+			}
+			for _, h := range fleet.Hosts {
+				for _, s := range h.Services() {
+					assert.False(t, strings.HasPrefix(s.Name, "nxdeploy-"), "%s left on %s", s.Name, h.Name)
+				}
+			}
+		})
+	}
 }

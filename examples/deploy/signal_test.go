@@ -21,8 +21,9 @@ import (
 
 // TestStopSignalsCleanUp builds the command, starts it against an emulated
 // fleet, and stops it with SIGTERM (what service managers and containers
-// send) or SIGINT (Ctrl-C) while every host is installing: the command
-// exits with status 1 after removing its service and files from every host.
+// send) or SIGINT twice (Ctrl-C drains, a second one aborts) while every
+// host is installing: the command exits with the interrupted status after
+// removing its service and files from every host.
 func TestStopSignalsCleanUp(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "deploy")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -49,7 +50,7 @@ func TestStopSignalsCleanUp(t *testing.T) {
 			cmd.Env = append(os.Environ(), "DEPLOY_TEST_PW="+fleet.Password)
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)
-			var stderr strings.Builder
+			var stderr syncBuffer
 			cmd.Stderr = &stderr
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
@@ -70,6 +71,13 @@ func TestStopSignalsCleanUp(t *testing.T) {
 					"%s runs our service before the signal", h.Name)
 			}
 			require.NoError(t, cmd.Process.Signal(sig))
+			if sig == syscall.SIGINT {
+				// The first interrupt drains; the installations take
+				// minutes, so the second stops them.
+				require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "draining") },
+					30*time.Second, 10*time.Millisecond)
+				require.NoError(t, cmd.Process.Signal(sig))
+			}
 			go func() {
 				for sc.Scan() {
 				}
@@ -83,7 +91,7 @@ func TestStopSignalsCleanUp(t *testing.T) {
 			}
 			var exit *exec.ExitError
 			require.ErrorAs(t, err, &exit, "stderr: %s", stderr.String())
-			assert.Equal(t, exitRunError, exit.ExitCode())
+			assert.Equal(t, exitInterrupted, exit.ExitCode())
 			assert.Contains(t, stderr.String(), "interrupted")
 			for _, h := range fleet.Hosts {
 				assert.Empty(t, ourServices(h), "%s keeps our service after %v", h.Name, sig)

@@ -85,6 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	csvPath := fs.String("csv", "", "read hosts from a CSV `file` (BIOS_NAME,IP_ADDRESS)")
 	jsonOut := fs.Bool("json", false, "print one JSON object per host")
 	writeTest := fs.Bool("write-test", false, "create and delete a file in ADMIN$")
+	inventory := fs.Bool("inventory", false, "also list the shares and read ADMIN$'s free space (by default the shares are listed only when ADMIN$ fails)")
 	allowUnsigned := fs.Bool("allow-unsigned", false, "accept servers that cannot sign SMB messages")
 	requireEnc := fs.Bool("require-encryption", false, "fail hosts that do not offer SMB3 encryption")
 	parallel := fs.Int("parallel", 16, "hosts probed at once")
@@ -134,6 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			AllowUnsigned:  *allowUnsigned,
 		}},
 		WriteTest: *writeTest,
+		Inventory: *inventory,
 	}
 	if *requireEnc {
 		opts.SMB.Encryption = smb.EncryptRequired

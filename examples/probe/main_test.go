@@ -157,8 +157,15 @@ func TestAgainstSamba(t *testing.T) {
 	assert.Equal(t, true, o["encryption"])
 	assert.True(t, strings.HasPrefix(o["os"].(string), "Windows "))
 	assert.NotContains(t, o, "error")
-	assert.Len(t, o["steps"], 10)
+	assert.Len(t, o["steps"], 8, "only the verdict's steps")
+	assert.NotContains(t, o, "shares")
 	assert.NotContains(t, out, s.AdminPassword)
+
+	code, out, errOut = runProbe(t, e, append(append([]string{"-inventory"}, args...), "-password-env", "NXPASS", ap.Addr().String())...)
+	require.Equal(t, exitOK, code, "%s\n%s", out, errOut)
+	o = decodeLines(t, out)[0]
+	assert.Len(t, o["steps"], 10, "with the shares and the free space")
+	assert.Contains(t, o["shares"], "ADMIN$")
 
 	start := time.Now()
 	code, out, _ = runProbe(t, e, append(append([]string{}, args...), "-password-env", "BADPASS", ap.Addr().String())...)

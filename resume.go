@@ -1,0 +1,111 @@
+package deployer
+
+// resume.go: settling a deployment an earlier process left in flight (the
+// Engine was killed, or stopped while a host installed). What the host
+// already has decides, before anything else is done on it: the result the
+// remote service wrote, or the service's own status. An installation that
+// finished is never run again, and one still running is waited for.
+
+import (
+	"context"
+	"time"
+
+	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/svcctl"
+)
+
+// settleDeployment reads what deployment id did on the host behind c and
+// finishes it:
+//
+//   - its result file is there: the installation finished; its exit code
+//     is judged as RunInstaller judges it;
+//   - its service runs: the installation is under way; it is followed to
+//     its end as RunInstaller follows it;
+//   - its service stopped after running: its exit code is judged;
+//   - nothing of it ran (no service, or one never started): nothing to
+//     judge.
+//
+// In every case the deployment's service and directory are removed
+// afterwards. It returns the result and RunInstaller's error when the
+// installation ran (the result's CleanupErr says whether the removal
+// failed); nil and nil when it never ran and was removed, so the host is
+// installed afresh; nil and an error when what it did could not be read or
+// it could not be removed (the deployment stays to be settled later).
+func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts InstallOptions) (*InstallResult, error) {
+	if err := ValidateDeploymentID(id); err != nil {
+		return nil, derrors.New(c.label, derrors.StepCleanup, derrors.UnknownError, err)
+	}
+	started := time.Now()
+	dir := c.shareDir(id)
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(InstallProgress) {}
+	}
+	res := &InstallResult{DeploymentID: id}
+	finish := func(code uint32, logSum *msi.LogSummary, rs *RemoteService) (*InstallResult, error) {
+		res.Log = logSum
+		err := c.judge(ctx, res, pkg, code, dir)
+		progress(InstallProgress{Phase: "cleanup"})
+		if rs != nil {
+			res.CleanupErr = rs.Remove(ctx)
+		} else {
+			res.CleanupErr = removeDeployment(ctx, c, id, nil)
+		}
+		res.Duration = time.Since(started)
+		return res, relabel(err, c.label)
+	}
+
+	if r, ok := c.readResult(ctx, dir); ok {
+		return finish(r.Code, c.readLog(ctx, dir, progress), nil)
+	}
+	name := c.serviceName(id)
+	svc, err := c.mgr.OpenService(ctx, name, svcctl.ServiceAllAccess)
+	switch {
+	case err == nil:
+	case svcctl.IsServiceNotFound(err), svcctl.IsMarkedForDelete(err):
+		// Never created, or being deleted: no installation of it runs.
+		return nil, removeDeployment(ctx, c, id, nil)
+	default:
+		return nil, relabel(err, c.label)
+	}
+	rs := &RemoteService{conn: c, svc: svc, Name: name, DeploymentID: id, Dir: dir}
+	st, err := rs.Status(ctx)
+	if err != nil {
+		_ = svc.Close(ctx)
+		return nil, err
+	}
+	if st.State == svcctl.Stopped {
+		if st.Win32ExitCode == errServiceNeverStarted {
+			return nil, rs.Remove(ctx)
+		}
+		code, err := c.exitCode(ctx, rs, st, dir)
+		if err != nil {
+			// The service failed on its own: its result is that failure.
+			progress(InstallProgress{Phase: "cleanup"})
+			res.CleanupErr = rs.Remove(ctx)
+			res.Duration = time.Since(started)
+			return res, err
+		}
+		return finish(code, c.readLog(ctx, dir, progress), rs)
+	}
+	// Still installing: follow it to its end, as RunInstaller would have.
+	progress(InstallProgress{Phase: "install"})
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultInstallTimeout
+	}
+	code, logSum, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
+	if err != nil {
+		res.Log = logSum
+		progress(InstallProgress{Phase: "cleanup"})
+		res.CleanupErr = rs.Remove(ctx)
+		res.Duration = time.Since(started)
+		return res, err
+	}
+	return finish(code, logSum, rs)
+}
+
+// errServiceNeverStarted is ERROR_SERVICE_NEVER_STARTED, the exit code of a
+// service that was created but never started.
+const errServiceNeverStarted = 1077
