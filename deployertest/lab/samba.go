@@ -138,9 +138,14 @@ func (h *Host) StartSamba(t testing.TB, opts SambaOptions) *Samba {
 			t.Fatalf("lab: smbd on %s: %v", h.Name, err)
 		}
 	}
-	// samba-dcerpcd creates np/<pipe> once its rpcd_* helpers listen; svcctl is served by rpcd_classic.
-	if err := waitFile(ctx, filepath.Join(root, "ncalrpc", "np", "svcctl"), rpcd); err != nil {
-		t.Fatalf("lab: samba-dcerpcd on %s: %v", h.Name, err)
+	// samba-dcerpcd creates np/<pipe> once the rpcd_* helper serving it has told it its interfaces, one helper
+	// after another: svcctl and srvsvc come from rpcd_classic, winreg from rpcd_winreg, lsarpc from rpcd_lsad.
+	// A pipe opened before its socket exists fails with STATUS_OBJECT_NAME_NOT_FOUND (smbd may not start the
+	// helpers itself here), so every pipe a test uses is waited for.
+	for _, pipe := range []string{"svcctl", "srvsvc", "winreg", "lsarpc"} {
+		if err := waitFile(ctx, filepath.Join(root, "ncalrpc", "np", pipe), rpcd); err != nil {
+			t.Fatalf("lab: samba-dcerpcd on %s: %v", h.Name, err)
+		}
 	}
 	return s
 }
