@@ -408,6 +408,37 @@ func TestPackageChangeMakesHostsDue(t *testing.T) {
 	assert.Equal(t, 2, sum.Skipped[deployer.SkipInstalled])
 }
 
+// TestPackageReplacedAfterNewIsNotInstalled: a Deployer hashes its package
+// once, in New; a file replaced afterwards (another MSI under the same
+// name) fails its hosts, since the remote service checks what it received
+// against that hash, and nothing of the other package is installed.
+func TestPackageReplacedAfterNewIsNotInstalled(t *testing.T) {
+	f := startFleet(t, faultsOf(1, demo.Healthy))
+	pkg := filepath.Join(t.TempDir(), "agent.msi")
+	orig, err := os.ReadFile(testPackage)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(pkg, orig, 0o600))
+	cfg := fleetConfig(f)
+	cfg.Package = deployer.Package{Path: pkg}
+	d, err := deployer.New(cfg)
+	require.NoError(t, err)
+	defer d.Close()
+	other, err := os.ReadFile("msi/testdata/fails.msi")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(pkg, other, 0o600))
+
+	sum, err := d.Run(context.Background(), f.Targets())
+	require.NoError(t, err)
+	require.Equal(t, 1, sum.States[deployer.Failed], "%+v", sum)
+	h := f.Hosts[0]
+	st, ok := d.Host(h.Name)
+	require.True(t, ok)
+	require.NotNil(t, st.Error)
+	t.Logf("%s: %+v", h.Name, *st.Error)
+	assert.Equal(t, derrors.InstallationError, st.Error.Kind)
+	assert.Contains(t, st.Error.Error, "not the one the Engine sent (SHA-256)")
+}
+
 // TestJournalRefusesForeignDeploymentIDs: a journal line naming a deployment
 // id the deployer never creates ("..", which would make the cleanup delete
 // the Windows directory) is refused with the file and line; the rest is kept.

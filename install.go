@@ -27,6 +27,12 @@ type Package struct {
 	// \\Engine_IP\nxshare\NEXThink_Updater.msi. A host that cannot read it
 	// fails with "file access failure".
 	UNC string
+
+	// verified is the SHA-256 of Path a Deployer computed when it checked
+	// the package (New), so its hosts do not read and hash it again. The
+	// remote service checks the bytes it received against it: a file
+	// changed since then fails the host instead of installing unknown bytes.
+	verified []byte
 }
 
 // InstallOptions tune RunInstaller.
@@ -280,32 +286,40 @@ func atStep(host string, step derrors.Step, err error) *derrors.Error {
 
 // stagePackage pushes the package into dir, unless it is on a share, and
 // returns its SHA-256, which the remote service checks before installing.
+// A package a Deployer verified is neither inspected nor hashed again.
 func (c *Conn) stagePackage(ctx context.Context, pkg Package, dir string, fresh bool, progress func(InstallProgress)) ([]byte, error) {
 	if pkg.UNC != "" {
 		return nil, nil
 	}
+	failed := func(err error) error {
+		return derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package %s: %w", pkg.Path, err))
+	}
 	f, err := os.Open(pkg.Path)
 	if err != nil {
-		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
+		return nil, failed(err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
+		return nil, failed(err)
 	}
-	if _, err := msi.InspectReader(f, st.Size()); err != nil {
-		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package %s: %w", pkg.Path, err))
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
-		return nil, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, fmt.Errorf("package: %w", err))
+	sum := pkg.verified
+	if sum == nil {
+		if _, err := msi.InspectReader(f, st.Size()); err != nil {
+			return nil, failed(err)
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+			return nil, failed(err)
+		}
+		sum = h.Sum(nil)
 	}
 	err = c.writeFile(ctx, path.Join(dir, packageFile), fresh, f, st.Size(), smb.UploadOptions{
 		Progress: func(written, total int64) {
 			progress(InstallProgress{Phase: "upload", Uploaded: written, Total: total, Percent: -1})
 		},
 	})
-	return h.Sum(nil), err
+	return sum, err
 }
 
 // follow polls the service until it stops, reporting the progress file it

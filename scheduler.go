@@ -6,6 +6,7 @@ package deployer
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -115,6 +116,9 @@ func New(cfg Config) (*Deployer, error) {
 	pkg, err := inspectPackage(cfg.Package)
 	if err != nil {
 		return nil, err
+	}
+	if pkg.SHA256 != "" {
+		cfg.Package.verified, _ = hex.DecodeString(pkg.SHA256)
 	}
 	cfg = cfg.withDefaults()
 	recs, err := cfg.Store.Load(context.Background())

@@ -23,11 +23,22 @@ import (
 // A Pipe is a net.Conn, so an RPC library can take it as the connection of
 // an ncacn_ip_tcp binding (the PDUs are the same bytes); it has no
 // deadlines: SetDeadline and its kin return ErrNoDeadline.
+//
+// A call costs one SMB request, as with Windows' own RPC runtime: the last
+// fragment of an RPC request, bind or alter-context is held until the Read
+// that waits for its answer, and both go in one FSCTL_PIPE_TRANSCEIVE
+// instead of a WRITE and a READ. A server that refuses transceive gets
+// WRITE and READ from then on.
 type Pipe struct {
 	s      *Session
 	name   string
 	f      *smb2.File
 	cancel context.CancelFunc
+
+	mu           sync.Mutex
+	pending      []byte // a request's last fragment, sent by the next Read
+	unread       []byte // what a transceive returned and Read has not yet
+	noTransceive bool   // the server refused FSCTL_PIPE_TRANSCEIVE
 
 	closeOnce sync.Once
 	closeErr  error
@@ -105,18 +116,123 @@ func (s *Session) dropIPCTree(ipc *smb2.Share) {
 	}
 }
 
-// Read reads one message (or its next part) from the pipe.
+// Read reads one message (or its next part) from the pipe. When a request
+// is held (see Pipe), Read sends it and reads its answer in one exchange.
 func (p *Pipe) Read(b []byte) (n int, err error) {
 	defer p.s.recoverReply(derrors.StepOpenSCManager, &err)
+	p.mu.Lock()
+	if len(p.unread) > 0 {
+		n = copy(b, p.unread)
+		p.unread = p.unread[n:]
+		p.mu.Unlock()
+		return n, nil
+	}
+	req := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	if req != nil {
+		out, err := p.transceive(req)
+		if err != nil {
+			return 0, err
+		}
+		if out != nil {
+			n = copy(b, out)
+			p.mu.Lock()
+			p.unread = out[n:]
+			p.mu.Unlock()
+			return n, nil
+		}
+	}
 	n, err = p.f.Read(b)
 	return max(n, 0), err // go-smb2 returns -1 with its errors
 }
 
-// Write writes b to the pipe as one message.
+// Write writes b to the pipe as one message, or holds it for the Read of
+// its answer when b is the last fragment of a call (see Pipe).
 func (p *Pipe) Write(b []byte) (n int, err error) {
 	defer p.s.recoverReply(derrors.StepOpenSCManager, &err)
+	p.mu.Lock()
+	held := p.pending
+	p.pending = nil
+	if held == nil && !p.noTransceive && awaitsAnswer(b) {
+		p.pending = append([]byte(nil), b...)
+		p.mu.Unlock()
+		return len(b), nil
+	}
+	p.mu.Unlock()
+	if held != nil {
+		// A second message before the first one's answer was read: send
+		// both in order, as written.
+		if _, err := p.f.Write(held); err != nil {
+			return 0, err
+		}
+	}
 	n, err = p.f.Write(b)
 	return max(n, 0), err
+}
+
+// maxTransceiveOutput bounds one transceive's answer: one RPC fragment, at
+// most the 4,280 bytes a Windows client offers or the 64 KiB some servers
+// answer with; a longer message is read on with READ.
+const maxTransceiveOutput = 64 << 10
+
+// transceive sends req and returns the answer: the pipe's next message.
+// When the server refuses transceive, it sends req with WRITE and returns
+// nil, so the caller READs the answer.
+func (p *Pipe) transceive(req []byte) ([]byte, error) {
+	out := make([]byte, maxTransceiveOutput)
+	n, err := p.f.Transcieve(req, out)
+	if err == nil {
+		return out[:n], nil
+	}
+	var re *smb2.ResponseError
+	if errors.As(err, &re) && transceiveRefused(re.Code) {
+		p.mu.Lock()
+		p.noTransceive = true
+		p.mu.Unlock()
+		if _, err := p.f.Write(req); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	}
+	return nil, err
+}
+
+// transceiveRefused reports whether an FSCTL_PIPE_TRANSCEIVE failed with a
+// status that means the request was not written: the server does not
+// implement it, or the pipe had unread data.
+func transceiveRefused(status uint32) bool {
+	switch status {
+	case 0xC00000BB, // STATUS_NOT_SUPPORTED
+		0xC0000010, // STATUS_INVALID_DEVICE_REQUEST
+		0xC0000002, // STATUS_NOT_IMPLEMENTED
+		0xC00000AE: // STATUS_PIPE_BUSY
+		return true
+	}
+	return false
+}
+
+// awaitsAnswer reports whether b is one whole DCE/RPC PDU ([C706] 12.6.3)
+// that ends a request, bind or alter-context (PFC_LAST_FRAG set, not a
+// "maybe" call), so the server answers it.
+func awaitsAnswer(b []byte) bool {
+	if len(b) < 16 || b[0] != 5 {
+		return false
+	}
+	switch b[2] {
+	case 0, 11, 14: // request, bind, alter_context
+	default:
+		return false
+	}
+	const lastFrag, maybe = 0x02, 0x40
+	if b[3]&lastFrag == 0 || b[3]&maybe != 0 {
+		return false
+	}
+	fragLen := int(b[8]) | int(b[9])<<8
+	if b[4]&0x10 == 0 { // big-endian data representation
+		fragLen = int(b[8])<<8 | int(b[9])
+	}
+	return fragLen == len(b)
 }
 
 // Close closes the pipe's handle on the server (within the session's

@@ -19,9 +19,18 @@ import (
 // server sends through a pipe READ with stub (keeping its call id), unsigned:
 // the emulated host's srvsvc answers, and a hostile one's reply arrives.
 func replaceRPCResponse(stub []byte) func() func([]byte) []byte {
-	const cmdRead = 8
-	return once(cmdRead, 0, func(msg []byte) []byte {
-		data := msg[min(int(msg[64+2]), len(msg)):]
+	// The answer to an RPC call comes back in the FSCTL_PIPE_TRANSCEIVE
+	// that sent it ([MS-SMB2] 2.2.32: output at OutputOffset).
+	const cmdIoctl = 11
+	return once(cmdIoctl, 0, func(msg []byte) []byte {
+		if len(msg) < 64+48 {
+			return nil
+		}
+		off, n := int(binary.LittleEndian.Uint32(msg[64+32:])), int(binary.LittleEndian.Uint32(msg[64+36:]))
+		if off < 64+48 || off+n > len(msg) {
+			return nil
+		}
+		data := msg[off : off+n]
 		if len(data) < 24 || data[0] != 5 || data[2] != 2 {
 			return nil // not an RPC response
 		}
@@ -31,10 +40,9 @@ func replaceRPCResponse(stub []byte) func() func([]byte) []byte {
 		copy(pdu[12:16], data[12:16]) // call id
 		binary.LittleEndian.PutUint32(pdu[16:], uint32(len(stub)))
 		pdu = append(pdu, stub...)
-		body := make([]byte, 16)
-		binary.LittleEndian.PutUint16(body[0:], 17)
-		body[2] = 80
-		binary.LittleEndian.PutUint32(body[4:], uint32(len(pdu)))
+		body := append([]byte(nil), msg[64:64+48]...)
+		binary.LittleEndian.PutUint32(body[32:], 64+48)
+		binary.LittleEndian.PutUint32(body[36:], uint32(len(pdu)))
 		return append(append(msg[:64:64], body...), pdu...)
 	})
 }

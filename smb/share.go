@@ -348,37 +348,60 @@ func (sh *Share) ReadAt(ctx context.Context, name string, offset int64, max int)
 		_ = f.Close()
 		ccancel()
 	}()
-	st, err := f.Stat()
 	ocancel()
+	// A small file (a progress or result file) is read with one READ; only
+	// a file that fills the first read has its size asked for.
+	buf := make([]byte, min(max, firstReadSize))
+	read, eof := 0, false
+	readInto := func(b []byte) error {
+		for read < len(b) {
+			want := min(len(b)-read, readChunk)
+			rctx, rcancel := sh.s.requestContext(ctx)
+			*fsFile = *fsFile.WithContext(rctx)
+			m, err := f.ReadAt(b[read:read+want], offset+int64(read))
+			rcancel()
+			if m > 0 {
+				read += m
+			}
+			if errors.Is(err, io.EOF) || err == nil && m < want {
+				eof = true // a short read ends at the file's end
+				return nil
+			}
+			if err != nil {
+				return sh.s.wrap("", err)
+			}
+		}
+		return nil
+	}
+	if err := readInto(buf); err != nil {
+		return nil, err
+	}
+	if read == 0 {
+		return nil, nil
+	}
+	if eof || len(buf) == max {
+		return buf[:read], nil
+	}
+	sctx, scancel := sh.s.requestContext(ctx)
+	*fsFile = *fsFile.WithContext(sctx)
+	st, err := f.Stat()
+	scancel()
 	if err != nil {
 		return nil, sh.s.wrap("", err)
 	}
-	n := st.Size() - offset
-	if n <= 0 {
-		return nil, nil
+	n := min(st.Size()-offset, int64(max))
+	if n <= int64(read) {
+		return buf[:read], nil
 	}
-	n = min(n, int64(max))
-	buf := make([]byte, n)
-	read := 0
-	for read < len(buf) {
-		end := min(len(buf), read+readChunk)
-		rctx, rcancel := sh.s.requestContext(ctx)
-		*fsFile = *fsFile.WithContext(rctx)
-		m, err := f.ReadAt(buf[read:end], offset+int64(read))
-		rcancel()
-		read += m
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, sh.s.wrap("", err)
-		}
-		if m == 0 {
-			break
-		}
+	buf = append(buf[:read], make([]byte, n-int64(read))...)
+	if err := readInto(buf); err != nil {
+		return nil, err
 	}
 	return buf[:read], nil
 }
+
+// firstReadSize is what ReadAt reads before it asks for the file's size.
+const firstReadSize = 64 << 10
 
 // ReadFile reads a whole file of up to max bytes, as ReadAt from offset 0.
 func (sh *Share) ReadFile(ctx context.Context, name string, max int) ([]byte, error) {

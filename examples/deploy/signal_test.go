@@ -78,8 +78,10 @@ func TestStopSignalsCleanUp(t *testing.T) {
 					30*time.Second, 10*time.Millisecond)
 				require.NoError(t, cmd.Process.Signal(sig))
 			}
+			var after strings.Builder // the events after the signal, for a failure's message
 			go func() {
 				for sc.Scan() {
+					after.WriteString(sc.Text() + "\n")
 				}
 				done <- cmd.Wait()
 			}()
@@ -94,9 +96,9 @@ func TestStopSignalsCleanUp(t *testing.T) {
 			assert.Equal(t, exitInterrupted, exit.ExitCode())
 			assert.Contains(t, stderr.String(), "interrupted")
 			for _, h := range fleet.Hosts {
-				assert.Empty(t, ourServices(h), "%s keeps our service after %v", h.Name, sig)
+				assert.Empty(t, ourServices(h), "%s keeps our service after %v; events:\n%s\nstderr: %s", h.Name, sig, after.String(), stderr.String())
 				entries, _ := os.ReadDir(filepath.Join(h.AdminDir, "nxdeploy"))
-				assert.Empty(t, entries, "%s keeps our files after %v", h.Name, sig)
+				assert.Empty(t, entries, "%s keeps our files after %v; events:\n%s\nstderr: %s", h.Name, sig, after.String(), stderr.String())
 			}
 		})
 	}
