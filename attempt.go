@@ -202,6 +202,11 @@ func (a *hostAttempt) connect(creds smb.Credentials, account string, h discovery
 // progress going to the events.
 func (a *hostAttempt) installOptions(id string) InstallOptions {
 	opts := a.d.cfg.Install
+	if a.d.cfg.Properties != nil {
+		if props, ok := a.d.cfg.Properties(a.e.host); ok {
+			opts.Properties = props
+		}
+	}
 	opts.DeploymentID = id
 	user := opts.Progress
 	opts.Progress = func(p InstallProgress) {

@@ -32,6 +32,12 @@ type Config struct {
 	// Connect.SMB.Credentials. It is called at every attempt, so a
 	// corrected password reaches the hosts scheduled after it.
 	Credentials func(h discovery.Host) (smb.Credentials, bool)
+	// Properties, when set, picks a host's public MSI properties (a
+	// console's per-collection settings); returning false uses
+	// Install.Properties. Like Credentials it is called at every attempt.
+	// The values are redacted from logs, errors and events as
+	// Install.Properties' are.
+	Properties func(h discovery.Host) ([]msi.Property, bool)
 	// Package is the MSI to install. New reads it (an MSI, its ProductCode
 	// and ProductVersion, its SHA-256) before any host is touched.
 	Package Package

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
+	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/msi"
 )
 
 // startSlowFleet starts n healthy hosts whose installations take install.
@@ -476,3 +479,43 @@ func TestJournalRefusesForeignDeploymentIDs(t *testing.T) {
 }
 
 func crcOf(s string) uint32 { return crc32.ChecksumIEEE([]byte(s)) }
+
+// TestPropertiesPerHost gives hosts their own MSI properties (a console's
+// per-collection settings) through Config.Properties: a host given a value
+// too long for msiexec fails naming that property (and never showing its
+// value), while a host the function declines installs with
+// Install.Properties.
+func TestPropertiesPerHost(t *testing.T) {
+	checkLeaks(t)
+	f, err := demo.Start(demo.Options{Faults: faultsOf(3, demo.Healthy), InstallTime: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	targets := f.Targets()
+	cfg := fleetConfig(f)
+	cfg.Install.Properties = []msi.Property{{Name: "FALLBACK", Value: strings.Repeat("F", 40<<10)}}
+	cfg.Properties = func(h discovery.Host) ([]msi.Property, bool) {
+		switch h.Name {
+		case targets[0].Name:
+			return []msi.Property{{Name: "COLLECTION_SERVER", Value: strings.Repeat("C", 40<<10)}}, true
+		case targets[1].Name:
+			return []msi.Property{{Name: "SERVER", Value: "engine1"}}, true
+		}
+		return nil, false
+	}
+	d, _ := newDeployer(t, cfg)
+	sum, err := d.Run(context.Background(), targets)
+	require.NoError(t, err)
+	state := func(i int) deployer.HostRecord {
+		r, ok := d.Host(targets[i].Name)
+		require.True(t, ok)
+		return r
+	}
+	r0, r1, r2 := state(0), state(1), state(2)
+	require.Equal(t, deployer.Failed, r0.State)
+	assert.Contains(t, r0.Error.Error, "COLLECTION_SERVER", "the host's own property was used")
+	assert.NotContains(t, r0.Error.Error, "CCCC", "the value is not in the error")
+	assert.Equal(t, deployer.WithCollector, r1.State, "valid per-host properties install")
+	require.Equal(t, deployer.Failed, r2.State, "a declined host gets Install.Properties")
+	assert.Contains(t, r2.Error.Error, "FALLBACK")
+	assert.Equal(t, 2, sum.States[deployer.Failed])
+}
