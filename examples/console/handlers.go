@@ -562,7 +562,7 @@ func (c *console) postCancel(w http.ResponseWriter, r *http.Request, s *session)
 		c.redirect(w, r, s, hostURL(key), err.Error())
 		return
 	}
-	c.redirect(w, r, s, hostURL(key), "Cancelled: "+key+" goes back to the state it had before it was scheduled.")
+	c.redirect(w, r, s, hostURL(key), "Cancelling "+key+": an installation under way is stopped and the computer cleaned up; it goes back to the state it had before it was scheduled.")
 }
 
 func (c *console) postReschedule(w http.ResponseWriter, r *http.Request, s *session) {
