@@ -201,16 +201,6 @@ func (c *console) addCollection(name, source string, hosts []discovery.Host, pro
 	return col
 }
 
-// collection returns the collection of id.
-func (c *console) collection(id int) *collection {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if id < 1 || id > len(c.collections) {
-		return nil
-	}
-	return c.collections[id-1]
-}
-
 // errNoPackage: scheduling needs a package.
 var errNoPackage = errors.New("choose the package in Settings first")
 

@@ -52,7 +52,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/nxdeploy/deployer"
@@ -246,12 +245,4 @@ func demoConfig(cfg *deployer.Config, f *demo.Fleet) {
 	}
 	cfg.BusyBackoff = 100 * time.Millisecond
 	cfg.RetryInterval = 200 * time.Millisecond
-}
-
-// hostList joins keys for messages.
-func hostList(keys []string) string {
-	if len(keys) > 5 {
-		return strings.Join(keys[:5], ", ") + fmt.Sprintf(" and %d more", len(keys)-5)
-	}
-	return strings.Join(keys, ", ")
 }

@@ -160,7 +160,7 @@ func TestLoginRequired(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "a login form without its CSRF token")
 	resp, _ = c.post("/login", url.Values{"secret": {"nope"}, "csrf": {tok}})
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-	resp, body = c.get("/login")
+	_, body = c.get("/login")
 	tok = csrfField.FindStringSubmatch(body)[1]
 	resp, _ = c.post("/login", url.Values{"secret": {testToken}, "csrf": {tok}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
