@@ -17,6 +17,7 @@ import (
 	"unicode"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/nxsvcmodel"
+	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/internal/rpc"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
@@ -75,6 +76,10 @@ type config struct {
 	startTimeout  time.Duration
 	fault         Fault
 	wrongPassword bool
+	// remoteRegistry and products are set by WithRemoteRegistry and
+	// WithInstalledProduct.
+	remoteRegistry RemoteRegistryState
+	products       []InstalledProduct
 }
 
 // Option configures a Host.
@@ -250,6 +255,9 @@ type Host struct {
 	// Fault is the fault WithFault gave the host ("" when none).
 	Fault Fault
 
+	// registry is HKEY_LOCAL_MACHINE behind \pipe\winreg (nil when
+	// withPipes replaced the RPC services).
+	registry *registry.Registry
 	// scm is the service control manager behind the svcctl pipe (nil on
 	// an Offline host or when withPipes replaced the RPC services).
 	scm *scm.Manager
@@ -375,9 +383,10 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		if cfg.scmOpts != nil {
 			opts = *cfg.scmOpts
 		}
+		h.registry = newRegistry(cfg.products)
 		if cfg.installer != nil {
-			opts.Program = nxsvcmodel.Program(scm.Installer(scm.InstallerOptions{Outcomes: cfg.installer.Outcomes,
-				Duration: cfg.installer.Duration, NeverRunning: cfg.installer.NeverRunning}))
+			opts.Program = nxsvcmodel.ProgramWith(scm.Installer(scm.InstallerOptions{Outcomes: cfg.installer.Outcomes,
+				Duration: cfg.installer.Duration, NeverRunning: cfg.installer.NeverRunning}), h.registry)
 		}
 		if cfg.program != nil {
 			opts.Program = scmProgram(cfg.program)
@@ -385,6 +394,10 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		if cfg.services != nil {
 			opts.Services = preloads(cfg.services)
 		}
+		if opts.Services == nil {
+			opts.Services = scm.DefaultServices()
+		}
+		opts.Services = append(opts.Services, remoteRegistryPreload(cfg.remoteRegistry))
 		if cfg.startTimeout > 0 {
 			opts.StartTimeout = cfg.startTimeout
 		}
@@ -423,7 +436,7 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			names = append(names, u.Name)
 		}
 		pipes = rpc.NewOpener(rpc.Config{SCM: h.scm, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
-			Accounts: names, Sessions: h.sessions,
+			Accounts: names, Sessions: h.sessions, Registry: h.registry, RegistryRunning: h.remoteRegistryRunning,
 			OSMajor: cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
 	}
 	srv, err := smbserver.New(smbserver.Config{

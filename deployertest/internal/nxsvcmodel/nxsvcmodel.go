@@ -33,12 +33,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
+	"github.com/nxdeploy/deployer/msi"
 )
 
 // Program returns a scm.Program that runs nxsvc jobs with inner.
-func Program(inner scm.Program) scm.Program {
+func Program(inner scm.Program) scm.Program { return ProgramWith(inner, nil) }
+
+// ProgramWith is Program on a host whose registry reg records what Windows
+// Installer installs: a package installed with 0, 3010 or 1641 gets its
+// Uninstall key (ProductCode, ProductName, ProductVersion, Manufacturer read
+// from the package); an uninstall removes it, and an uninstall of a product
+// the registry does not list ends with 1605 (ERROR_UNKNOWN_PRODUCT) without
+// running inner, as Windows Installer does. A nil reg records nothing.
+func ProgramWith(inner scm.Program, reg *registry.Registry) scm.Program {
 	return func(ctx context.Context, run *scm.Run) (uint32, bool) {
 		if len(run.Args) != 2 || !absWindowsDir(run.Args[1]) {
 			// No directory to read a job from or write a result to: the
@@ -46,7 +56,7 @@ func Program(inner scm.Program) scm.Program {
 			run.ReportRunning()
 			return job.CodeBadJob, true
 		}
-		d := dir{run: run, win: strings.TrimRight(run.Args[1], `\`)}
+		d := dir{run: run, win: strings.TrimRight(run.Args[1], `\`), reg: reg}
 		return d.serve(ctx, inner)
 	}
 }
@@ -55,8 +65,18 @@ func Program(inner scm.Program) scm.Program {
 // ERROR_INSTALL_PACKAGE_OPEN_FAILED.
 const errInstallPackageOpenFailed = 1619
 
+// hasProduct reports whether the registry lists the product.
+func (d dir) hasProduct(code string) bool {
+	_, ok := d.reg.HasProduct(strings.ToUpper(code))
+	return ok
+}
+
+// errUnknownProduct is Windows Installer's ERROR_UNKNOWN_PRODUCT.
+const errUnknownProduct = 1605
+
 // dir is one run of the service in its deployment directory.
 type dir struct {
+	reg *registry.Registry
 	run *scm.Run
 	win string // the directory's Windows path, no trailing backslash
 }
@@ -88,7 +108,10 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 	}
 	_ = os.Remove(p) // the job holds the property values
 	logWin := d.win + `\` + job.FileLog
-	var msiexec []string
+	var (
+		msiexec []string
+		info    *msi.PackageInfo
+	)
 	if j.Operation == job.Install {
 		pkg := j.Package
 		if !strings.HasPrefix(pkg, `\\`) {
@@ -112,7 +135,19 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 			return job.CodeBadPackage, true
 		}
 		msiexec = []string{"msiexec.exe", "/i", pkg, "/qn", "/norestart", "/l*v", logWin}
+		if p, ok := d.hostPath(j.Package); ok && d.reg != nil {
+			info, _ = msi.Inspect(p)
+		}
 	} else {
+		if d.reg != nil && !d.hasProduct(j.ProductCode) {
+			d.run.ReportRunning()
+			if lp, ok := d.hostPath(job.FileLog); ok {
+				_ = os.WriteFile(lp, []byte("=== Verbose logging started ===\r\n"+
+					"MSI (s) (1C:2C) [00:00:00:000]: Product: "+j.ProductCode+" is not installed.\r\n"+
+					"MSI (c) (1C:2C) [00:00:00:000]: MainEngineThread is returning 1605\r\n"), 0o644)
+			}
+			return d.finish(j, errUnknownProduct, job.OutcomeDone, "")
+		}
 		msiexec = []string{"msiexec.exe", "/x", j.ProductCode, "/qn", "/norestart", "/l*v", logWin}
 	}
 	innerRun := *d.run
@@ -143,6 +178,15 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 		return d.finish(j, code, job.OutcomeCancelled, "cancelled by a stop request")
 	case jctx.Err() != nil:
 		return d.finish(j, code, job.OutcomeTimeout, "cancelled at the job's timeout")
+	}
+	if d.reg != nil && (code == 0 || code == 3010 || code == 1641) {
+		switch {
+		case j.Operation == job.Uninstall:
+			d.reg.RemoveProduct(j.ProductCode)
+		case info != nil && info.ProductCode != "":
+			d.reg.AddProduct(registry.Product{Code: strings.ToUpper(info.ProductCode), Name: info.ProductName,
+				Version: info.ProductVersion, Publisher: info.Manufacturer})
+		}
 	}
 	return d.finish(j, code, job.OutcomeDone, "")
 }

@@ -13,10 +13,12 @@ import (
 	"sync/atomic"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	epm "github.com/oiweiwei/go-msrpc/msrpc/epm/epm/v3"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
+	rrp "github.com/oiweiwei/go-msrpc/msrpc/rrp/winreg/v1"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
 	wkssvc "github.com/oiweiwei/go-msrpc/msrpc/wkst/wkssvc/v1"
@@ -78,6 +80,11 @@ type Config struct {
 	// Sessions lists the host's SMB sessions for NetrSessionEnum; nil
 	// means none.
 	Sessions func() []Session
+	// Registry backs the winreg interface (\pipe\winreg); nil leaves it out.
+	Registry *registry.Registry
+	// RegistryRunning reports whether the Remote Registry service runs:
+	// \pipe\winreg exists only then, as on Windows. Nil means always.
+	RegistryRunning func() bool
 	// MaxFrag is the largest fragment the server sends or receives;
 	// DefaultMaxFrag when zero. A client's smaller max_recv_frag and
 	// max_xmit_frag are honoured.
@@ -117,6 +124,7 @@ var (
 	srvsvcSyntax = fromDCERPC(srvsvc.SrvsvcSyntaxV3_0)
 	wkssvcSyntax = fromDCERPC(wkssvc.WkssvcSyntaxV1_0)
 	epmSyntax    = fromDCERPC(epm.EpmSyntaxV3_0)
+	winregSyntax = fromDCERPC(rrp.WinregSyntaxV1_0)
 )
 
 func fromDCERPC(s *dcerpc.SyntaxID) syntaxID {
@@ -148,6 +156,13 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 		out = append(out, &iface{name: "epmapper", syntax: epmSyntax,
 			open: func(context.Context) (dcerpc.ServerHandle, func()) {
 				return epm.NewEpmServerHandle(&epmServer{cfg: &s.cfg}), nil
+			}})
+	}
+	if reg := s.cfg.Registry; reg != nil && (name == "" || name == "winreg") &&
+		(s.cfg.RegistryRunning == nil || s.cfg.RegistryRunning()) {
+		out = append(out, &iface{name: "winreg", syntax: winregSyntax,
+			open: func(context.Context) (dcerpc.ServerHandle, func()) {
+				return rrp.NewWinregServerHandle(newWinregServer(reg, caller)), nil
 			}})
 	}
 	if name == "" || name == "wkssvc" {
