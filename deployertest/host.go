@@ -17,8 +17,8 @@ import (
 	"unicode"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/nxsvcmodel"
-	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
+	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/rpc"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
