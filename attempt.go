@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/smb"
+	"github.com/nxdeploy/deployer/winreg"
 )
 
 // hostAttempt is one attempt under way.
@@ -127,6 +129,12 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 		d.settleLocked(e)
 		d.mu.Unlock()
 		return
+	}
+
+	if !d.cfg.SkipInstalledCheck {
+		if a.checkInstalled(conn) {
+			return
+		}
 	}
 
 	// The deployment id is durable before anything of it exists on the
@@ -481,4 +489,42 @@ func cleanupInfo(key string, err error) *ErrorInfo {
 // restoreAfterCleanupLocked ends a cleanup-only attempt that succeeded.
 func (d *Deployer) restoreAfterCleanupLocked(e *entry) {
 	d.noteLocked(e, e.rec.State, func(ev *Event) { ev.Message = "the leftovers of earlier deployments were removed" })
+}
+
+// checkInstalled reads what the host has of the package's product before
+// anything is pushed (installed.go). The same version settles the host With
+// Collector without installing, and checkInstalled returns true; an older or
+// newer version is said in an event and the installation goes on.
+func (a *hostAttempt) checkInstalled(conn *Conn) bool {
+	d, e := a.d, a.e
+	a.step(winreg.StepReadRegistry)
+	d.mu.Lock()
+	pkg := d.pkg
+	d.mu.Unlock()
+	logger := d.cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ic := checkInstalled(a.actx, conn, pkg, logger)
+	if ic.state == onHostSame {
+		a.endSteps()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch ic.state {
+	case onHostSame:
+		r := &e.rec
+		r.Steps = a.snapshotSteps()
+		from := r.State
+		p := pkg
+		r.State, r.Package, r.Error, r.Skipped = WithCollector, &p, nil, SkipAlreadyOnHost
+		d.noteLocked(e, from, func(ev *Event) {
+			ev.Skipped, ev.Message, ev.Package = SkipAlreadyOnHost, ic.message(pkg), &p
+		})
+		d.settleLocked(e)
+		return true
+	case onHostOlder, onHostNewer:
+		d.noteLocked(e, e.rec.State, func(ev *Event) { ev.Message = ic.message(pkg) })
+	}
+	return false
 }

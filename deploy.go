@@ -86,6 +86,15 @@ type Config struct {
 	// budget, like a lockout policy's reset window; 0 means
 	// DefaultLogonFailureWindow.
 	LogonFailureWindow time.Duration
+	// SkipInstalledCheck turns off reading, before anything is pushed,
+	// whether the host already has the package's product (its Uninstall key
+	// over \pipe\winreg, starting the Remote Registry service for the read
+	// when it is stopped or disabled, and putting it back as it was). With
+	// the check, a host with the package's ProductCode and ProductVersion is
+	// With Collector without installing (Skipped "already_on_host"), and an
+	// older version is upgraded (an event says so); a registry that cannot
+	// be read changes nothing (a debug log says why).
+	SkipInstalledCheck bool
 	// UploadBuffers bounds, in bytes, the memory every upload of the
 	// Deployer uses for its buffers, together: the packages and service
 	// binaries of all hosts in flight share it (see smb.UploadBudget), so
@@ -183,6 +192,10 @@ type SkipReason string
 const (
 	// SkipInstalled: the host is With Collector with this package.
 	SkipInstalled SkipReason = "installed"
+	// SkipAlreadyOnHost: the host's registry lists the package's product in
+	// the package's version (its Uninstall key, read before anything was
+	// pushed): it is With Collector without an installation.
+	SkipAlreadyOnHost SkipReason = "already_on_host"
 	// SkipNotRetryable: the host Failed with an error the Deployer does not
 	// retry by itself (a logon failure, an MSI error, ...): Reschedule it
 	// once the cause is fixed.
@@ -329,7 +342,7 @@ func (s *Summary) String() string {
 	if s.RebootNeeded > 0 {
 		out += fmt.Sprintf(" reboot needed %d;", s.RebootNeeded)
 	}
-	for _, r := range []SkipReason{SkipInstalled, SkipNotRetryable} {
+	for _, r := range []SkipReason{SkipInstalled, SkipAlreadyOnHost, SkipNotRetryable} {
 		if n := s.Skipped[r]; n > 0 {
 			out += fmt.Sprintf(" skipped (%s) %d;", strings.ReplaceAll(string(r), "_", " "), n)
 		}

@@ -106,6 +106,9 @@ type InstallResult struct {
 	Notice       *derrors.Error
 	// Log summarises Windows Installer's verbose log, when it could be read.
 	Log *msi.LogSummary
+	// NotInstalled is set by Uninstall when the host did not have the
+	// product (Windows Installer's 1605): it is absent, as asked.
+	NotInstalled bool
 	// Duration is the time from upload to the service's stop.
 	Duration time.Duration
 	// CleanupErr is the failure to remove the service or files afterwards,
@@ -145,6 +148,32 @@ const maxLogRead = 16 << 20
 // failing step's error; a cleanup that failed as well is in its Cleanup
 // field.
 func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions) (res *InstallResult, err error) {
+	return runJob(ctx, c, pkg, "", opts)
+}
+
+// Uninstall removes the product whose ProductCode is productCode from the
+// host, the way RunInstaller installs: the remote service, in a deployment
+// directory closed to everyone but SYSTEM and Administrators, asks Windows
+// Installer to remove the product (MsiConfigureProductEx, the API under
+// msiexec /x), and everything is removed afterwards. opts.Properties go to
+// the removal (a product's uninstall password, say); opts.Service,
+// Timeout, Progress, DeploymentID and PollInterval work as for RunInstaller.
+//
+// The results and errors are RunInstaller's, with one difference: a
+// product the host does not have (Windows Installer's 1605, "unknown
+// product") is not an error: it is already absent, and the result says so
+// with NotInstalled (ExitCode 1605).
+func Uninstall(ctx context.Context, c *Conn, productCode string, opts InstallOptions) (*InstallResult, error) {
+	code, err := msi.NormalizeProductCode(productCode)
+	if err != nil {
+		return nil, invalidInput(c.label, derrors.StepMSIExec, err)
+	}
+	return runJob(ctx, c, Package{}, code, opts)
+}
+
+// runJob runs the remote service's job: an installation of pkg, or, when
+// productCode is set, the removal of that product.
+func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts InstallOptions) (res *InstallResult, err error) {
 	started := time.Now()
 	id := opts.DeploymentID
 	if id == "" {
@@ -177,7 +206,9 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 	}
 	j := job.Job{ID: id, Operation: job.Install, Package: packageFile, Properties: jobProperties(opts.Properties, opts.SecretProperties),
 		Timeout: timeout, Grace: cancelGrace}
-	if pkg.UNC != "" {
+	if productCode != "" {
+		j.Operation, j.Package, j.ProductCode = job.Uninstall, "", productCode
+	} else if pkg.UNC != "" {
 		if !strings.HasPrefix(pkg.UNC, `\\`) || strings.ContainsAny(pkg.UNC, "\"\x00\r\n") {
 			return res, derrors.New(c.label, derrors.StepUpload, derrors.FileAccessFailure,
 				fmt.Errorf("package %q is not a UNC path (\\\\server\\share\\file.msi)", pkg.UNC))
@@ -227,8 +258,10 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 	if err != nil {
 		return res, err
 	}
-	if j.PackageSHA256, err = c.stagePackage(ctx, pkg, dir, fresh, progress); err != nil {
-		return res, err
+	if productCode == "" {
+		if j.PackageSHA256, err = c.stagePackage(ctx, pkg, dir, fresh, progress); err != nil {
+			return res, err
+		}
 	}
 	if err = c.writeJob(ctx, dir, fresh, j); err != nil {
 		return res, err
@@ -246,6 +279,11 @@ func RunInstaller(ctx context.Context, c *Conn, pkg Package, opts InstallOptions
 	res.Log = logSum
 	if err != nil {
 		return res, err
+	}
+	if productCode != "" && code == derrors.ErrorUnknownProduct {
+		// Removing a product the host does not have: already absent.
+		res.Exited, res.ExitCode, res.Outcome, res.NotInstalled = true, code, derrors.MSISuccess, true
+		return res, nil
 	}
 	return res, c.judge(ctx, res, pkg, code, dir)
 }

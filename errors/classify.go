@@ -260,6 +260,7 @@ const (
 	ErrorSuccessRebootRequired      uint32 = 3010
 	ErrorInstallPackageOpenFailed   uint32 = 1619
 	ErrorInstallFailure             uint32 = 1603
+	ErrorUnknownProduct             uint32 = 1605
 	ErrorServiceCannotAcceptControl uint32 = 1061
 )
 
