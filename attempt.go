@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,38 @@ func (d *Deployer) credentials(h discovery.Host) smb.Credentials {
 			return c
 		}
 	}
+	if h.LAPS != nil && !h.LAPS.Password.IsZero() {
+		return lapsCredentials(h)
+	}
 	return d.cfg.Connect.SMB.Credentials
+}
+
+// lapsCredentials is the host's LAPS-managed local account: the account
+// Windows LAPS names, or the built-in Administrator for Microsoft LAPS
+// (which does not record it). Domain "." makes it the host's own account,
+// counted per host by the logon budget.
+func lapsCredentials(h discovery.Host) smb.Credentials {
+	user := h.LAPS.Account
+	if user == "" {
+		user = "Administrator"
+	}
+	return smb.Credentials{User: user, Domain: ".", Password: h.LAPS.Password.Reveal()}
+}
+
+// lapsFiltered names the cause of an access refusal after a logon with a
+// LAPS account that is not the built-in Administrator (UAC remote
+// restrictions); other errors are returned as they are.
+func lapsFiltered(h discovery.Host, err error) error {
+	if h.LAPS == nil || h.LAPS.CheckRemoteAdmin() == nil {
+		return err
+	}
+	e, ok := derrors.As(err)
+	if !ok || (e.Reason != derrors.ReasonAdminShareDenied && e.Reason != derrors.ReasonNotAdministrator) {
+		return err
+	}
+	c := *e
+	c.Reason = derrors.ReasonLAPSAccountFiltered
+	return &c
 }
 
 // attempt works on e until its outcome is recorded.
@@ -79,8 +111,23 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 	defer cancel()
 	a.actx = actx
 
+	usesLAPS := h.LAPS != nil && creds.Domain == "." && creds.Password == h.LAPS.Password.Reveal()
+	if usesLAPS {
+		if ferr := h.LAPS.CheckRemoteAdmin(); ferr != nil {
+			// Named before trying: the logon may work and the access be
+			// refused, unless the host sets LocalAccountTokenFilterPolicy.
+			d.mu.Lock()
+			d.noteLocked(e, e.rec.State, func(ev *Event) {
+				ev.Message = strings.TrimPrefix(ferr.Error(), "laps: ")
+			})
+			d.mu.Unlock()
+		}
+	}
 	conn, err := a.connect(creds, account, h)
 	if err != nil {
+		if usesLAPS {
+			err = lapsFiltered(h, err)
+		}
 		a.fail(a.explain(err), nil)
 		return
 	}

@@ -1,6 +1,10 @@
 package discovery
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/nxdeploy/deployer/laps"
+)
 
 // Host is one computer found by a source, in the seed's first state,
 // Discovered. Hosts from every source (CSV, Active Directory, address range)
@@ -23,6 +27,16 @@ type Host struct {
 	// failure for a computer whose name does not resolve). The host is still
 	// returned, so the operator sees it.
 	Err error
+	// LAPS is the computer's local administrator credential that LAPS
+	// keeps in Active Directory, when the LDAP source was asked to read it
+	// (LDAPSource.LAPS) and could: the Deployer logs on to this host with
+	// it. It never prints or marshals its password, and encoding/json
+	// leaves the field out altogether.
+	LAPS *laps.Credential `json:"-"`
+	// LAPSError is why the computer's LAPS password could not be read (a
+	// malformed value, an encrypted one the key service would not
+	// decrypt); nil when it was read or LAPS does not manage the computer.
+	LAPSError error `json:"-"`
 }
 
 // Target returns the string to connect to: the address when known, else the

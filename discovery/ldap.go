@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/laps"
 )
 
 // DefaultComputerFilter selects enabled computer objects: userAccountControl
@@ -116,6 +117,9 @@ type LDAPSource struct {
 	Resolve ResolveOptions
 	// NoResolve returns computers with the zero Addr ("resolve later").
 	NoResolve bool
+	// LAPS, when set, also reads each computer's LAPS password into
+	// Host.LAPS (see LAPSOptions).
+	LAPS *LAPSOptions
 }
 
 var _ Source = (*LDAPSource)(nil)
@@ -263,11 +267,14 @@ func (s *LDAPSource) Discover(ctx context.Context) ([]Host, error) {
 		return nil, err
 	}
 	defer conn.close()
-	hosts, err := p.searchComputers(ctx, conn)
+	hosts, raw, err := p.searchComputers(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
 	conn.close()
+	if s.LAPS != nil {
+		s.LAPS.read(ctx, s.URL, hosts, raw)
+	}
 	if !s.NoResolve {
 		if err := ResolveHosts(ctx, hosts, s.Resolve); err != nil {
 			return hosts, err
@@ -426,7 +433,7 @@ func splitDomainUser(u string) (domain, user string) {
 }
 
 // searchComputers finds the base DN if needed and reads every page.
-func (p *ldapPlan) searchComputers(ctx context.Context, c *ldapConn) ([]Host, error) {
+func (p *ldapPlan) searchComputers(ctx context.Context, c *ldapConn) ([]Host, []laps.Attributes, error) {
 	sctx, cancel := context.WithTimeout(ctx, p.search)
 	defer cancel()
 	_ = c.raw.SetDeadline(time.Time{})
@@ -439,13 +446,13 @@ func (p *ldapPlan) searchComputers(ctx context.Context, c *ldapConn) ([]Host, er
 		res, err := c.l.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0,
 			timeLimit(p.search), false, "(objectClass=*)", []string{"defaultNamingContext"}, nil))
 		if err != nil {
-			return nil, searchError(p.host, phaseError(sctx, err))
+			return nil, nil, searchError(p.host, phaseError(sctx, err))
 		}
 		if len(res.Entries) == 1 {
 			baseDN = res.Entries[0].GetAttributeValue("defaultNamingContext")
 		}
 		if baseDN == "" {
-			return nil, derrors.Wrap(p.host, derrors.StepDiscover, errors.New("rootDSE has no defaultNamingContext: set BaseDN"))
+			return nil, nil, derrors.Wrap(p.host, derrors.StepDiscover, errors.New("rootDSE has no defaultNamingContext: set BaseDN"))
 		}
 	}
 	scope := ldap.ScopeWholeSubtree
@@ -453,20 +460,32 @@ func (p *ldapPlan) searchComputers(ctx context.Context, c *ldapConn) ([]Host, er
 		scope = ldap.ScopeSingleLevel
 	}
 	paging := ldap.NewControlPaging(p.pageSize)
+	attrs := computerAttributes
+	if p.src.LAPS != nil {
+		attrs = append(append([]string{}, computerAttributes...), p.src.LAPS.attributes()...)
+	}
 	req := ldap.NewSearchRequest(baseDN, scope, ldap.NeverDerefAliases, 0, timeLimit(p.search), false,
-		p.filter, computerAttributes, []ldap.Control{paging})
-	var hosts []Host
+		p.filter, attrs, []ldap.Control{paging})
+	var (
+		hosts []Host
+		raw   []laps.Attributes
+	)
 	for {
 		res, err := c.l.Search(req)
 		if err != nil {
-			return nil, searchError(p.host, phaseError(sctx, err))
+			return nil, nil, searchError(p.host, phaseError(sctx, err))
 		}
 		for _, e := range res.Entries {
 			hosts = append(hosts, p.entryHost(e))
+			if p.src.LAPS != nil {
+				raw = append(raw, p.src.LAPS.raw(e))
+			} else {
+				raw = append(raw, nil)
+			}
 		}
 		ctrl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 		if !ok || len(ctrl.Cookie) == 0 {
-			return hosts, nil
+			return hosts, raw, nil
 		}
 		paging.SetCookie(ctrl.Cookie)
 	}

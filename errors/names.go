@@ -64,6 +64,7 @@ var reasonNames = map[Reason]string{
 	ReasonWindowsTooOld:           "windows_too_old",
 	ReasonServiceBinaryMismatch:   "service_binary_mismatch",
 	ReasonDirectoryUnprotected:    "directory_unprotected",
+	ReasonLAPSAccountFiltered:     "laps_account_filtered",
 }
 
 var retryNames = map[RetryClass]string{NoRetry: "no_retry", RetryLater: "retry_later", RetryBackoff: "retry_backoff"}

@@ -67,6 +67,10 @@ const (
 	ReasonWindowsTooOld
 	ReasonServiceBinaryMismatch
 	ReasonDirectoryUnprotected
+
+	// Shared access failure: the LAPS-managed account is filtered by UAC
+	// remote restrictions.
+	ReasonLAPSAccountFiltered
 )
 
 type reasonRow struct {
@@ -191,6 +195,9 @@ var reasons = map[Reason]reasonRow{
 	ReasonDirectoryUnprotected: {WindowsError, "deployment directory not protected",
 		"The target computer did not let the deployer restrict its deployment directory to SYSTEM and Administrators (srvsvc NetrpSetFileSecurity refused), so the package, its properties and the installation log would be readable by other users",
 		"Check that the Server service runs on the computer and that the account is an administrator there, then deploy again; the deployer copies nothing into a directory it could not protect"},
+	ReasonLAPSAccountFiltered: {SharedAccessFailure, "LAPS account filtered by UAC",
+		"The account LAPS manages on this computer (read from Active Directory) is a local administrator other than the built-in Administrator (RID 500), and Windows filters the administrator token of such accounts on network logons (UAC remote restrictions): the logon succeeds, then ADMIN$ or the service manager refuse it",
+		"Have LAPS manage the built-in Administrator (its AdministratorAccountName policy left empty), or allow local administrators remotely on the computer: reg add HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Policies\\system /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f; or deploy with a domain account in the local Administrators group"},
 }
 
 // Kind returns the kind the reason refines.
