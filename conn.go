@@ -15,6 +15,7 @@ import (
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
+	"github.com/nxdeploy/deployer/tsch"
 )
 
 // DefaultPrefix starts the name of every service and directory the deployer
@@ -39,6 +40,11 @@ type ConnectConfig struct {
 	// DefaultPrefix. 1 to 24 ASCII letters, digits and '-', starting with a
 	// letter, and not a name Windows reserves for a device (CON, NUL, ...).
 	Prefix string
+	// Via says how the remote service is started on the host: ViaAuto (the
+	// zero value) uses the service manager and falls back on the Task
+	// Scheduler when the host refuses to create services; ViaService never
+	// uses the Task Scheduler; ViaTask always does.
+	Via Via
 	// SystemRoot is the Windows directory ADMIN$ stands for. "" means ask
 	// the host (srvsvc NetrShareGetInfo of ADMIN$, which Windows answers
 	// administrators) and fall back to DefaultSystemRoot when it does not
@@ -125,14 +131,25 @@ type Conn struct {
 	sess   *smb.Session
 	admin  *smb.Share
 	scm    *svcctl.Client
-	mgr    *svcctl.Manager
-	root   string // the Windows directory behind ADMIN$
+	mgr    *svcctl.Manager // nil when the host refuses the service manager (ViaAuto, ViaTask)
+	root   string          // the Windows directory behind ADMIN$
 	closed bool
+	// canCreate reports that mgr was opened with the right to create
+	// services; scmErr is why not, when it was refused.
+	canCreate bool
+	scmErr    error
+	// tasks is the host's Task Scheduler, once opened (taskClient).
+	tasks *tsch.Client
 }
 
 // Connect logs on to host, mounts ADMIN$ and opens its service manager with
 // the rights to create services. Every failure is a *derrors.Error naming
 // the step; the host is not changed.
+//
+// With ConnectConfig.Via ViaAuto, a host that refuses those rights (access
+// denied) is still connected when its Task Scheduler answers: the remote
+// service then runs as a task (see Via). With ViaTask the Task Scheduler
+// must answer, and the service manager is opened only to read.
 func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn, error) {
 	label := host.Label()
 	if err := validatePrefix(cfg.prefix()); err != nil {
@@ -162,12 +179,11 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 		c.Close()
 		return nil, relabel(err, label)
 	}
-	access := svcctl.ManagerConnect | svcctl.ManagerCreateService | svcctl.ManagerEnumerateService
-	if c.mgr, err = c.scm.OpenSCManager(ctx, access); err != nil {
-		c.Close()
-		return nil, relabel(err, label)
-	}
 	c.root = cfg.systemRoot(ctx, sess)
+	if err := c.openManagers(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -206,6 +222,9 @@ func (c *Conn) Close() error {
 	var errs []error
 	if c.mgr != nil {
 		errs = append(errs, c.mgr.Close(ctx))
+	}
+	if c.tasks != nil {
+		errs = append(errs, c.tasks.Close())
 	}
 	if c.scm != nil {
 		errs = append(errs, c.scm.Close())

@@ -136,7 +136,10 @@ const maxLogRead = 16 << 20
 // the deployment's files afterwards, even when ctx is cancelled (the
 // service then cancels the installation, which Windows Installer rolls
 // back). A host whose Windows the service cannot run on is refused before
-// anything is pushed (ReasonWindowsTooOld).
+// anything is pushed (ReasonWindowsTooOld). The service may run as a
+// one-shot task of the Task Scheduler instead (ConnectConfig.Via): with the
+// same files, results and cleanup; a cancelled task's program is ended by
+// the Task Scheduler (SchRpcStop), without the service's rollback.
 //
 // It returns the result and nil on success (exit code 0, or 3010/1641 with
 // RebootNeeded), even when the cleanup afterwards failed (see
@@ -270,7 +273,8 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 	progress(InstallProgress{Phase: "start", Percent: -1})
 	spec := opts.Service
 	spec.DeploymentID, spec.Args = id, []string{c.windowsPath(dir)}
-	if rs, err = pushService(ctx, c, spec, dirState{ready: true, fresh: fresh}); err != nil {
+	dst := dirState{ready: true, fresh: fresh, taskLimit: timeout + cancelGrace + taskLimitMargin}
+	if rs, err = pushService(ctx, c, spec, dst); err != nil {
 		return res, err
 	}
 	progress(InstallProgress{Phase: "install", Percent: -1})

@@ -80,10 +80,18 @@ type RemoteService struct {
 	BinaryPath string
 	// SHA256 is the hex digest of the pushed binary.
 	SHA256 string
-	// Reused reports that a service of ours with this name already existed
-	// and was reused.
+	// Reused reports that a service (or task) of ours with this name
+	// already existed and was reused.
 	Reused bool
+	// task: the program runs as the Task Scheduler's task Name rather than
+	// as a service (ConnectConfig.Via); ranAt is when it was run.
+	task  bool
+	ranAt time.Time
 }
+
+// Task reports that the remote service runs as a one-shot task of the
+// host's Task Scheduler named Name, rather than as a service (see Via).
+func (rs *RemoteService) Task() bool { return rs.task }
 
 // PushService copies a service binary to ADMIN$\<prefix>\<id>\, creates the
 // service "<prefix>-<id>" (its own process, started on demand, as
@@ -106,7 +114,12 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (*RemoteService
 // dirState says what RunInstaller already did with the deployment's
 // directory: created and protected it (ready), and found none there
 // (fresh), so no service of this deployment can be there either.
-type dirState struct{ ready, fresh bool }
+type dirState struct {
+	ready, fresh bool
+	// taskLimit bounds a task's run (the job's timeout and grace, and a
+	// margin); 0 means tsch.DefaultExecutionTimeLimit.
+	taskLimit time.Duration
+}
 
 // pushService is PushService once the host was checked.
 func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (rs *RemoteService, err error) {
@@ -149,7 +162,7 @@ func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (
 	// An existing service of ours with this name is stopped and reused. A
 	// directory just created has none of ours: CreateService tells if a
 	// service of that name is there all the same.
-	if !dir.fresh {
+	if !dir.fresh && c.mgr != nil {
 		if err = c.adoptService(ctx, rs, spec.DeploymentID); err != nil {
 			return rs, err
 		}
@@ -182,6 +195,9 @@ func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (
 	if display == "" {
 		display = rs.Name
 	}
+	if c.ViaTask() && rs.svc == nil {
+		return rs, c.startTask(ctx, rs, spec.Args, dir.taskLimit)
+	}
 	if rs.svc == nil {
 		var created *svcctl.Service
 		created, err = c.mgr.CreateService(ctx, rs.Name, display, rs.BinaryPath, svcctl.CreateOptions{})
@@ -192,6 +208,16 @@ func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (
 			if err = c.adoptService(ctx, rs, spec.DeploymentID); err == nil && rs.svc == nil {
 				err = exists // gone again meanwhile
 			}
+		} else if c.cfg.Via == ViaAuto && isAccessDenied(err) {
+			// The service manager lets us in but refuses this one call
+			// (an RPC filter on RCreateServiceW, an EDR): the task then.
+			c.canCreate, c.scmErr = false, relabel(err, c.label)
+			if terr := c.startTask(ctx, rs, spec.Args, dir.taskLimit); terr != nil {
+				e := atStep(c.label, derrors.StepCreateService, err)
+				e.Err = fmt.Errorf("%w; and the Task Scheduler: %v", e.Err, terr)
+				return rs, e
+			}
+			return rs, nil
 		}
 	}
 	if err == nil && rs.Reused {
@@ -352,12 +378,18 @@ func detectArch(ctx context.Context, c *Conn) (string, error) {
 
 // Status queries the service's status.
 func (rs *RemoteService) Status(ctx context.Context) (svcctl.Status, error) {
+	if rs.task {
+		return rs.taskStatus(ctx)
+	}
 	st, err := rs.svc.QueryStatus(ctx)
 	return st, relabel(err, rs.conn.label)
 }
 
 // Stop stops the service and waits until it is stopped.
 func (rs *RemoteService) Stop(ctx context.Context) (svcctl.Status, error) {
+	if rs.task {
+		return rs.conn.stopTask(ctx, rs.Name)
+	}
 	st, err := stopAndWait(ctx, rs.svc)
 	return st, relabel(err, rs.conn.label)
 }
@@ -372,6 +404,9 @@ func (rs *RemoteService) Remove(ctx context.Context) error { return rs.cleanup(c
 // them, and Sweep removes them). A service marked for deletion is only
 // removed once every handle to it is closed.
 func (rs *RemoteService) Close(ctx context.Context) error {
+	if rs.svc == nil {
+		return nil
+	}
 	return relabel(rs.svc.Close(ctx), rs.conn.label)
 }
 

@@ -164,10 +164,14 @@ var runFiles = []string{serviceExe, job.FileLog, job.FileResult}
 func (c *Conn) removeRun(ctx context.Context, rs *RemoteService) error {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	if err := rs.svc.Delete(ctx); err != nil {
+	if rs.task {
+		if err := c.tasks.Delete(ctx, rs.Name); err != nil {
+			return removeDeployment(ctx, c, rs.DeploymentID, nil)
+		}
+	} else if err := rs.svc.Delete(ctx); err != nil {
 		return removeDeployment(ctx, c, rs.DeploymentID, rs.svc)
 	}
-	if err := rs.svc.Close(ctx); err != nil {
+	if err := rs.Close(ctx); err != nil {
 		return removeDeployment(ctx, c, rs.DeploymentID, nil)
 	}
 	for _, f := range runFiles {

@@ -60,19 +60,34 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 		return finish(r.Code, c.readLog(ctx, dir, progress), nil)
 	}
 	name := c.serviceName(id)
-	svc, err := c.mgr.OpenService(ctx, name, svcctl.ServiceAllAccess)
-	switch {
-	case err == nil:
-	case svcctl.IsServiceNotFound(err), svcctl.IsMarkedForDelete(err):
-		// Never created, or being deleted: no installation of it runs.
-		return nil, removeDeployment(ctx, c, id, nil)
-	default:
-		return nil, relabel(err, c.label)
+	rs := &RemoteService{conn: c, task: c.ViaTask(), Name: name, DeploymentID: id, Dir: dir}
+	if rs.task {
+		// Run as a task: followed through the Task Scheduler.
+		ours, err := c.taskOwned(ctx, name, id)
+		if err != nil {
+			return nil, err
+		}
+		if !ours {
+			return nil, removeDeployment(ctx, c, id, nil)
+		}
+	} else {
+		if c.mgr == nil {
+			return nil, removeDeployment(ctx, c, id, nil)
+		}
+		svc, err := c.mgr.OpenService(ctx, name, svcctl.ServiceAllAccess)
+		switch {
+		case err == nil:
+		case svcctl.IsServiceNotFound(err), svcctl.IsMarkedForDelete(err):
+			// Never created, or being deleted: no installation of it runs.
+			return nil, removeDeployment(ctx, c, id, nil)
+		default:
+			return nil, relabel(err, c.label)
+		}
+		rs.svc = svc
 	}
-	rs := &RemoteService{conn: c, svc: svc, Name: name, DeploymentID: id, Dir: dir}
 	st, err := rs.Status(ctx)
 	if err != nil {
-		_ = svc.Close(ctx)
+		_ = rs.Close(ctx)
 		return nil, err
 	}
 	if st.State == svcctl.Stopped {

@@ -44,7 +44,9 @@ func removeDeployment(ctx context.Context, c *Conn, id string, svc *svcctl.Servi
 	}
 	var errs []error
 	name := c.serviceName(id)
-	if svc == nil {
+	// A task of ours first: its program holds the directory's files open.
+	errs = append(errs, c.removeTask(ctx, id))
+	if svc == nil && c.mgr != nil {
 		s, err := c.mgr.OpenService(ctx, name, svcctl.ServiceAllAccess)
 		switch {
 		case err == nil:
@@ -217,6 +219,9 @@ type Leftover struct {
 	DeploymentID string
 	// Service reports that the service "<prefix>-<id>" existed.
 	Service bool
+	// Task reports that the Task Scheduler's task "<prefix>-<id>" existed
+	// (its action runs our program in the deployment's directory).
+	Task bool
 	// Dir reports that the directory ADMIN$\<prefix>\<id> existed.
 	Dir bool
 	// Err is the failure to remove it, if any.
@@ -224,9 +229,12 @@ type Leftover struct {
 }
 
 // Sweep finds what earlier deployments left on the host (services named
-// "<prefix>-<id>" and directories ADMIN$\<prefix>\<id>, as after a crash of
-// the Engine) and removes it, except deployments for which keep returns
-// true. It never touches a service or directory without our exact prefix.
+// "<prefix>-<id>", tasks of the Task Scheduler of that name whose action
+// runs our program in the deployment's directory, and directories
+// ADMIN$\<prefix>\<id>, as after a crash of the Engine) and removes it,
+// except deployments for which keep returns true. It never touches a
+// service, task or directory without our exact prefix. A host whose Task
+// Scheduler does not answer is swept of services and directories only.
 func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([]Leftover, error) {
 	found := map[string]*Leftover{}
 	get := func(id string) *Leftover {
@@ -235,9 +243,13 @@ func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([
 		}
 		return found[id]
 	}
-	services, err := c.mgr.EnumServices(ctx, svcctl.EnumOptions{Prefix: c.cfg.prefix() + "-", State: svcctl.EnumAll})
-	if err != nil {
-		return nil, relabel(err, c.label)
+	var services []svcctl.ServiceEntry
+	if c.mgr != nil {
+		var err error
+		services, err = c.mgr.EnumServices(ctx, svcctl.EnumOptions{Prefix: c.cfg.prefix() + "-", State: svcctl.EnumAll})
+		if err != nil {
+			return nil, relabel(err, c.label)
+		}
 	}
 	for _, s := range services {
 		// Only names that are "<prefix>-<valid id>": never "nxdeploy-..".
@@ -252,6 +264,15 @@ func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([
 			l := get(id)
 			l.Service, l.Err = true, err
 		}
+	}
+	tasks, err := c.sweepTasks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for id, terr := range tasks {
+		l := get(id)
+		l.Task = true
+		l.Err = errors.Join(l.Err, terr)
 	}
 	usable, err := c.prefixDirUsable(ctx, derrors.StepCleanup)
 	if err != nil {
