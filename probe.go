@@ -7,29 +7,36 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
+	"github.com/nxdeploy/deployer/tsch"
 )
 
 // Names of the probe's steps, in the order they run. Each failure also
 // carries the derrors.Step it happened in (a tree connect, say, for both
 // share steps).
 const (
-	ProbeStepResolve     = "resolve"
-	ProbeStepConnect     = "connect"
-	ProbeStepNegotiate   = "negotiate"
-	ProbeStepLogon       = "logon"
-	ProbeStepIPC         = "IPC$"
-	ProbeStepListShares  = "list shares"
-	ProbeStepAdmin       = "ADMIN$"
-	ProbeStepFreeSpace   = "free space"
-	ProbeStepSCManager   = "open service manager"
-	ProbeStepWriteTest   = "write test"
-	probeWriteTestPrefix = "nxdeploy-probe-"
+	ProbeStepResolve    = "resolve"
+	ProbeStepConnect    = "connect"
+	ProbeStepNegotiate  = "negotiate"
+	ProbeStepLogon      = "logon"
+	ProbeStepIPC        = "IPC$"
+	ProbeStepListShares = "list shares"
+	ProbeStepAdmin      = "ADMIN$"
+	ProbeStepFreeSpace  = "free space"
+	ProbeStepSCManager  = "open service manager"
+	ProbeStepWriteTest  = "write test"
+	// ProbeStepTaskScheduler binds the Task Scheduler (sealed, over
+	// \pipe\atsvc) and lists the deployer's tasks: run when the service
+	// manager refuses to create services, or with ConnectConfig.Via
+	// ViaTask. Nothing is created.
+	ProbeStepTaskScheduler = "task scheduler"
+	probeWriteTestPrefix   = "nxdeploy-probe-"
 )
 
 // ProbeOptions says how Probe reaches and logs on to a host: the same
@@ -114,6 +121,13 @@ type ProbeReport struct {
 	// Admin reports that the account may create services (OpenSCManager
 	// with SC_MANAGER_CREATE_SERVICE succeeded).
 	Admin bool
+	// ServiceManager reports that the service manager lets the account
+	// create services: the remote service can run as a service.
+	ServiceManager bool
+	// TaskScheduler reports that the Task Scheduler answered the account
+	// (ProbeStepTaskScheduler): the remote service can run as a task. It is
+	// checked only when the service manager refused or Via is ViaTask.
+	TaskScheduler bool
 }
 
 // OS returns the server's Windows version as a readable name, such as
@@ -234,9 +248,31 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 			return err
 		})
 	}
-	if !step(ProbeStepSCManager, true, func() error {
-		return probeAdmin(ctx, sess, opts)
-	}) {
+	var scmErr error
+	if opts.Via != ViaTask {
+		step(ProbeStepSCManager, false, func() error {
+			scmErr = probeAdmin(ctx, sess, opts)
+			r.ServiceManager = scmErr == nil
+			return scmErr
+		})
+	}
+	if opts.Via == ViaTask || scmErr != nil && opts.Via == ViaAuto && isAccessDenied(scmErr) {
+		step(ProbeStepTaskScheduler, false, func() error {
+			err := probeTasks(ctx, sess, opts)
+			r.TaskScheduler = err == nil
+			return err
+		})
+	}
+	if !r.ServiceManager && !r.TaskScheduler {
+		// Neither way in: the service manager's refusal is the probe's
+		// error and its last step (or the Task Scheduler's, when only it
+		// was asked); TaskScheduler false says the other way failed too.
+		n := len(r.Steps) - 1
+		if scmErr != nil && r.Steps[n].Name == ProbeStepTaskScheduler {
+			r.Steps = r.Steps[:n]
+			n--
+		}
+		r.Err = r.Steps[n].Err
 		return r
 	}
 	r.Admin = true
@@ -264,6 +300,22 @@ func probeAdmin(ctx context.Context, sess *smb.Session, opts ProbeOptions) error
 }
 
 // probeWriteTest uploads a small file to ADMIN$ and deletes it.
+// probeTasks binds the host's Task Scheduler as Connect would and lists the
+// tasks with the deployer's prefix.
+func probeTasks(ctx context.Context, sess *smb.Session, opts ProbeOptions) error {
+	tc, err := tsch.Open(ctx, sess.Host(), sess.Pipes(), tsch.Config{
+		Credentials: opts.SMB.Credentials,
+		ServerName:  strings.TrimPrefix(sess.Info().SPN, "cifs/"),
+		CallTimeout: opts.SMB.RequestTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tc.Close() }()
+	_, err = tc.Tasks(ctx, opts.prefix()+"-")
+	return err
+}
+
 func probeWriteTest(ctx context.Context, admin *smb.Share) error {
 	var rnd [6]byte
 	if _, err := rand.Read(rnd[:]); err != nil {

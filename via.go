@@ -302,8 +302,8 @@ func taskCommand(def string) (string, bool) {
 	if err := d.Decode(&doc); err != nil || len(doc.Actions.Exec) == 0 {
 		return "", false
 	}
-	cmd := strings.TrimSpace(doc.Actions.Exec[0].Command)
-	return strings.Trim(cmd, `"`), cmd != ""
+	cmd := strings.Trim(strings.TrimSpace(doc.Actions.Exec[0].Command), `"`)
+	return cmd, cmd != ""
 }
 
 // removeTask stops and deletes deployment id's task, when this connection
