@@ -130,7 +130,9 @@ func (c *Conn) taskClient(ctx context.Context) (*tsch.Client, error) {
 		CallTimeout: scfg.RequestTimeout,
 	})
 	if err != nil {
-		return nil, relabel(err, c.label)
+		// The pipe's own failure (no \pipe\atsvc: no Task Scheduler
+		// there) is named as the opening of the Task Scheduler.
+		return nil, atStep(c.label, tsch.StepOpenScheduler, err)
 	}
 	// A bind alone proves little: the Task Scheduler answers an
 	// administrator's enumeration (nothing is created).

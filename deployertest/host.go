@@ -41,35 +41,36 @@ type User struct {
 
 // config collects the options.
 type config struct {
-	addr        string
-	ip          string
-	port        int
-	user        string
-	password    string
-	ntHash      *[16]byte
-	extraUsers  []User
-	guestOnly   bool
-	logonStatus uint32
-	noAdminDir  bool
-	uac         bool
-	signing     bool
-	encryption  bool
-	maxDialect  uint16
-	antivirus   *smbserver.Antivirus
-	dropAfter   int64
-	latency     time.Duration
-	pipes       pipe.Opener
-	scmOpts     *scm.Options
-	program     Program
-	listener    net.Listener
-	services    []Service
-	systemRoot  string
-	root        string
-	name        string
-	domain      string
-	logger      *slog.Logger
-	windows     Windows
-	arch        Arch
+	addr         string
+	ip           string
+	port         int
+	user         string
+	password     string
+	ntHash       *[16]byte
+	extraUsers   []User
+	guestOnly    bool
+	logonStatus  uint32
+	noAdminDir   bool
+	uac          bool
+	signing      bool
+	encryption   bool
+	maxDialect   uint16
+	antivirus    *smbserver.Antivirus
+	dropAfter    int64
+	latency      time.Duration
+	pipes        pipe.Opener
+	scmOpts      *scm.Options
+	refuseCreate bool
+	program      Program
+	listener     net.Listener
+	services     []Service
+	systemRoot   string
+	root         string
+	name         string
+	domain       string
+	logger       *slog.Logger
+	windows      Windows
+	arch         Arch
 	// installer, startTimeout, fault and wrongPassword are set by
 	// WithInstaller, WithStartTimeout and WithFault.
 	installer     *Installer
@@ -114,6 +115,14 @@ func WithNTHash(user string, hash [16]byte) Option {
 // ADMIN$ and C$, as under UAC).
 func WithUsers(users ...User) Option {
 	return func(c *config) { c.extraUsers = append(c.extraUsers, users...) }
+}
+
+// WithServiceCreationRefused makes the service manager refuse
+// RCreateServiceW with ERROR_ACCESS_DENIED, though OpenSCManagerW grants the
+// right to create services: an RPC filter on that one operation (Windows 11,
+// Server 2025) or an EDR.
+func WithServiceCreationRefused() Option {
+	return func(c *config) { c.refuseCreate = true }
 }
 
 // WithGuestOnly maps every logon to the Guest account
@@ -402,6 +411,7 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 			opts.StartTimeout = cfg.startTimeout
 		}
 		opts.AdminDir = h.AdminDir
+		opts.RefuseCreate = opts.RefuseCreate || cfg.refuseCreate
 		if cfg.systemRoot != "" {
 			opts.SystemRoot = cfg.systemRoot
 		}

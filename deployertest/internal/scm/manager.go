@@ -36,6 +36,11 @@ type Options struct {
 	// DenyAll makes OpenSCManagerW fail with ERROR_ACCESS_DENIED for every
 	// caller (also settable later with SetDenyAll).
 	DenyAll bool
+	// RefuseCreate makes RCreateServiceW fail with ERROR_ACCESS_DENIED for
+	// every caller while OpenSCManagerW still grants the right to create
+	// (an RPC filter on that one operation, as Windows 11 and Server 2025
+	// allow, or an EDR).
+	RefuseCreate bool
 	// Program runs the services created through CreateServiceW. Nil means
 	// Installer(InstallerOptions{}).
 	Program Program

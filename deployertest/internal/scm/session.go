@@ -167,6 +167,9 @@ func (s *Session) CreateService(scm Handle, p CreateParams) (Handle, error) {
 	if _, err := s.scmLocked(scm, SCManagerCreateService); err != nil {
 		return Handle{}, err
 	}
+	if s.m.opts.RefuseCreate {
+		return Handle{}, ErrorAccessDenied
+	}
 	if !validName(p.Name) {
 		return Handle{}, ErrorInvalidName
 	}
