@@ -325,8 +325,12 @@ func (c *Conn) removeTask(ctx context.Context, id string) error {
 
 // sweepTasks returns the deployments whose tasks ("<prefix>-<id>", ours by
 // their action) are on the host. A host whose Task Scheduler does not
-// answer has none the deployer could have made.
+// answer has none the deployer could have made; with ViaService the Task
+// Scheduler is not asked.
 func (c *Conn) sweepTasks(ctx context.Context) (map[string]error, error) {
+	if c.cfg.Via == ViaService {
+		return nil, nil
+	}
 	if _, err := c.taskClient(ctx); err != nil {
 		return nil, nil
 	}
