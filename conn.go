@@ -111,11 +111,11 @@ func (c ConnectConfig) svcctlConfig(sess *smb.Session) svcctl.Config {
 		Port:            c.SMB.Port,
 		Dial:            c.SMB.Dial,
 		ConnectTimeout:  c.SMB.ConnectTimeout,
-		CallTimeout:     c.SMB.RequestTimeout,
+		RequestTimeout:  c.SMB.RequestTimeout,
 		Resolver:        c.SMB.Resolver,
 		RPCAuth:         c.RPCAuth,
-		SigningOptional: c.SMB.AllowUnsigned,
-		Encrypt:         c.SMB.Encryption != smb.EncryptNever,
+		SigningOptional: c.SMB.SigningOptional,
+		Encryption:      c.SMB.Encryption,
 	}
 }
 
@@ -221,7 +221,7 @@ func (c *Conn) Close() error {
 	defer cancel()
 	var errs []error
 	if c.mgr != nil {
-		errs = append(errs, c.mgr.Close(ctx))
+		errs = append(errs, c.mgr.CloseContext(ctx))
 	}
 	if c.tasks != nil {
 		errs = append(errs, c.tasks.Close())
@@ -230,7 +230,7 @@ func (c *Conn) Close() error {
 		errs = append(errs, c.scm.Close())
 	}
 	if c.admin != nil {
-		errs = append(errs, c.admin.Close(ctx))
+		errs = append(errs, c.admin.CloseContext(ctx))
 	}
 	if c.sess != nil {
 		errs = append(errs, c.sess.Close())

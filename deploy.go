@@ -64,7 +64,10 @@ type Config struct {
 	// secret; progress at debug level); nil logs nothing.
 	Logger *slog.Logger
 	// BusyRetries is how many times a host whose installer is busy (msiexec
-	// 1618, a service marked for delete) is retried; 0 means 5.
+	// 1618, a service marked for delete) is retried: 0 means
+	// DefaultBusyRetries, a negative value means never (the host fails on
+	// the first busy answer), as LogonFailureBudget's negative value means
+	// no limit.
 	BusyRetries int
 	// BusyBackoff is the first wait before such a retry, doubled each time;
 	// 0 means 30 s.
@@ -104,6 +107,10 @@ type Config struct {
 	UploadBuffers int64
 }
 
+// DefaultBusyRetries is how many times a busy host is retried when
+// Config.BusyRetries is 0.
+const DefaultBusyRetries = 5
+
 // DefaultUploadBuffers is the memory a Deployer's uploads share when
 // Config.UploadBuffers is 0.
 const DefaultUploadBuffers = 64 << 20
@@ -115,8 +122,11 @@ func (c Config) withDefaults() Config {
 	if c.Store == nil {
 		c.Store = NewMemoryStore()
 	}
-	if c.BusyRetries == 0 {
-		c.BusyRetries = 5
+	switch {
+	case c.BusyRetries == 0:
+		c.BusyRetries = DefaultBusyRetries
+	case c.BusyRetries < 0:
+		c.BusyRetries = 0
 	}
 	if c.BusyBackoff <= 0 {
 		c.BusyBackoff = 30 * time.Second

@@ -212,6 +212,48 @@ func hostWith(f *demo.Fleet, fault demo.Fault) string {
 // TestDeployBudgetCountsOnlyAccountAttempts: Kerberos failures that never
 // tested the password (here, hosts known only by address, for which no
 // ticket can be asked) do not spend the account's logon-failure budget.
+// TestDeployBusyRetries: BusyRetries counts the retries of a busy host
+// (1618), and a negative value means none at all.
+func TestDeployBusyRetries(t *testing.T) {
+	tests := []struct {
+		name    string
+		retries int
+		state   deployer.State
+		want    int
+	}{
+		{"negative means none", -1, deployer.Failed, 0},
+		{"one", 1, deployer.Failed, 1},
+		{"default", 0, deployer.WithCollector, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := startFleet(t, []demo.Fault{demo.BusyThenOK})
+			cfg := fleetConfig(f)
+			cfg.BusyRetries = tt.retries
+			d, ev := newDeployer(t, cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, err := d.Run(ctx, f.Targets())
+			require.NoError(t, err)
+			evs := ev.of(f.Hosts[0].Name)
+			retries := 0
+			for _, e := range evs {
+				if e.State == deployer.Retrying {
+					retries++
+				}
+			}
+			assert.Equal(t, tt.want, retries)
+			require.NotEmpty(t, evs)
+			last := evs[len(evs)-1]
+			assert.Equal(t, tt.state, last.State)
+			if tt.state == deployer.Failed {
+				require.NotNil(t, last.Error)
+				assert.Equal(t, "MSI error (1618)", last.Error.Message)
+			}
+		})
+	}
+}
+
 func TestDeployBudgetCountsOnlyAccountAttempts(t *testing.T) {
 	var hosts []discovery.Host
 	for i := range 6 {

@@ -262,13 +262,13 @@ func TestPushServiceReuseAndSweep(t *testing.T) {
 	assert.True(t, again.Reused)
 	assert.Equal(t, rs.SHA256, again.SHA256)
 
-	require.NoError(t, rs.Close(ctx))
-	require.NoError(t, again.Close(ctx))
+	require.NoError(t, rs.Close())
+	require.NoError(t, again.Close())
 
 	// Someone else's service with a similar name is never touched.
 	other, err := conn.ServiceManager().CreateService(ctx, "nxdeployer-other", "", `C:\Windows\other.exe`, svcctl.CreateOptions{})
 	require.NoError(t, err)
-	require.NoError(t, other.Close(ctx))
+	require.NoError(t, other.Close())
 	require.NoError(t, os.MkdirAll(filepath.Join(e.AdminDir, "nxdeploy", "run-2"), 0o755))
 
 	left, err := deployer.Sweep(ctx, conn, func(id string) bool { return false })
@@ -356,9 +356,9 @@ func TestRunInstallerServiceMarkedForDelete(t *testing.T) {
 	svc, err := conn.ServiceManager().OpenService(ctx, rs.Name, svcctl.ServiceAllAccess)
 	require.NoError(t, err)
 	require.NoError(t, svc.Delete(ctx))
-	require.NoError(t, svc.Close(ctx))
-	require.NoError(t, rs.Close(ctx))
-	release := time.AfterFunc(time.Second, func() { held.Close(context.Background()) })
+	require.NoError(t, svc.Close())
+	require.NoError(t, rs.Close())
+	release := time.AfterFunc(time.Second, func() { held.Close() })
 	defer release.Stop()
 
 	// A deployment with the same id meets ERROR_SERVICE_MARKED_FOR_DELETE;
@@ -380,7 +380,7 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 	ctx := context.Background()
 	first, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "swap"})
 	require.NoError(t, err)
-	require.NoError(t, first.Close(ctx))
+	require.NoError(t, first.Close())
 
 	// The same deployment with another binary (the x86 build, for a host
 	// said to be x86; it also runs on this x64 host): our service is

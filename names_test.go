@@ -161,7 +161,7 @@ func TestSweepTouchesOnlyOurDeployments(t *testing.T) {
 	defer cancel()
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "run-1"})
 	require.NoError(t, err)
-	require.NoError(t, rs.Close(ctx))
+	require.NoError(t, rs.Close())
 	require.NoError(t, os.MkdirAll(filepath.Join(e.AdminDir, "nxdeploy", "run-2"), 0o755))
 
 	left, err := deployer.Sweep(ctx, conn, func(id string) bool { return id == "other1" })
@@ -323,7 +323,7 @@ func TestSweepRemovesOurServiceWithALongCommandLine(t *testing.T) {
 	defer cancel()
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "long1", Args: []string{strings.Repeat("j", 9000)}})
 	require.NoError(t, err)
-	require.NoError(t, rs.Close(ctx))
+	require.NoError(t, rs.Close())
 	left, err := deployer.Sweep(ctx, conn, nil)
 	require.NoError(t, err)
 	require.Len(t, left, 1)

@@ -214,7 +214,7 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 		if err != nil {
 			return err
 		}
-		return ipc.Close(ctx)
+		return ipc.CloseContext(ctx)
 	}) {
 		return r
 	}
@@ -296,7 +296,7 @@ func probeAdmin(ctx context.Context, sess *smb.Session, opts ProbeOptions) error
 	if err != nil {
 		return relabel(err, label)
 	}
-	return relabel(m.Close(ctx), label)
+	return relabel(m.CloseContext(ctx), label)
 }
 
 // probeWriteTest uploads a small file to ADMIN$ and deletes it.

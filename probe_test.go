@@ -187,7 +187,7 @@ func TestProbeGuestOnly(t *testing.T) {
 	for _, allowUnsigned := range []bool{false, true} {
 		opts := l.opts
 		opts.SMB.Credentials = smb.Credentials{User: "someone", Password: "secret"}
-		opts.SMB.AllowUnsigned = allowUnsigned
+		opts.SMB.SigningOptional = allowUnsigned
 		r := deployer.Probe(context.Background(), l.host, opts)
 		e := assertFailure(t, r, derrors.LogonFailure, "logon failure", derrors.ReasonGuestOnly, derrors.StepLogon, deployer.ProbeStepLogon)
 		assert.True(t, r.Guest)

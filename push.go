@@ -246,7 +246,7 @@ func (c *Conn) adoptService(ctx context.Context, rs *RemoteService, id string) e
 	}
 	ours, err := c.ownsService(ctx, existing, id)
 	if err != nil || !ours {
-		_ = existing.Close(ctx)
+		_ = existing.CloseContext(ctx)
 		if err == nil {
 			err = serviceNameTaken(c.label, rs.Name)
 		}
@@ -403,11 +403,15 @@ func (rs *RemoteService) Remove(ctx context.Context) error { return rs.cleanup(c
 // files on the host (a later PushService of the same deployment reuses
 // them, and Sweep removes them). A service marked for deletion is only
 // removed once every handle to it is closed.
-func (rs *RemoteService) Close(ctx context.Context) error {
+func (rs *RemoteService) Close() error { return rs.CloseContext(context.Background()) }
+
+// CloseContext is Close bounded by ctx as well: every type whose Close sends
+// a request to the host has one, named so.
+func (rs *RemoteService) CloseContext(ctx context.Context) error {
 	if rs.svc == nil {
 		return nil
 	}
-	return relabel(rs.svc.Close(ctx), rs.conn.label)
+	return relabel(rs.svc.CloseContext(ctx), rs.conn.label)
 }
 
 // cleanupTimeout bounds cleanup after the caller's context is done.

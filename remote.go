@@ -171,7 +171,7 @@ func (c *Conn) removeRun(ctx context.Context, rs *RemoteService) error {
 	} else if err := rs.svc.Delete(ctx); err != nil {
 		return removeDeployment(ctx, c, rs.DeploymentID, rs.svc)
 	}
-	if err := rs.Close(ctx); err != nil {
+	if err := rs.CloseContext(ctx); err != nil {
 		return removeDeployment(ctx, c, rs.DeploymentID, nil)
 	}
 	for _, f := range runFiles {

@@ -87,7 +87,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 	}
 	st, err := rs.Status(ctx)
 	if err != nil {
-		_ = rs.Close(ctx)
+		_ = rs.CloseContext(ctx)
 		return nil, err
 	}
 	if st.State == svcctl.Stopped {

@@ -255,7 +255,7 @@ func TestResumeOfARecordInAnyState(t *testing.T) {
 	conn := connect(t, e)
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "earlier"})
 	require.NoError(t, err)
-	require.NoError(t, rs.Close(ctx))
+	require.NoError(t, rs.Close())
 	require.NoError(t, conn.Close())
 	journal := filepath.Join(t.TempDir(), "hosts.journal")
 	store, err := deployer.OpenFileStore(journal)

@@ -54,7 +54,7 @@ func removeDeployment(ctx context.Context, c *Conn, id string, svc *svcctl.Servi
 			if ours {
 				svc = s // DeleteAndWait closes it
 			} else {
-				_ = s.Close(ctx)
+				_ = s.CloseContext(ctx)
 				errs = append(errs, oerr) // nil for someone else's service: left alone
 			}
 		case svcctl.IsMarkedForDelete(err):
@@ -93,7 +93,7 @@ func (c *Conn) serviceOwned(ctx context.Context, name, id string) (bool, error) 
 	case err != nil:
 		return false, relabel(err, c.label)
 	}
-	defer s.Close(ctx)
+	defer s.CloseContext(ctx)
 	return c.ownsService(ctx, s, id)
 }
 

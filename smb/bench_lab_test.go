@@ -171,7 +171,7 @@ func BenchmarkLabUpload(b *testing.B) {
 		measure(b, "c.bin", func() (uint64, error) {
 			stop := heapPeak()
 			defer stop()
-			f, err := admin.Raw(ctx).Create("c.bin")
+			f, err := smb.RawShare(ctx, admin).Create("c.bin")
 			if err != nil {
 				return 0, err
 			}

@@ -68,10 +68,10 @@ type Config struct {
 	// then every tree connect, open, close, rename); for an upload it bounds
 	// the wait for any one write to complete. 0 means 30 s.
 	RequestTimeout time.Duration
-	// AllowUnsigned stops the client from requiring message signing. By
+	// SigningOptional stops the client from requiring message signing. By
 	// default signing is required, as Windows 11 24H2 and Server 2025 do.
 	// The session still signs; only a server that cannot is then accepted.
-	AllowUnsigned bool
+	SigningOptional bool
 	// Encryption says when to encrypt; the zero value is EncryptIfOffered.
 	Encryption Encryption
 	// MaxCredits caps the SMB credits the client holds, and so the data in

@@ -163,7 +163,7 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 	if mode%2 == 1 {
 		// Unsigned and unencrypted: the mutated bodies reach go-smb2's
 		// decoders instead of failing signature checks.
-		cfg.AllowUnsigned, cfg.Encryption = true, smb.EncryptNever
+		cfg.SigningOptional, cfg.Encryption = true, smb.EncryptNever
 	}
 	bound := func(what string, start time.Time, limit time.Duration) {
 		if took := time.Since(start); took > limit {
@@ -210,7 +210,7 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 			// root package does.
 			rctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			_, err := admin.Raw(rctx).ReadDir(".")
+			_, err := smb.RawShare(rctx, admin).ReadDir(".")
 			if e := derrors.Wrap(h.IP, derrors.StepCleanup, err); e != nil {
 				return e
 			}
@@ -218,13 +218,13 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 		})
 		step("Stat", func() error { _, err := admin.Stat(ctx, "hostile.bin"); return err })
 		step("Remove", func() error { return admin.Remove(ctx, "hostile.bin") })
-		step("Umount", func() error { return admin.Close(ctx) })
+		step("Umount", func() error { return admin.Close() })
 	}
 	step("SharePath", func() error { _, err := s.SharePath(ctx, "ADMIN$"); return err })
 	step("ListShares", func() error { _, err := s.ListShares(ctx); return err })
 	step("svcctl", func() error {
 		c, err := svcctl.Dial(ctx, h.IP, svcctl.Config{
-			Credentials: cfg.Credentials, CallTimeout: timeout, ConnectTimeout: time.Second,
+			Credentials: cfg.Credentials, RequestTimeout: timeout, ConnectTimeout: time.Second,
 			Pipe: func(ctx context.Context) (net.Conn, error) { return s.OpenPipe(ctx, "svcctl") },
 		})
 		if err != nil {
@@ -235,12 +235,12 @@ func hostileRun(t testing.TB, h *deployertest.Host, plan []byte) (failed []strin
 		if err != nil {
 			return err
 		}
-		defer m.Close(ctx)
+		defer m.Close()
 		svc, err := m.OpenService(ctx, "Spooler", svcctl.ServiceQueryStatus|svcctl.ServiceQueryConfig)
 		if err != nil {
 			return err
 		}
-		defer svc.Close(ctx)
+		defer svc.Close()
 		if _, err := svc.QueryStatus(ctx); err != nil {
 			return err
 		}

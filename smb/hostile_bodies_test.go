@@ -134,7 +134,7 @@ func TestHostileReplyBodiesAfterLogon(t *testing.T) {
 			h := deployertest.Start(t, deployertest.WithMaxDialect(0x0210))
 			cfg := smb.Config{
 				Credentials: smb.Credentials{User: h.User, Password: h.Password}, Port: h.Port, Label: "HOSTILE",
-				AllowUnsigned: true, Encryption: smb.EncryptNever, RequestTimeout: 3 * time.Second,
+				SigningOptional: true, Encryption: smb.EncryptNever, RequestTimeout: 3 * time.Second,
 				Dial: dialRewriting(once(tt.cmd, tt.status, tt.rewrite)),
 			}
 			ctx := context.Background()
@@ -147,7 +147,7 @@ func TestHostileReplyBodiesAfterLogon(t *testing.T) {
 			_, err = admin.Upload(ctx, "a.bin", bytes.NewReader(data), int64(len(data)), smb.UploadOptions{VerifySHA256: true})
 			if err == nil {
 				rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-				_, err = admin.Raw(rctx).ReadDir(".")
+				_, err = smb.RawShare(rctx, admin).ReadDir(".")
 				cancel()
 				err = derrors.Wrap("HOSTILE", derrors.StepCleanup, err)
 			}

@@ -243,7 +243,7 @@ func TestHostileRepliesBeforeLogonAreTypedErrors(t *testing.T) {
 			start := time.Now()
 			s, err := smb.Dial(context.Background(), "127.0.0.1", smb.Config{
 				Credentials: smb.Credentials{User: "admin", Password: "pw"}, Port: port, Label: "HOSTILE",
-				AllowUnsigned: true, RequestTimeout: 5 * time.Second,
+				SigningOptional: true, RequestTimeout: 5 * time.Second,
 			}, nil)
 			require.Nil(t, s)
 			var e *derrors.Error
@@ -272,7 +272,7 @@ func TestAServerThatDoesNotSign(t *testing.T) {
 	ctx := context.Background()
 	for _, allow := range []bool{true, false} {
 		s, err := smb.Dial(ctx, h.IP, smb.Config{Credentials: smb.Credentials{User: h.User, Password: h.Password},
-			Port: h.Port, AllowUnsigned: allow}, nil)
+			Port: h.Port, SigningOptional: allow}, nil)
 		require.NoError(t, err)
 		info := s.Info()
 		assert.False(t, info.SigningRequired)
@@ -328,7 +328,7 @@ func TestTransformFrameOnASessionWithoutKeys(t *testing.T) {
 	})
 	ctx := context.Background()
 	s, err := smb.Dial(ctx, "127.0.0.1", smb.Config{Credentials: smb.Credentials{User: "admin", Password: "pw"},
-		Port: port, AllowUnsigned: true, RequestTimeout: 3 * time.Second, Label: "HOSTILE"}, nil)
+		Port: port, SigningOptional: true, RequestTimeout: 3 * time.Second, Label: "HOSTILE"}, nil)
 	require.NoError(t, err)
 	defer s.Close()
 	_, err = s.Mount(ctx, "ADMIN$")

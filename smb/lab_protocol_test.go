@@ -55,7 +55,7 @@ func TestLabSigningAndEncryptionAsTheyHappen(t *testing.T) {
 	_, _, s, cfg := labTarget(t, lab.SambaOptions{})
 	ctx := context.Background()
 	unsigned := cfg
-	unsigned.AllowUnsigned = true
+	unsigned.SigningOptional = true
 	reconfigure(t, s, func() bool {
 		sess, err := smb.Dial(ctx, s.Addr.String(), unsigned, nil)
 		if err != nil {
@@ -67,7 +67,7 @@ func TestLabSigningAndEncryptionAsTheyHappen(t *testing.T) {
 
 	for _, c := range []smb.Config{unsigned, cfg} {
 		sess, err := smb.Dial(ctx, s.Addr.String(), c, nil)
-		require.NoError(t, err, "allow unsigned %v", c.AllowUnsigned)
+		require.NoError(t, err, "allow unsigned %v", c.SigningOptional)
 		info := sess.Info()
 		assert.Equal(t, smb.SMB210, info.Dialect)
 		assert.False(t, info.SigningRequired, "server signing = disabled")
@@ -79,7 +79,7 @@ func TestLabSigningAndEncryptionAsTheyHappen(t *testing.T) {
 		_, err = admin.Upload(ctx, "unsigned.bin", strings.NewReader("hello"), 5, smb.UploadOptions{VerifySHA256: true})
 		require.NoError(t, err)
 		require.NoError(t, admin.Remove(ctx, "unsigned.bin"))
-		require.NoError(t, admin.Close(ctx))
+		require.NoError(t, admin.Close())
 		shares, err := sess.ListShares(ctx)
 		require.NoError(t, err)
 		assert.Contains(t, shares, "ADMIN$")

@@ -123,7 +123,7 @@ func TestLabDialFacts(t *testing.T) {
 	_, err = admin.Stat(ctx, "up.bin")
 	assert.True(t, errors.Is(err, fs.ErrNotExist), "%v", err)
 	assertOnlyFiles(t, s.AdminShareDir)
-	require.NoError(t, admin.Close(ctx))
+	require.NoError(t, admin.Close())
 }
 
 // assertOnlyFiles checks the exact set of names in dir.
@@ -233,7 +233,7 @@ func TestLabRemoveRetriesWhileInUse(t *testing.T) {
 	t.Cleanup(func() { assert.NoError(t, holder.Close()) })
 	hshare, err := holder.Mount(ctx, "ADMIN$")
 	require.NoError(t, err)
-	f, err := hshare.Raw(ctx).OpenFile("busy.exe", os.O_RDWR, 0) // no FILE_SHARE_DELETE
+	f, err := smb.RawShare(ctx, hshare).OpenFile("busy.exe", os.O_RDWR, 0) // no FILE_SHARE_DELETE
 	require.NoError(t, err)
 
 	sess, err := smb.Dial(ctx, s.Addr.String(), cfg, nil)
@@ -251,7 +251,7 @@ func TestLabRemoveRetriesWhileInUse(t *testing.T) {
 
 	// A file held open past the caller's deadline is a typed "file in use".
 	require.NoError(t, os.WriteFile(filepath.Join(s.AdminShareDir, "busy2.exe"), []byte("MZ"), 0o644))
-	f2, err := hshare.Raw(ctx).OpenFile("busy2.exe", os.O_RDWR, 0)
+	f2, err := smb.RawShare(ctx, hshare).OpenFile("busy2.exe", os.O_RDWR, 0)
 	require.NoError(t, err)
 	defer func() { _ = f2.Close() }()
 	dctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)

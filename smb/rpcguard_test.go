@@ -111,7 +111,7 @@ func TestRPCReplyCannotMakeUsAllocate(t *testing.T) {
 			ctx := context.Background()
 			s, err := smb.Dial(ctx, h.IP, smb.Config{Credentials: smb.Credentials{User: h.User, Password: h.Password},
 				Port: h.Port, Label: "HOSTILE", RequestTimeout: 5 * time.Second,
-				AllowUnsigned: true, Encryption: smb.EncryptNever, Dial: dialRewriting(replaceRPCResponse(tt.stub))}, nil)
+				SigningOptional: true, Encryption: smb.EncryptNever, Dial: dialRewriting(replaceRPCResponse(tt.stub))}, nil)
 			require.NoError(t, err)
 			defer s.Close()
 
@@ -135,7 +135,7 @@ func TestRPCReplyCannotMakeUsAllocate(t *testing.T) {
 			// The session still works: the guard closed only the pipe.
 			admin, err := s.Mount(ctx, "ADMIN$")
 			require.NoError(t, err)
-			require.NoError(t, admin.Close(ctx))
+			require.NoError(t, admin.Close())
 		})
 	}
 }

@@ -33,7 +33,7 @@ func TestLabSecurity(t *testing.T) {
 	t.Cleanup(func() { assert.NoError(t, sess.Close()) })
 	sh, err := sess.Mount(ctx, "ADMIN$")
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = sh.Close(ctx) })
+	t.Cleanup(func() { _ = sh.Close() })
 	require.NoError(t, sh.MkdirAll(ctx, "nxdeploy/dep1"))
 
 	smbcacls := func(args ...string) string {

@@ -64,7 +64,7 @@ type Info struct {
 	// Signed reports that the server signs its messages (its session setup
 	// reply carried a signature) or, when Encrypted, seals them (which also
 	// authenticates them). It is false for a guest session and for a server
-	// that does not sign, which only AllowUnsigned accepts.
+	// that does not sign, which only SigningOptional accepts.
 	Signed bool
 	// Encrypted reports that messages are encrypted (SMB 3.x).
 	Encrypted bool
@@ -116,7 +116,7 @@ type Session struct {
 var errNoUser = errors.New("smb: Credentials.User is empty")
 
 // Dial resolves host (a name or an IP address), connects to its SMB port,
-// negotiates (signing required unless cfg.AllowUnsigned, encryption as
+// negotiates (signing required unless cfg.SigningOptional, encryption as
 // cfg.Encryption says) and logs on with cfg.Credentials. Every error is a
 // *derrors.Error naming the step that failed: resolve, connect, negotiate or
 // logon. A logon the server maps to Guest fails with
@@ -234,7 +234,7 @@ func (s *Session) handshake(ctx context.Context) (err error) {
 	d := &smb2.Dialer{
 		MaxCreditBalance: s.cfg.maxCredits(),
 		Negotiator: smb2.Negotiator{
-			RequireMessageSigning: !s.cfg.AllowUnsigned,
+			RequireMessageSigning: !s.cfg.SigningOptional,
 			UseMessageEncryption:  s.cfg.Encryption != EncryptNever,
 		},
 		Initiator: init,
@@ -272,7 +272,7 @@ func (s *Session) handshake(ctx context.Context) (err error) {
 	switch {
 	case s.info.Guest:
 		e = guestError(s.label, errors.New("smb: the server logged the session on as Guest"))
-	case !s.cfg.AllowUnsigned && !s.info.Signed:
+	case !s.cfg.SigningOptional && !s.info.Signed:
 		e = &derrors.Error{Host: s.label, Step: derrors.StepLogon, Kind: derrors.SharedAccessFailure,
 			Reason: derrors.ReasonSigningUnavailable,
 			Err:    fmt.Errorf("smb: signing is required but the server did not sign the session (dialect %s)", s.info.Dialect)}

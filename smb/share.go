@@ -29,13 +29,6 @@ func (sh *Share) Name() string { return sh.name }
 // Session returns the session the share belongs to.
 func (sh *Share) Session() *Session { return sh.s }
 
-// Raw returns go-smb2's share bound to ctx, for operations this package
-// does not wrap. Its requests have no timeout but ctx's, and its errors are
-// go-smb2's; classify them with derrors.Wrap. Prefer the Share's own
-// methods (ReadDir, Lstat, ReadAt, ReadFile, RemoveAll), which bound every
-// request by the session's request timeout.
-func (sh *Share) Raw(ctx context.Context) *smb2.Share { return sh.fs.WithContext(ctx) }
-
 // Space is the size and free space of the volume behind a share, in bytes.
 type Space struct {
 	Total     uint64 // the volume's size
@@ -190,8 +183,13 @@ func retryableRemove(err error) bool {
 	return false
 }
 
-// Close disconnects the share.
-func (sh *Share) Close(ctx context.Context) error {
+// Close disconnects the share (an SMB TREE_DISCONNECT), waiting at most
+// Config.RequestTimeout for the answer, as io.Closer does.
+func (sh *Share) Close() error { return sh.CloseContext(context.Background()) }
+
+// CloseContext is Close bounded by ctx as well: every type whose Close sends
+// a request to the host has one, named so.
+func (sh *Share) CloseContext(ctx context.Context) error {
 	rctx, cancel := sh.s.requestContext(ctx)
 	defer cancel()
 	if err := sh.fs.WithContext(rctx).Umount(); err != nil {

@@ -32,7 +32,7 @@ func TestLabShareReadsAndRemoveAll(t *testing.T) {
 	t.Cleanup(func() { assert.NoError(t, sess.Close()) })
 	admin, err := sess.Mount(ctx, "ADMIN$")
 	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, admin.Close(ctx)) })
+	t.Cleanup(func() { assert.NoError(t, admin.Close()) })
 
 	root := filepath.Join(s.AdminShareDir, "nxdeploy", "run1")
 	require.NoError(t, os.MkdirAll(filepath.Join(root, "sub"), 0o777))

@@ -45,7 +45,7 @@ func BenchmarkWinhostDialOpenSCManager(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := m.Close(ctx); err != nil {
+		if err := m.Close(); err != nil {
 			b.Fatal(err)
 		}
 		if err := c.Close(); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/nxdeploy/deployer/internal/krbauth"
 	"github.com/nxdeploy/deployer/internal/rpcguard"
 	"github.com/nxdeploy/deployer/internal/smbguard"
+	"github.com/nxdeploy/deployer/smb"
 )
 
 // Client speaks [MS-SCMR] to one host over ncacn_np:HOST[\pipe\svcctl].
@@ -229,7 +230,7 @@ func (c *Client) kerberos(ctx context.Context) (*krbauth.Mechanism, string, erro
 // dial opens a new transport: TCP connect through cfg.Dial, SMB negotiate
 // and session set-up (NTLM through SPNEGO, signing required unless
 // SigningOptional), tree connect to IPC$, open \pipe\svcctl, and the svcctl
-// bind. The whole set-up is bounded by ConnectTimeout+CallTimeout and by
+// bind. The whole set-up is bounded by ConnectTimeout+RequestTimeout and by
 // ctx: when either ends first, the sockets are closed under go-msrpc.
 func (c *Client) dial(ctx context.Context) (*transport, error) {
 	set := &connSet{}
@@ -260,7 +261,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 	}
 
 	// The watchdog bounds the whole set-up, KDC exchanges included.
-	wctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.CallTimeout)
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.ConnectTimeout+c.cfg.RequestTimeout)
 	defer cancel()
 
 	var (
@@ -282,7 +283,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 			}
 			return track(conn, err)
 		}
-		dialOpts = []dcerpc.Option{dcerpc.WithDialer(dialerFunc(pipeHook)), dcerpc.WithTimeout(c.cfg.CallTimeout)}
+		dialOpts = []dcerpc.Option{dcerpc.WithDialer(dialerFunc(pipeHook)), dcerpc.WithTimeout(c.cfg.RequestTimeout)}
 		endpoint = "ncacn_ip_tcp:[445]"
 	} else {
 		var (
@@ -308,7 +309,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		if !c.cfg.SigningOptional {
 			smbOpts = append(smbOpts, msrpcsmb2.WithSign())
 		}
-		if c.cfg.Encrypt {
+		if c.cfg.Encryption != smb.EncryptNever {
 			smbOpts = append(smbOpts, msrpcsmb2.WithSeal())
 		}
 		smbDialer := msrpcsmb2.NewDialer(smbOpts...)
@@ -319,7 +320,7 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 			dcerpc.WithDialer(dialerFunc(hook)),
 			dcerpc.WithSMBDialer(smbDialer),
 			dcerpc.WithSMBPort(c.cfg.Port),
-			dcerpc.WithTimeout(c.cfg.CallTimeout),
+			dcerpc.WithTimeout(c.cfg.RequestTimeout),
 		}
 	}
 	bindOpts := []dcerpc.Option{
@@ -410,7 +411,7 @@ func (c *Client) teardown(t *transport, graceful bool) {
 		}()
 		go func() {
 			defer c.closing.Done()
-			timer := time.NewTimer(gracePeriod(c.cfg.CallTimeout))
+			timer := time.NewTimer(gracePeriod(c.cfg.RequestTimeout))
 			defer timer.Stop()
 			select {
 			case <-done:
@@ -506,7 +507,7 @@ func (c *Client) call(ctx context.Context, step derrors.Step, policy retryPolicy
 			return err
 		}
 		t.callMu.Lock()
-		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		err = runCall(cctx, t, f)
 		cancel()
 		t.callMu.Unlock()

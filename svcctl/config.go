@@ -14,9 +14,10 @@ const (
 	DefaultPort = 445
 	// DefaultConnectTimeout bounds one TCP connect.
 	DefaultConnectTimeout = 5 * time.Second
-	// DefaultCallTimeout bounds the SMB session set-up and bind of a
-	// transport, and each RPC call.
-	DefaultCallTimeout = 30 * time.Second
+	// DefaultRequestTimeout bounds the SMB session set-up and bind of a
+	// transport, and each RPC call (the same default as
+	// smb.DefaultRequestTimeout).
+	DefaultRequestTimeout = 30 * time.Second
 	// DefaultMaxRedials is how many times in a row a Client dials a new
 	// transport after the previous one was lost before it gives up.
 	DefaultMaxRedials = 3
@@ -75,9 +76,10 @@ type Config struct {
 	Dial smb.DialFunc
 	// ConnectTimeout bounds each TCP connect; 0 means DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// CallTimeout bounds the SMB session set-up, the pipe open and the bind
-	// of each transport, and each RPC call; 0 means DefaultCallTimeout.
-	CallTimeout time.Duration
+	// RequestTimeout bounds the SMB session set-up, the pipe open and the
+	// bind of each transport, and each RPC call; 0 means
+	// DefaultRequestTimeout. It is smb.Config.RequestTimeout's counterpart.
+	RequestTimeout time.Duration
 	// Resolver resolves a host name; nil means net.DefaultResolver. An IP
 	// address is used as is.
 	Resolver *net.Resolver
@@ -85,17 +87,22 @@ type Config struct {
 	// RPCAuthNone.
 	RPCAuth RPCAuth
 	// SigningOptional lets the SMB session run unsigned when the server does
-	// not require signing. By default the Client requires SMB signing.
+	// not require signing. By default the Client requires SMB signing, as
+	// smb.Config does (the same name there).
 	SigningOptional bool
-	// Encrypt asks for SMB3 encryption whenever the server supports it.
-	Encrypt bool
+	// Encryption says when the SMB session encrypts, as in smb.Config; the
+	// zero value is smb.EncryptIfOffered. The svcctl transport's session
+	// cannot report whether it encrypted, so smb.EncryptRequired asks for
+	// encryption as EncryptIfOffered does: enforce it on an smb.Session
+	// (Dial it first, or use Pipe), which fails the logon without it.
+	Encryption smb.Encryption
 	// Pipe, when set, opens \pipe\svcctl on an SMB session the caller
 	// already has (such as smb.Session.OpenPipe, whose *smb.Pipe is a
 	// net.Conn without deadlines), and the Client speaks over it, as the
 	// connection of an ncacn_ip_tcp binding (DCE/RPC PDUs are the same bytes
 	// on a pipe), instead of dialing a TCP connection and logging on again: one
 	// connection and one logon per host instead of two. Port, Dial,
-	// Credentials, ServerName, SigningOptional and Encrypt are then unused,
+	// Credentials, ServerName, SigningOptional and Encryption are then unused,
 	// and RPCAuth must be RPCAuthNone (an authenticated bind needs keys of
 	// go-msrpc's own SMB session). A transport lost to a fault opens a new
 	// pipe on the same session.
@@ -114,8 +121,8 @@ func (c Config) withDefaults() Config {
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
-	if c.CallTimeout <= 0 {
-		c.CallTimeout = DefaultCallTimeout
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.MaxRedials == 0 {
 		c.MaxRedials = DefaultMaxRedials

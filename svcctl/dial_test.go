@@ -113,7 +113,7 @@ func TestDialFailuresWithoutPeer(t *testing.T) {
 		}, derrors.StepConnect, derrors.ConnectionTimeout, 1},
 		{"server silent after connect", "127.0.0.1", func(t *testing.T) svcctl.Config {
 			return svcctl.Config{Credentials: creds, Port: silentServer(t), Dial: countingDial,
-				ConnectTimeout: 200 * time.Millisecond, CallTimeout: 300 * time.Millisecond}
+				ConnectTimeout: 200 * time.Millisecond, RequestTimeout: 300 * time.Millisecond}
 		}, derrors.StepLogon, derrors.ConnectionTimeout, 1},
 	}
 	for _, tt := range tests {
@@ -136,9 +136,9 @@ func TestDialHonoursCallerContext(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	c, err := svcctl.Dial(ctx, "127.0.0.1", svcctl.Config{
-		Credentials: smb.Credentials{User: "u", Password: "p"},
-		Port:        port,
-		CallTimeout: time.Hour,
+		Credentials:    smb.Credentials{User: "u", Password: "p"},
+		Port:           port,
+		RequestTimeout: time.Hour,
 	})
 	assert.Nil(t, c)
 	requireTyped(t, err, derrors.StepLogon, derrors.ConnectionTimeout, 0)

@@ -36,7 +36,7 @@ func ExampleClient_OpenSCManager() {
 		fmt.Println(err)
 		return
 	}
-	defer m.Close(ctx)
+	defer m.Close()
 	fmt.Println("administrator")
 }
 
@@ -57,7 +57,7 @@ func ExampleManager_CreateService() {
 		fmt.Println(err)
 		return
 	}
-	defer m.Close(ctx)
+	defer m.Close()
 	svc, err := m.CreateService(ctx, "nxd-20261124-1", "nxd deployment", `C:\Windows\nxd\1\svc.exe`, svcctl.CreateOptions{})
 	if err != nil {
 		fmt.Println(err) // svcctl.IsServiceExists(err), svcctl.IsMarkedForDelete(err), ...

@@ -64,9 +64,14 @@ func (m *Manager) handle(ctx context.Context, t *transport) (*svcctlrpc.Handle, 
 	return m.h, nil
 }
 
-// Close closes the handle (RCloseServiceHandle). A handle opened on a lost
-// transport is gone on the server already and is just forgotten.
-func (m *Manager) Close(ctx context.Context) error {
+// Close closes the handle (RCloseServiceHandle), waiting at most
+// Config.RequestTimeout for the answer, as io.Closer does. A handle opened
+// on a lost transport is gone on the server already and is just forgotten.
+func (m *Manager) Close() error { return m.CloseContext(context.Background()) }
+
+// CloseContext is Close bounded by ctx as well: every type whose Close sends
+// a request to the host has one, named so.
+func (m *Manager) CloseContext(ctx context.Context) error {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -91,7 +96,7 @@ func (c *Client) closeHandle(ctx context.Context, h *svcctlrpc.Handle, gen uint6
 		return nil
 	}
 	t.callMu.Lock()
-	cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	_, err := check(t.cli.CloseService(cctx, &svcctlrpc.CloseServiceRequest{ServiceObject: h}))
 	cancel()
 	t.callMu.Unlock()

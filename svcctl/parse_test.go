@@ -219,7 +219,7 @@ func TestConfigDefaults(t *testing.T) {
 	c := Config{}.withDefaults()
 	assert.Equal(t, DefaultPort, c.Port)
 	assert.Equal(t, DefaultConnectTimeout, c.ConnectTimeout)
-	assert.Equal(t, DefaultCallTimeout, c.CallTimeout)
+	assert.Equal(t, DefaultRequestTimeout, c.RequestTimeout)
 	assert.Equal(t, DefaultMaxRedials, c.MaxRedials)
 	assert.NotNil(t, c.Resolver)
 	assert.NotNil(t, c.Dial)

@@ -60,8 +60,8 @@ func TestWinhostOverSessionPipe(t *testing.T) {
 
 	pipes := &sessionPipes{sess: sess}
 	cfg := svcctl.Config{
-		Pipe:        pipes.open,
-		CallTimeout: 10 * time.Second,
+		Pipe:           pipes.open,
+		RequestTimeout: 10 * time.Second,
 		Dial: func(context.Context, string, string) (net.Conn, error) {
 			t.Error("the client dialed a connection of its own")
 			return nil, errors.New("no dialing")
@@ -89,8 +89,8 @@ func TestWinhostOverSessionPipe(t *testing.T) {
 	assert.GreaterOrEqual(t, len(pipes.pipes), 2)
 
 	require.NoError(t, svc.Delete(ctx))
-	require.NoError(t, svc.Close(ctx))
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, svc.Close())
+	require.NoError(t, m.Close())
 	require.NoError(t, c.Close())
 	_, ok := p.h.Service("nxd-pipe")
 	assert.False(t, ok)

@@ -48,9 +48,9 @@ func startSamba(t *testing.T, opts lab.SambaOptions) *sambaPeer {
 
 func (p *sambaPeer) config(admin bool) svcctl.Config {
 	cfg := svcctl.Config{
-		Credentials: smb.Credentials{User: p.s.User, Password: p.s.Password},
-		Dial:        p.n.DialContext,
-		CallTimeout: 15 * time.Second,
+		Credentials:    smb.Credentials{User: p.s.User, Password: p.s.Password},
+		Dial:           p.n.DialContext,
+		RequestTimeout: 15 * time.Second,
 	}
 	if admin {
 		cfg.Credentials = smb.Credentials{User: p.s.AdminUser, Password: p.s.AdminPassword}
@@ -134,7 +134,7 @@ func testSambaAdministratorCheck(t *testing.T, p *sambaPeer) {
 			if !tt.denied {
 				require.NoError(t, err)
 				assert.Equal(t, tt.access, m.Access())
-				require.NoError(t, m.Close(ctx))
+				require.NoError(t, m.Close())
 				return
 			}
 			assert.Nil(t, m)
@@ -197,7 +197,7 @@ func testSambaReadOnlyCalls(t *testing.T, p *sambaPeer) {
 	t.Run("status and config", func(t *testing.T) {
 		svc, err := m.OpenService(ctx, "Spooler", svcctl.ServiceQueryStatus|svcctl.ServiceQueryConfig|svcctl.ServiceInterrogate)
 		require.NoError(t, err)
-		defer func() { assert.NoError(t, svc.Close(ctx)) }()
+		defer func() { assert.NoError(t, svc.Close()) }()
 		st, err := svc.QueryStatus(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, svcctl.Running, st.State)
@@ -224,10 +224,10 @@ func testSambaReadOnlyCalls(t *testing.T, p *sambaPeer) {
 		require.NoError(t, err)
 		err = svc.Start(ctx)
 		requireTyped(t, err, derrors.StepStartService, derrors.WindowsError, 1058)
-		require.NoError(t, svc.Close(ctx))
+		require.NoError(t, svc.Close())
 	})
 	assert.Equal(t, uint64(1), c.Generation(), "no call may have lost the transport")
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, m.Close())
 }
 
 // testSambaSpoolerLifeCycle drives the one service Samba can stop and start.
@@ -267,8 +267,8 @@ func testSambaSpoolerLifeCycle(t *testing.T, p *sambaPeer) {
 	assert.ErrorIs(t, err, svcctl.ErrWaitTimeout)
 	assert.Equal(t, derrors.NoReason, de.Reason)
 
-	require.NoError(t, svc.Close(ctx))
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, svc.Close())
+	require.NoError(t, m.Close())
 	assert.Equal(t, uint64(1), c.Generation())
 }
 
@@ -323,12 +323,12 @@ func testSambaFaultRecovery(t *testing.T, p *sambaPeer) {
 			assert.Len(t, list, len(sambaServices))
 			m2, err := c.OpenSCManager(ctx, svcctl.ManagerAllAccess)
 			require.NoError(t, err)
-			require.NoError(t, m2.Close(ctx))
+			require.NoError(t, m2.Close())
 			assert.Equal(t, before+1, c.Generation())
 		})
 	}
-	require.NoError(t, spooler.Close(ctx))
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, spooler.Close())
+	require.NoError(t, m.Close())
 }
 
 // dropper wraps the test's dial hook: armed, it cuts the connection of the
@@ -447,7 +447,7 @@ func testSambaTransportLoss(t *testing.T, p *sambaPeer) {
 			cfg, err := svc.QueryConfig(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, "Print Spooler", cfg.DisplayName)
-			require.NoError(t, svc.Close(ctx))
+			require.NoError(t, svc.Close())
 		}},
 		{"undelivered create is resent", dropBefore, func(t *testing.T) {
 			// The service does not exist, so the create is sent again
@@ -474,8 +474,8 @@ func testSambaTransportLoss(t *testing.T, p *sambaPeer) {
 			assert.Greater(t, c.Generation(), gen, "a new transport must have been dialled")
 		})
 	}
-	require.NoError(t, spooler.Close(ctx))
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, spooler.Close())
+	require.NoError(t, m.Close())
 }
 
 func testSambaRedialLimit(t *testing.T, p *sambaPeer) {
@@ -501,11 +501,11 @@ func TestSambaDialOptions(t *testing.T) {
 		name string
 		cfg  func(cfg *svcctl.Config)
 	}{
-		{"no rpc auth, encrypted", func(cfg *svcctl.Config) { cfg.Encrypt = true }},
-		{"packet integrity", func(cfg *svcctl.Config) { cfg.Encrypt, cfg.RPCAuth = true, svcctl.RPCAuthIntegrity }},
-		{"packet privacy", func(cfg *svcctl.Config) { cfg.Encrypt, cfg.RPCAuth = true, svcctl.RPCAuthPrivacy }},
+		{"no rpc auth, encrypted", func(cfg *svcctl.Config) { cfg.Encryption = smb.EncryptIfOffered }},
+		{"packet integrity", func(cfg *svcctl.Config) { cfg.Encryption, cfg.RPCAuth = smb.EncryptIfOffered, svcctl.RPCAuthIntegrity }},
+		{"packet privacy", func(cfg *svcctl.Config) { cfg.Encryption, cfg.RPCAuth = smb.EncryptIfOffered, svcctl.RPCAuthPrivacy }},
 		{"domain and NT hash", func(cfg *svcctl.Config) {
-			cfg.Encrypt = true
+			cfg.Encryption = smb.EncryptIfOffered
 			cfg.Credentials.Domain = p.s.Workgroup
 			cfg.Credentials.NTHash = ntHash(cfg.Credentials.Password)
 			cfg.Credentials.Password = ""
@@ -523,8 +523,8 @@ func TestSambaDialOptions(t *testing.T) {
 			st, err := svc.QueryStatus(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, svcctl.Running, st.State)
-			require.NoError(t, svc.Close(ctx))
-			require.NoError(t, m.Close(ctx))
+			require.NoError(t, svc.Close())
+			require.NoError(t, m.Close())
 		})
 	}
 }
@@ -591,7 +591,7 @@ func testSambaConcurrentCalls(t *testing.T, p *sambaPeer) {
 						errs <- err
 					}
 				}
-				if err := svc.Close(ctx); err != nil {
+				if err := svc.Close(); err != nil {
 					errs <- err
 				}
 			}()

@@ -77,9 +77,14 @@ func (s *Service) handle(ctx context.Context, t *transport) (*svcctlrpc.Handle, 
 	return s.h, nil
 }
 
-// Close closes the handle (RCloseServiceHandle). A service marked for
-// deletion is removed once every handle to it is closed.
-func (s *Service) Close(ctx context.Context) error {
+// Close closes the handle (RCloseServiceHandle), waiting at most
+// Config.RequestTimeout for the answer, as io.Closer does. A service marked
+// for deletion is removed once every handle to it is closed.
+func (s *Service) Close() error { return s.CloseContext(context.Background()) }
+
+// CloseContext is Close bounded by ctx as well: every type whose Close sends
+// a request to the host has one, named so.
+func (s *Service) CloseContext(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

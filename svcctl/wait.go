@@ -235,7 +235,7 @@ func WaitDeleted(ctx context.Context, m *Manager, name string, opts WaitOptions)
 		case IsServiceNotFound(err):
 			return nil
 		case err == nil:
-			if cerr := svc.Close(ctx); cerr != nil {
+			if cerr := svc.CloseContext(ctx); cerr != nil {
 				return cerr
 			}
 		case !IsMarkedForDelete(err) && ctxErr(ctx) == nil:
@@ -261,7 +261,7 @@ func DeleteAndWait(ctx context.Context, svc *Service, opts WaitOptions) error {
 	if err := svc.Delete(ctx); err != nil && !IsMarkedForDelete(err) && !IsServiceNotFound(err) {
 		return err
 	}
-	if err := svc.Close(ctx); err != nil {
+	if err := svc.CloseContext(ctx); err != nil {
 		return err
 	}
 	return WaitDeleted(ctx, svc.m, svc.name, opts)

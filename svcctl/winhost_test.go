@@ -91,9 +91,9 @@ func startWinhost(t testing.TB, opts ...deployertest.Option) *winPeer {
 
 func (p *winPeer) config(admin bool) svcctl.Config {
 	cfg := svcctl.Config{
-		Credentials: smb.Credentials{User: p.user.Name, Password: p.user.Password},
-		Port:        p.h.Port,
-		CallTimeout: 10 * time.Second,
+		Credentials:    smb.Credentials{User: p.user.Name, Password: p.user.Password},
+		Port:           p.h.Port,
+		RequestTimeout: 10 * time.Second,
 	}
 	if admin {
 		cfg.Credentials = smb.Credentials{User: p.h.User, Password: p.h.Password}
@@ -201,12 +201,12 @@ func TestWinhostLifeCycle(t *testing.T) {
 	_, err = m.CreateService(ctx, "nxd-1", "again", winSvcPath, svcctl.CreateOptions{})
 	requireTyped(t, err, derrors.StepCreateService, derrors.WindowsError, 1072)
 	assert.True(t, svcctl.IsMarkedForDelete(err))
-	require.NoError(t, svc.Close(ctx))
+	require.NoError(t, svc.Close())
 	err = svcctl.WaitDeleted(ctx, m, "nxd-1", svcctl.WaitOptions{Timeout: 300 * time.Millisecond})
 	de = requireTyped(t, err, derrors.StepDeleteService, derrors.WindowsError, 1072)
 	assert.ErrorIs(t, err, svcctl.ErrWaitTimeout)
 	assert.Equal(t, derrors.ReasonServiceMarkedForDelete, de.Reason)
-	require.NoError(t, second.Close(ctx))
+	require.NoError(t, second.Close())
 	require.NoError(t, svcctl.WaitDeleted(ctx, m, "nxd-1", wait))
 	_, err = m.OpenService(ctx, "nxd-1", svcctl.ServiceQueryStatus)
 	assert.True(t, svcctl.IsServiceNotFound(err), "%v", err)
@@ -216,7 +216,7 @@ func TestWinhostLifeCycle(t *testing.T) {
 	_, ok := p.h.Service("nxd-2")
 	assert.False(t, ok)
 
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, m.Close())
 	assert.Equal(t, uint64(1), c.Generation(), "no call may have lost the transport")
 }
 
@@ -273,7 +273,7 @@ func TestWinhostAccessDenied(t *testing.T) {
 			require.NoError(t, err, "a non-administrator may still connect and enumerate")
 			_, err = m.EnumServices(ctx, svcctl.EnumOptions{})
 			require.NoError(t, err)
-			require.NoError(t, m.Close(ctx))
+			require.NoError(t, m.Close())
 		})
 	}
 }
@@ -308,7 +308,7 @@ func TestWinhostTransportLoss(t *testing.T) {
 			st, err := other.QueryStatus(ctx)
 			require.NoError(t, err)
 			assert.Equal(t, svcctl.Stopped, st.State)
-			require.NoError(t, other.Close(ctx))
+			require.NoError(t, other.Close())
 		}},
 		{"undelivered start of a never-started service is resent", dropBefore, func(t *testing.T) {
 			// The service has never run (ERROR_SERVICE_NEVER_STARTED, 1077),
@@ -344,7 +344,7 @@ func TestWinhostTransportLoss(t *testing.T) {
 			// (1060) once the server has closed the lost connection's
 			// handles.
 			require.NoError(t, svc.Delete(ctx))
-			require.NoError(t, svc.Close(ctx))
+			require.NoError(t, svc.Close())
 			require.NoError(t, svcctl.WaitDeleted(ctx, m, "nxd-lost-1", svcctl.WaitOptions{Timeout: 5 * time.Second}))
 			_, ok := p.h.Service("nxd-lost-1")
 			assert.False(t, ok)
@@ -367,7 +367,7 @@ func TestWinhostTransportLoss(t *testing.T) {
 			assert.Greater(t, c.Generation(), gen, "a new transport must have been dialled")
 		})
 	}
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, m.Close())
 }
 
 // TestWinhostEnumPaging enumerates more services than one 64 KiB buffer
@@ -422,7 +422,7 @@ func TestWinhostEnumPaging(t *testing.T) {
 			}
 		})
 	}
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, m.Close())
 }
 
 // TestWinhostStopAndWaitCleanup covers StopAndWait on a service that is
@@ -458,8 +458,8 @@ func TestWinhostStopAndWaitCleanup(t *testing.T) {
 	st, err = svcctl.StopAndWait(ctx, svc, svcctl.WaitOptions{Timeout: 10 * time.Second})
 	require.NoError(t, err, "a service that is gone counts as stopped")
 	assert.Equal(t, svcctl.Stopped, st.State)
-	require.NoError(t, svc.Close(ctx))
-	require.NoError(t, m.Close(ctx))
+	require.NoError(t, svc.Close())
+	require.NoError(t, m.Close())
 }
 
 // TestWinhostOwnSessionThroughTheGuard: without Config.Pipe (as with
@@ -479,7 +479,7 @@ func TestWinhostOwnSessionThroughTheGuard(t *testing.T) {
 			p := startWinhost(t, tt.opts...)
 			ctx := testCtx(t)
 			cfg := p.config(true)
-			cfg.Encrypt = true
+			cfg.Encryption = smb.EncryptIfOffered
 			c := p.dial(t, cfg)
 			m, err := c.OpenSCManager(ctx, svcctl.ManagerAllAccess)
 			require.NoError(t, err)
@@ -487,8 +487,8 @@ func TestWinhostOwnSessionThroughTheGuard(t *testing.T) {
 			require.NoError(t, err)
 			_, err = svc.QueryConfig(ctx)
 			require.NoError(t, err)
-			require.NoError(t, svc.Close(ctx))
-			require.NoError(t, m.Close(ctx))
+			require.NoError(t, svc.Close())
+			require.NoError(t, m.Close())
 		})
 	}
 }

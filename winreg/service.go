@@ -104,8 +104,8 @@ func ensureRemoteRegistry(ctx context.Context, host string, open smb.PipeOpener,
 	}
 	log := cfg.Logger.With("host", host, "service", RemoteRegistryService)
 	rr.client, err = svcctl.Dial(ctx, host, svcctl.Config{
-		Pipe:        func(ctx context.Context) (net.Conn, error) { return open(ctx, "svcctl") },
-		CallTimeout: cfg.CallTimeout,
+		Pipe:           func(ctx context.Context) (net.Conn, error) { return open(ctx, "svcctl") },
+		RequestTimeout: cfg.CallTimeout,
 	})
 	if err != nil {
 		log.Info("service manager unavailable; using the registry as it is", "err", err)
@@ -213,11 +213,11 @@ func (rr *remoteRegistry) restore(ctx context.Context) error {
 func (rr *remoteRegistry) closeService(ctx context.Context) error {
 	var errs []error
 	if rr.svc != nil {
-		errs = append(errs, rr.svc.Close(ctx))
+		errs = append(errs, rr.svc.CloseContext(ctx))
 		rr.svc = nil
 	}
 	if rr.manager != nil {
-		errs = append(errs, rr.manager.Close(ctx))
+		errs = append(errs, rr.manager.CloseContext(ctx))
 		rr.manager = nil
 	}
 	if rr.client != nil {

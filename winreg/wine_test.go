@@ -32,10 +32,10 @@ func withService(t *testing.T, w *winelab.Wine, f func(ctx context.Context, s *s
 	defer c.Close()
 	m, err := c.OpenSCManager(ctx, svcctl.ManagerConnect)
 	require.NoError(t, err)
-	defer m.Close(ctx)
+	defer m.Close()
 	s, err := m.OpenService(ctx, RemoteRegistryService, serviceAccess)
 	require.NoError(t, err)
-	defer s.Close(ctx)
+	defer s.Close()
 	f(ctx, s)
 }
 

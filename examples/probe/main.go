@@ -128,11 +128,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	opts := deployer.ProbeOptions{
 		ConnectConfig: deployer.ConnectConfig{SMB: smb.Config{
-			Credentials:    smb.Credentials{User: *user, Domain: *domain, Password: password},
-			Port:           *port,
-			ConnectTimeout: *timeout,
-			RequestTimeout: *reqTimeout,
-			AllowUnsigned:  *allowUnsigned,
+			Credentials:     smb.Credentials{User: *user, Domain: *domain, Password: password},
+			Port:            *port,
+			ConnectTimeout:  *timeout,
+			RequestTimeout:  *reqTimeout,
+			SigningOptional: *allowUnsigned,
 		}},
 		WriteTest: *writeTest,
 		Inventory: *inventory,
