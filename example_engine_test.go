@@ -110,7 +110,8 @@ func Example_engineFlow() {
 	}}
 	for _, h := range hosts {
 		if r := deployer.Probe(ctx, h, deployer.ProbeOptions{ConnectConfig: connect}); !r.OK {
-			fmt.Printf("probe %s: %s (%s)\n", h.Name, r.Err.Message(), r.Err.Reason)
+			e, _ := derrors.As(r.Err)
+			fmt.Printf("probe %s: %s (%s)\n", h.Name, e.Message(), e.Reason)
 		}
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	deployer "github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/discovery"
+	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/smb"
 )
 
@@ -36,9 +37,10 @@ func ExampleProbe() {
 	for _, s := range r.Steps {
 		fmt.Printf("step %s: failed=%v\n", s.Name, s.Err != nil)
 	}
-	fmt.Println("error type:", r.Err.Type())
-	fmt.Println("message:", r.Err.Message())
-	fmt.Println("host:", r.Err.Host, "step:", r.Err.Step)
+	e, _ := derrors.As(r.Err) // Err is an error; its *derrors.Error has the table's columns
+	fmt.Println("error type:", e.Type())
+	fmt.Println("message:", e.Message())
+	fmt.Println("host:", e.Host, "step:", e.Step)
 	// Output:
 	// ok: false
 	// step resolve: failed=false

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -62,8 +64,18 @@ type ProbeStepResult struct {
 	Name string
 	// Duration is the step's wall time.
 	Duration time.Duration
-	// Err is the step's failure, nil when it passed.
-	Err *derrors.Error
+	// Err is the step's failure, nil when it passed: a *derrors.Error
+	// (derrors.As reads it) naming the step and the host.
+	Err error
+}
+
+// MarshalJSON renders Err as an ErrorInfo, the shape of an Event's error.
+func (s ProbeStepResult) MarshalJSON() ([]byte, error) {
+	type plain ProbeStepResult
+	return json.Marshal(struct {
+		plain
+		Err *ErrorInfo `json:"Err,omitempty"`
+	}{plain(s), NewErrorInfo("", s.Err)})
 }
 
 // ProbeReport is what Probe learned about one host. Steps after the first
@@ -78,9 +90,10 @@ type ProbeReport struct {
 	// OK reports that every fatal step passed: the host can be deployed to
 	// with these credentials.
 	OK bool
-	// Err is the first fatal failure, with the seed's message, cause and
-	// solution, the step, and the host's code; nil when OK.
-	Err *derrors.Error
+	// Err is the first fatal failure, nil when OK: a *derrors.Error
+	// (derrors.As reads it) with the error table's message, cause and
+	// solution, the step, and the host's code.
+	Err error
 	// Steps lists the steps run, in order.
 	Steps []ProbeStepResult
 	// Duration is the probe's total wall time.
@@ -130,6 +143,15 @@ type ProbeReport struct {
 	TaskScheduler bool
 }
 
+// MarshalJSON renders Err as an ErrorInfo, the shape of an Event's error.
+func (r ProbeReport) MarshalJSON() ([]byte, error) {
+	type plain ProbeReport
+	return json.Marshal(struct {
+		plain
+		Err *ErrorInfo `json:"Err,omitempty"`
+	}{plain(r), NewErrorInfo(r.Host.Label(), r.Err)})
+}
+
 // OS returns the server's Windows version as a readable name, such as
 // "Windows 10.0 Build 19041", or "" when unknown.
 func (r *ProbeReport) OS() string { return r.Server.OS.Name() }
@@ -163,16 +185,35 @@ func Probe(ctx context.Context, host discovery.Host, opts ProbeOptions) *ProbeRe
 	label := host.Label()
 	cfg := opts.SMB
 	cfg.Label = label
+	// The address connected to is kept even when a later step (negotiate,
+	// logon) fails, so the report says which address answered.
+	dial := cfg.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
+	}
+	cfg.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := dial(ctx, network, address)
+		if ap, perr := netip.ParseAddrPort(address); err == nil && perr == nil && !r.Addr.IsValid() {
+			r.Addr = ap
+		}
+		return c, err
+	}
 	sess, err := smb.Dial(ctx, host.Target(), cfg, func(step derrors.Step, took time.Duration, e *derrors.Error) {
-		r.Steps = append(r.Steps, ProbeStepResult{Name: string(step), Duration: took, Err: e})
+		res := ProbeStepResult{Name: string(step), Duration: took}
+		if e != nil {
+			res.Err = e
+		}
+		r.Steps = append(r.Steps, res)
 	})
 	if err != nil {
 		r.Guest = errors.Is(err, derrors.ReasonGuestOnly)
-		r.Err = probeError(label, derrors.StepConnect, err)
+		e := probeError(label, derrors.StepConnect, err)
+		r.Err = e
 		if n := len(r.Steps); n > 0 && r.Steps[n-1].Err != nil {
 			r.Err = r.Steps[n-1].Err
 		} else {
-			r.Steps = append(r.Steps, ProbeStepResult{Name: string(r.Err.Step), Err: r.Err})
+			r.Steps = append(r.Steps, ProbeStepResult{Name: string(e.Step), Err: e})
 		}
 		return r
 	}

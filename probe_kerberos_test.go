@@ -94,10 +94,11 @@ func TestProbeKerberos(t *testing.T) {
 			Kerberos: &smb.Kerberos{}}
 		r := deployer.Probe(ctx, host, o)
 		require.False(t, r.OK)
-		require.NotNil(t, r.Err)
-		assert.Equal(t, addc.DCName, r.Err.Host)
-		assert.True(t, r.Err.Is(derrors.ReasonNotAdministrator), "%v", r.Err)
-		assert.Equal(t, derrors.StepOpenSCManager, r.Err.Step)
+		e, ok := derrors.As(r.Err)
+		require.True(t, ok, "%v", r.Err)
+		assert.Equal(t, addc.DCName, e.Host)
+		assert.ErrorIs(t, r.Err, derrors.ReasonNotAdministrator)
+		assert.Equal(t, derrors.StepOpenSCManager, e.Step)
 		assert.False(t, r.Admin)
 	})
 
@@ -105,10 +106,11 @@ func TestProbeKerberos(t *testing.T) {
 		o := opts
 		o.SMB.Credentials.Password = "wrong"
 		r := deployer.Probe(ctx, host, o)
-		require.NotNil(t, r.Err)
-		assert.Equal(t, derrors.LogonFailure, r.Err.Kind)
-		assert.Equal(t, derrors.ReasonBadCredentials, r.Err.Reason)
-		assert.Equal(t, derrors.KerberosErrorCode(derrors.KDCErrPreauthFailed), r.Err.Code)
+		e, ok := derrors.As(r.Err)
+		require.True(t, ok, "%v", r.Err)
+		assert.Equal(t, derrors.LogonFailure, e.Kind)
+		assert.Equal(t, derrors.ReasonBadCredentials, e.Reason)
+		assert.Equal(t, derrors.KerberosErrorCode(derrors.KDCErrPreauthFailed), e.Code)
 		assert.Equal(t, deployer.ProbeStepLogon, r.Steps[len(r.Steps)-1].Name)
 	})
 }

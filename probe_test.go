@@ -58,7 +58,8 @@ func assertFailure(t *testing.T, r *deployer.ProbeReport, kind derrors.Kind, mes
 	t.Helper()
 	require.False(t, r.OK)
 	require.NotNil(t, r.Err, "report %+v", r)
-	e := r.Err
+	e, ok := derrors.As(r.Err)
+	require.True(t, ok, "a typed error: %v", r.Err)
 	assert.Equal(t, kind, e.Kind, "%v", e)
 	assert.Equal(t, message, e.Message(), "the seed's message")
 	assert.Equal(t, reason, e.Reason, "%v", e)

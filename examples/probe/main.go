@@ -23,8 +23,12 @@
 //
 //	{"host":"PC1","addr":"10.0.0.5:445","ok":false,"steps":[{"name":"resolve","duration_ms":0.01},...],
 //	 "dialect":"3.1.1","signing_required":true,"signing":true,"encryption":true,"os":"Windows 10.0 Build 19041","admin":false,
-//	 "error":{"type":"Share error or process launch error on the target computer",
-//	          "message":"shared access failure","cause":"...","solution":"...","code":"0xC0000022","step":"tree connect"}}
+//	 "error":{"kind":"shared_access_failure","retry":"never","step":"tree connect","code_space":"ntstatus",
+//	          "code":3221225506,"code_name":"STATUS_ACCESS_DENIED","type":"Share error or process launch error on the target computer",
+//	          "message":"shared access failure","cause":"...","solution":"...","code_text":"...","error":"..."}}
+//
+// "error" has the shape of the error of deploy's events (deployer.ErrorInfo).
+// "addr" is the address connected to, kept when a later step fails.
 //
 // "signing" says whether the server signed the session (false only with
 // -allow-unsigned against a server that does not sign); "signing_required"
@@ -214,44 +218,33 @@ func readHosts(ctx context.Context, csvPath string, args []string) ([]discovery.
 
 // hostJSON is the -json shape of one report.
 type hostJSON struct {
-	Host        string     `json:"host"`
-	Addr        string     `json:"addr,omitempty"`
-	OK          bool       `json:"ok"`
-	Steps       []stepJSON `json:"steps"`
-	Dialect     string     `json:"dialect,omitempty"`
-	SigningReq  bool       `json:"signing_required"`
-	Signing     bool       `json:"signing"`
-	Encryption  bool       `json:"encryption"`
-	EncNotOffer bool       `json:"encryption_not_offered,omitempty"`
-	Cipher      string     `json:"cipher,omitempty"`
-	Auth        string     `json:"auth,omitempty"`
-	SPN         string     `json:"spn,omitempty"`
-	OS          string     `json:"os,omitempty"`
-	NetBIOSName string     `json:"netbios_name,omitempty"`
-	DNSName     string     `json:"dns_name,omitempty"`
-	Domain      string     `json:"domain,omitempty"`
-	Admin       bool       `json:"admin"`
-	Shares      []string   `json:"shares,omitempty"`
-	AdminFree   uint64     `json:"admin_free_bytes,omitempty"`
-	DurationMS  float64    `json:"duration_ms"`
-	Error       *errorJSON `json:"error,omitempty"`
+	Host        string              `json:"host"`
+	Addr        string              `json:"addr,omitempty"`
+	OK          bool                `json:"ok"`
+	Steps       []stepJSON          `json:"steps"`
+	Dialect     string              `json:"dialect,omitempty"`
+	SigningReq  bool                `json:"signing_required"`
+	Signing     bool                `json:"signing"`
+	Encryption  bool                `json:"encryption"`
+	EncNotOffer bool                `json:"encryption_not_offered,omitempty"`
+	Cipher      string              `json:"cipher,omitempty"`
+	Auth        string              `json:"auth,omitempty"`
+	SPN         string              `json:"spn,omitempty"`
+	OS          string              `json:"os,omitempty"`
+	NetBIOSName string              `json:"netbios_name,omitempty"`
+	DNSName     string              `json:"dns_name,omitempty"`
+	Domain      string              `json:"domain,omitempty"`
+	Admin       bool                `json:"admin"`
+	Shares      []string            `json:"shares,omitempty"`
+	AdminFree   uint64              `json:"admin_free_bytes,omitempty"`
+	DurationMS  float64             `json:"duration_ms"`
+	Error       *deployer.ErrorInfo `json:"error,omitempty"`
 }
 
 type stepJSON struct {
 	Name       string  `json:"name"`
 	DurationMS float64 `json:"duration_ms"`
 	Error      string  `json:"error,omitempty"`
-}
-
-type errorJSON struct {
-	Type     string `json:"type"`
-	Message  string `json:"message"`
-	Cause    string `json:"cause"`
-	Solution string `json:"solution"`
-	Code     string `json:"code,omitempty"`
-	CodeName string `json:"code_name,omitempty"`
-	Step     string `json:"step"`
-	Detail   string `json:"detail,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -286,32 +279,14 @@ func toJSON(r *deployer.ProbeReport) hostJSON {
 	}
 	for _, s := range r.Steps {
 		sj := stepJSON{Name: s.Name, DurationMS: ms(s.Duration)}
-		if s.Err != nil {
-			sj.Error = s.Err.Message()
+		if e, ok := derrors.As(s.Err); ok {
+			sj.Error = e.Message()
 		}
 		j.Steps = append(j.Steps, sj)
 	}
-	if e := r.Err; e != nil {
-		j.Error = &errorJSON{
-			Type:     e.Type().String(),
-			Message:  e.Message(),
-			Cause:    e.Cause(),
-			Solution: e.Solution(),
-			Code:     e.Code.Short(),
-			CodeName: e.Code.Name(),
-			Step:     string(e.Step),
-			Detail:   errDetail(e),
-		}
-	}
+	// The same shape as the error of deploy's events.
+	j.Error = deployer.NewErrorInfo(r.Host.Label(), r.Err)
 	return j
-}
-
-// errDetail is the underlying error's text, for the operator's log.
-func errDetail(e *derrors.Error) string {
-	if e.Err == nil {
-		return ""
-	}
-	return e.Err.Error()
 }
 
 // printTable prints one line per host, failures with their solution.
@@ -327,12 +302,16 @@ func printTable(w io.Writer, reports []*deployer.ProbeReport) {
 				r.Host.Label(), r.Addr, r.Dialect, r.Signing, enc, r.Admin, r.OS(), r.Duration.Milliseconds())
 			continue
 		}
-		e := r.Err
+		e := derrors.Wrap(r.Host.Label(), "", r.Err)
 		code := ""
 		if !e.Code.IsZero() {
 			code = " [" + e.Code.String() + "]"
 		}
-		fmt.Fprintf(w, "FAIL  %-20s %s at %s%s\n      cause: %s\n      solution: %s\n",
-			r.Host.Label(), e.Message(), e.Step, code, e.Cause(), strings.ReplaceAll(e.Solution(), "\n", " "))
+		addr := "-"
+		if r.Addr.IsValid() {
+			addr = r.Addr.String()
+		}
+		fmt.Fprintf(w, "FAIL  %-20s %-21s %s at %s%s\n      cause: %s\n      solution: %s\n",
+			r.Host.Label(), addr, e.Message(), e.Step, code, e.Cause(), strings.ReplaceAll(e.Solution(), "\n", " "))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -16,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	deployer "github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/lab"
+	derrors "github.com/nxdeploy/deployer/errors"
 )
 
 // closedPort returns a loopback port nothing listens on.
@@ -109,6 +112,46 @@ func TestJSONForUnreachableHosts(t *testing.T) {
 	assert.NotContains(t, out, "secret")
 }
 
+// TestFailureAfterConnect: a host that accepts the TCP connection and then
+// closes it fails at negotiate; the JSON keeps the address connected to, and
+// its error has the shape of deploy's events' error (deployer.ErrorInfo).
+func TestFailureAfterConnect(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ap := netip.MustParseAddrPort(ln.Addr().String())
+	code, out, errOut := runProbe(t, env(map[string]string{"PW": "secret"}),
+		"-user", "u", "-password-env", "PW", "-port", strconv.Itoa(int(ap.Port())), "-timeout", "2s", "-json", "127.0.0.1")
+	assert.Equal(t, exitFailed, code, errOut)
+	o := decodeLines(t, out)[0]
+	assert.Equal(t, ap.String(), o["addr"])
+	errObj := o["error"].(map[string]any)
+	assert.Equal(t, "negotiate", errObj["step"])
+	want, err := json.Marshal(deployer.NewErrorInfo("127.0.0.1", derrors.New("127.0.0.1", derrors.StepNegotiate, derrors.ConnectionRefused, errors.New("x"))))
+	require.NoError(t, err)
+	var wantObj map[string]any
+	require.NoError(t, json.Unmarshal(want, &wantObj))
+	for k := range wantObj {
+		if k != "reason" {
+			assert.Contains(t, errObj, k, "the ErrorInfo's %q", k)
+		}
+	}
+
+	code, out, _ = runProbe(t, env(map[string]string{"PW": "secret"}),
+		"-user", "u", "-password-env", "PW", "-port", strconv.Itoa(int(ap.Port())), "-timeout", "2s", "127.0.0.1")
+	assert.Equal(t, exitFailed, code)
+	assert.Contains(t, out, ap.String())
+}
+
 func TestTableOutput(t *testing.T) {
 	code, out, _ := runProbe(t, env(map[string]string{"PW": "secret"}),
 		"-user", "u", "-password-env", "PW", "-port", closedPort(t), "127.0.0.1")
@@ -173,7 +216,10 @@ func TestAgainstSamba(t *testing.T) {
 	o = decodeLines(t, out)[0]
 	errObj := o["error"].(map[string]any)
 	assert.Equal(t, "logon failure", errObj["message"])
-	assert.Equal(t, "0xC000006D", errObj["code"])
+	assert.Equal(t, "STATUS_LOGON_FAILURE", errObj["code_name"])
+	assert.EqualValues(t, 0xC000006D, errObj["code"])
 	assert.Equal(t, "logon", errObj["step"])
+	assert.Equal(t, "logon_failure", errObj["kind"])
+	assert.Equal(t, ap.String(), o["addr"], "a failure after connect keeps the address")
 	assert.Less(t, time.Since(start), 10*time.Second)
 }
