@@ -159,7 +159,7 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 			assert.NotEmpty(t, last.Error.Solution)
 			assert.Contains(t, failed, h.Name)
 		}
-		// The seed's path: Scheduled for installation before Installing.
+		// The Deployer documentation's path: Scheduled for installation before Installing.
 		if w.state == deployer.WithCollector {
 			var path []deployer.State
 			for _, e := range evs {

@@ -9,9 +9,9 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 )
 
-// Discover returns the hosts the sources find (a CSV file in the seed's
+// Discover returns the hosts the sources find (a CSV file in the Deployer documentation's
 // BIOS_NAME,IP_ADDRESS format, Active Directory, an address range), each in
-// the seed's first state, Discovered. A host found by several sources is
+// the Deployer documentation's first state, Discovered. A host found by several sources is
 // returned once: the first source's record, with attributes the others add.
 //
 // A source that fails contributes what it could read and its error; Discover

@@ -23,7 +23,7 @@ type Package struct {
 	// (verified by SHA-256) and runs it from the host's own disk: no share on
 	// the Engine and no double hop. The default mode.
 	Path string
-	// UNC, when set, runs the package from a share instead, the seed's mode:
+	// UNC, when set, runs the package from a share instead, the Deployer documentation's mode:
 	// \\Engine_IP\nxshare\NEXThink_Updater.msi. A host that cannot read it
 	// fails with "file access failure".
 	UNC string
@@ -100,7 +100,7 @@ type InstallResult struct {
 	ExitCode uint32
 	// Outcome is what the exit code means.
 	Outcome derrors.MSIOutcome
-	// RebootNeeded is set for 3010 and 1641; Notice then carries the seed's
+	// RebootNeeded is set for 3010 and 1641; Notice then carries the Deployer documentation's
 	// "successful installation(reboot needed)".
 	RebootNeeded bool
 	Notice       *derrors.Error
@@ -460,7 +460,7 @@ func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status
 	return 0, e
 }
 
-// judge maps the job's exit code to the result and the seed's error.
+// judge maps the job's exit code to the result and the Deployer documentation's error.
 func (c *Conn) judge(ctx context.Context, res *InstallResult, pkg Package, code uint32, dir string) error {
 	res.Outcome = derrors.MSIFailed
 	switch {

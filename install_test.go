@@ -200,7 +200,7 @@ func TestRunInstallerUNCPackageUnreadable(t *testing.T) {
 	e := startEmulated(t, hostOpts{})
 	conn := connect(t, e)
 	// The emulated host cannot reach any share: msiexec fails to open the
-	// package, which the seed calls a file access failure.
+	// package, which the Deployer documentation calls a file access failure.
 	_, err := deployer.RunInstaller(context.Background(), conn,
 		deployer.Package{UNC: `\\10.0.0.1\nxshare\NEXThink_Updater.msi`}, deployer.InstallOptions{})
 	require.Error(t, err)

@@ -35,7 +35,7 @@ func TestProbeKerberos(t *testing.T) {
 	_, err := dc.SambaTool(ctx, "user", "create", "alice", "Usr-Passw0rd-Lab!")
 	require.NoError(t, err)
 
-	// As the seed's CSV would list it: the BIOS name and the address.
+	// As the Deployer documentation's CSV would list it: the BIOS name and the address.
 	host := discovery.Host{Name: addc.DCName, Addr: dc.Addr, Source: "test"}
 	opts := deployer.ProbeOptions{
 		ConnectConfig: deployer.ConnectConfig{SMB: smb.Config{

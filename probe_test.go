@@ -52,7 +52,7 @@ func newProbeLab(t *testing.T, so lab.SambaOptions) *probeLab {
 		}}
 }
 
-// assertFailure checks the report's first failure: its kind, the seed's
+// assertFailure checks the report's first failure: its kind, the Deployer documentation's
 // message, its reason, and the step.
 func assertFailure(t *testing.T, r *deployer.ProbeReport, kind derrors.Kind, message string, reason derrors.Reason, step derrors.Step, lastStep string) *derrors.Error {
 	t.Helper()
@@ -61,7 +61,7 @@ func assertFailure(t *testing.T, r *deployer.ProbeReport, kind derrors.Kind, mes
 	e, ok := derrors.As(r.Err)
 	require.True(t, ok, "a typed error: %v", r.Err)
 	assert.Equal(t, kind, e.Kind, "%v", e)
-	assert.Equal(t, message, e.Message(), "the seed's message")
+	assert.Equal(t, message, e.Message(), "the Deployer documentation's message")
 	assert.Equal(t, reason, e.Reason, "%v", e)
 	assert.Equal(t, step, e.Step, "%v", e)
 	assert.Equal(t, "PC", e.Host)

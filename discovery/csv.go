@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// The seed's column names. A file without a header has these two columns, in
+// The Deployer documentation's column names. A file without a header has these two columns, in
 // this order.
 const (
 	ColumnName = "BIOS_NAME"
@@ -96,7 +96,7 @@ var (
 	addrHeaders = []string{"ipaddress", "ip", "address", "addr", "ipv4", "ipv6"}
 )
 
-// ReadCSV reads hosts from the seed's CSV format, BIOS_NAME,IP_ADDRESS, one
+// ReadCSV reads hosts from the Deployer documentation's CSV format, BIOS_NAME,IP_ADDRESS, one
 // host a line. name is the file's name for Host.Source ("csv:NAME:LINE") and
 // for errors.
 //
@@ -575,7 +575,7 @@ func splitLine(line string, sep byte, dst []string) (fields []string, msg string
 	}
 }
 
-// CSVSource is a Source reading the seed's CSV format from a file.
+// CSVSource is a Source reading the Deployer documentation's CSV format from a file.
 type CSVSource struct {
 	// Path is the file to read.
 	Path string
@@ -595,7 +595,7 @@ func (s CSVSource) Discover(ctx context.Context) ([]Host, error) {
 	return ReadCSV(f, s.Path)
 }
 
-// ReaderSource is a Source reading the seed's CSV format from a reader once
+// ReaderSource is a Source reading the Deployer documentation's CSV format from a reader once
 // (standard input, an upload, an embedded file).
 type ReaderSource struct {
 	// Name names the input in Host.Source and errors.

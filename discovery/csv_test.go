@@ -46,7 +46,7 @@ func TestReadCSV(t *testing.T) {
 		problems []Problem
 	}{
 		{
-			name: "seed format with header",
+			name: "documented format with header",
 			in:   "BIOS_NAME,IP_ADDRESS\nPC-001,10.0.0.1\nPC-002,10.0.0.2\n",
 			want: []row{{"PC-001", "10.0.0.1", 2}, {"PC-002", "10.0.0.2", 3}},
 		},
@@ -314,7 +314,7 @@ func TestCSVSource(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// csvFixture is n lines in the seed's format with a header.
+// csvFixture is n lines in the Deployer documentation's format with a header.
 func csvFixture(n int) []byte {
 	var b bytes.Buffer
 	b.Grow(n * 28)

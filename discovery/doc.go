@@ -1,4 +1,4 @@
-// Package discovery finds the hosts to deploy to — the seed's first state,
+// Package discovery finds the hosts to deploy to — the Deployer documentation's first state,
 // Discovered — from a CSV file, Active Directory or an address range, as
 // Host values of one shape.
 //
@@ -7,7 +7,7 @@
 //	type Host struct{ Name string; Addr netip.Addr; Source string; Attrs map[string]string; Err error }
 //	type Source interface{ Discover(ctx) ([]Host, error) }
 //
-//	// CSV, the seed's BIOS_NAME,IP_ADDRESS
+//	// CSV, the Deployer documentation's BIOS_NAME,IP_ADDRESS
 //	ReadCSV(r io.Reader, name string) ([]Host, error)   // error: *CSVError{File, Problems []Problem{Line, Field, Msg}}
 //	CSVSource{Path}                                      // Source over a file
 //	ReaderSource{Name, R}                                // Source over a reader (stdin)
@@ -35,7 +35,7 @@
 //
 // # CSV
 //
-// ReadCSV accepts the seed's format as spreadsheets and people write it: an
+// ReadCSV accepts the Deployer documentation's format as spreadsheets and people write it: an
 // optional header (detected; columns in any order, extra columns kept in
 // Attrs), a UTF-8 BOM, CRLF, blank and '#' lines, spaces around cells,
 // quoted cells, ';' as separator. An empty IP_ADDRESS means "resolve the

@@ -6,11 +6,11 @@ import (
 	"github.com/nxdeploy/deployer/laps"
 )
 
-// Host is one computer found by a source, in the seed's first state,
+// Host is one computer found by a source, in the Deployer documentation's first state,
 // Discovered. Hosts from every source (CSV, Active Directory, address range)
 // have this one shape, so Probe and Deploy take them alike.
 type Host struct {
-	// Name is the computer's name as the source knows it: the seed's
+	// Name is the computer's name as the source knows it: the Deployer documentation's
 	// BIOS_NAME for CSV, the DNS host name (or cn) for Active Directory. It is
 	// empty when only an address is known.
 	Name string

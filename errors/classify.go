@@ -13,7 +13,7 @@ import (
 	smb2 "github.com/oiweiwei/go-smb2.fork"
 )
 
-// Wrap classifies err as a row of the seed's table for host and step and
+// Wrap classifies err as a row of the Deployer documentation's error table for host and step and
 // returns it as an *Error that wraps err. It returns nil for a nil err. If
 // err already holds an *Error, that classification is kept and only an empty
 // Host or Step is filled in.

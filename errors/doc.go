@@ -1,4 +1,4 @@
-// Package errors is the seed's error table as Go types: every failure the
+// Package errors is the Deployer documentation's error table as Go types: every failure the
 // deployer reports is an *Error whose Kind is one row of the table (its
 // message, cause and solution are the operator-facing contract), with the
 // host and step it came from, the code the host sent (NTSTATUS, Win32 or MSI
@@ -20,10 +20,10 @@
 // turns an msiexec exit code into a result. SafeToRetry and Retry say whether
 // orchestration may try again; unknown errors and logon failures never are.
 //
-// The table, grouped under the seed's three error types:
+// The table, grouped under the Deployer documentation's three error types:
 //
 //	Network error:   dns resolution failure, logon failure, host unreachable,
-//	                 connection timeout, connection refused (not in the seed)
+//	                 connection timeout, connection refused (not in the Deployer documentation)
 //	Share error or process launch error on the target computer:
 //	                 shared access failure, file access failure,
 //	                 windows error (<code>), unknown error

@@ -140,14 +140,14 @@ func (c Code) String() string {
 	return s
 }
 
-// Error is a failure on one host: which step failed, which row of the seed's
-// table it is, the code the host sent, and the underlying cause.
+// Error is a failure on one host: which step failed, which row of the Deployer
+// documentation's error table it is, the code the host sent, and the underlying cause.
 type Error struct {
 	// Host names the target (its name, or its address when no name is known).
 	Host string
 	// Step is what the deployer was doing.
 	Step Step
-	// Kind is the row of the seed's table.
+	// Kind is the row of the Deployer documentation's error table.
 	Kind Kind
 	// Reason refines Kind with a specific cause and solution; NoReason uses
 	// the kind's own.
@@ -171,8 +171,8 @@ func New(host string, step Step, kind Kind, cause error) *Error {
 	return &Error{Host: host, Step: step, Kind: kind, Err: cause}
 }
 
-// Message returns the seed's error message, with the host's code where the
-// seed asks for it: "windows error (1053)", "MSI error (1603)".
+// Message returns the Deployer documentation's error message, with the host's code where the
+// Deployer documentation asks for it: "windows error (1053)", "MSI error (1603)".
 func (e *Error) Message() string {
 	m := e.Kind.Message()
 	if e.Kind.Coded() && !e.Code.IsZero() {
@@ -181,7 +181,7 @@ func (e *Error) Message() string {
 	return m
 }
 
-// Type returns the seed's error type.
+// Type returns the Deployer documentation's error type.
 func (e *Error) Type() Type { return e.Kind.Type() }
 
 // Cause returns the cause text: the reason's when there is one, else the
@@ -208,7 +208,7 @@ func (e *Error) Solution() string {
 	return e.Kind.Solution()
 }
 
-// Error reads as one log line: host, step, the seed's message, the code, the
+// Error reads as one log line: host, step, the Deployer documentation's message, the code, the
 // cause.
 func (e *Error) Error() string {
 	var b strings.Builder

@@ -21,7 +21,7 @@ import (
 	derrors "github.com/nxdeploy/deployer/errors"
 )
 
-// The seed's table, as operators read it. This is the contract: a change here
+// The Deployer documentation's table, as operators read it. This is the contract: a change here
 // is a change of what operators see.
 var seedTable = []struct {
 	kind     derrors.Kind
@@ -66,32 +66,32 @@ func TestKindsCarryTheSeedTextVerbatim(t *testing.T) {
 	}
 }
 
-// TestSeedDocumentContainsEveryRow reads the seed itself, so a typo in the
-// table above cannot hide: every seed-sourced message, cause and solution
+// TestDeployerDocumentContainsEveryRow reads the Deployer documentation itself, so a typo in the
+// table above cannot hide: every documentation-sourced message, cause and solution
 // occurs verbatim in the source document.
-func TestSeedDocumentContainsEveryRow(t *testing.T) {
+func TestDeployerDocumentContainsEveryRow(t *testing.T) {
 	matches, _ := filepath.Glob("../../shared/seed/000_*.txt")
 	if len(matches) == 0 {
 		if os.Getenv("DEPLOYER_LAB") == "required" {
-			t.Fatal("the seed document ../../shared/seed/000_*.txt is missing")
+			t.Fatal("the Deployer documentation ../../shared/seed/000_*.txt is missing")
 		}
-		t.Skip("the seed document ../../shared/seed is not beside this checkout")
+		t.Skip("the Deployer documentation ../../shared/seed is not beside this checkout")
 	}
 	raw, err := os.ReadFile(matches[0])
 	require.NoError(t, err)
-	seed := string(raw)
+	doc := string(raw)
 	for _, k := range derrors.Kinds() {
 		if k == derrors.ConnectionRefused || k == derrors.Cancelled {
-			continue // ours, not the seed's
+			continue // ours, not the Deployer documentation's
 		}
-		assert.Contains(t, seed, k.Message(), "message of %v", k)
-		assert.Contains(t, seed, k.Type().String(), "type of %v", k)
+		assert.Contains(t, doc, k.Message(), "message of %v", k)
+		assert.Contains(t, doc, k.Type().String(), "type of %v", k)
 		if k.FromSeed() {
-			assert.Contains(t, seed, k.Cause(), "cause of %v", k)
-			assert.Contains(t, seed, k.Solution(), "solution of %v", k)
+			assert.Contains(t, doc, k.Cause(), "cause of %v", k)
+			assert.Contains(t, doc, k.Solution(), "solution of %v", k)
 		}
 	}
-	// Rows the seed leaves empty get our own words, and they must say something.
+	// Rows the Deployer documentation leaves empty get our own words, and they must say something.
 	for _, k := range []derrors.Kind{derrors.ConnectionTimeout, derrors.UnknownError, derrors.RebootNeeded, derrors.ConnectionRefused,
 		derrors.Cancelled} {
 		assert.False(t, k.FromSeed(), "%v", k)
@@ -137,7 +137,7 @@ func TestSpecificSolutions(t *testing.T) {
 			e := &derrors.Error{Host: "pc1", Kind: c.kind, Reason: c.reason}
 			assert.Equal(t, c.kind, c.reason.Kind())
 			assert.Contains(t, e.Solution(), c.want)
-			assert.Equal(t, c.kind.Message(), e.Message(), "the seed's message stays")
+			assert.Equal(t, c.kind.Message(), e.Message(), "the Deployer documentation's message stays")
 			assert.NotEqual(t, c.kind.Solution(), e.Solution())
 		})
 	}

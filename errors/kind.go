@@ -2,24 +2,24 @@ package errors
 
 import "fmt"
 
-// Type is the seed's "Error type" column: the three groups of the table.
+// Type is the Deployer documentation's "Error type" column: the three groups of the table.
 type Type int
 
-// The seed's three error types.
+// The Deployer documentation's three error types.
 const (
-	// TypeNetwork is the seed's "Network error".
+	// TypeNetwork is the Deployer documentation's "Network error".
 	TypeNetwork Type = iota + 1
-	// TypeShare is the seed's "Share error or process launch error on the
+	// TypeShare is the Deployer documentation's "Share error or process launch error on the
 	// target computer".
 	TypeShare
-	// TypeMSI is the seed's "MSI error".
+	// TypeMSI is the Deployer documentation's "MSI error".
 	TypeMSI
 	// TypeEngine is not in the Deployer documentation: the Engine itself
 	// stopped the work on the host (a cancellation).
 	TypeEngine
 )
 
-// String returns the seed's text for the type.
+// String returns the Deployer documentation's text for the type.
 func (t Type) String() string {
 	switch t {
 	case TypeNetwork:
@@ -34,12 +34,12 @@ func (t Type) String() string {
 	return fmt.Sprintf("errors.Type(%d)", int(t))
 }
 
-// Kind is one row of the seed's error table. A Kind is itself an error, so
+// Kind is one row of the Deployer documentation's error table. A Kind is itself an error, so
 // errors.Is(err, derrors.LogonFailure) matches any *Error of that kind.
 type Kind int
 
-// The rows of the seed's table, in its order. ConnectionRefused is not in the
-// seed: a host whose TCP port 445 answers with a reset is neither unreachable
+// The rows of the Deployer documentation's error table, in its order. ConnectionRefused is not in the
+// Deployer documentation: a host whose TCP port 445 answers with a reset is neither unreachable
 // nor silent, and its remedy differs.
 const (
 	DNSResolutionFailure Kind = iota + 1
@@ -59,14 +59,14 @@ const (
 	Cancelled
 )
 
-// Kinds lists every kind, in the seed's order.
+// Kinds lists every kind, in the Deployer documentation's order.
 func Kinds() []Kind {
 	return []Kind{DNSResolutionFailure, LogonFailure, HostUnreachable, ConnectionTimeout,
 		ConnectionRefused, SharedAccessFailure, FileAccessFailure, WindowsError, UnknownError,
 		RebootNeeded, MSIError, InstallationError, Cancelled}
 }
 
-// The seed repeats one cause and one solution for its three MSI rows.
+// The Deployer documentation repeats one cause and one solution for its three MSI rows.
 const (
 	seedMSICause    = "MSI didn’t succeed to install on this computer"
 	seedMSISolution = "Please run MSI in debug log – “msiexec –i NEXThink_Updater.msi –l*v C:/Temp/MSI_logs.txt and provide us this file"
@@ -74,14 +74,14 @@ const (
 
 type row struct {
 	typ      Type
-	message  string // the seed's "Error message", verbatim; "(<code>)" is appended for coded kinds
+	message  string // the Deployer documentation's "Error message", verbatim; "(<code>)" is appended for coded kinds
 	coded    bool   // the message carries the host's code: "windows error (1053)"
 	cause    string
 	solution string
-	fromSeed bool // cause and solution are the seed's own words
+	fromSeed bool // cause and solution are the Deployer documentation's own words
 }
 
-// rows is the table. Where the seed gives a cause and solution they are kept
+// rows is the table. Where the Deployer documentation gives a cause and solution they are kept
 // verbatim (typos included: operators search for these strings). Where it
 // gives none (connection timeout, unknown error) or gives one that cannot
 // apply (it repeats "MSI didn't succeed" on the reboot-needed row), the text
@@ -126,10 +126,10 @@ var rows = map[Kind]row{
 		"Nothing is needed on the computer (the deployer removes its service and files); schedule it again for installation", false},
 }
 
-// Type returns the seed's error type the kind belongs to.
+// Type returns the Deployer documentation's error type the kind belongs to.
 func (k Kind) Type() Type { return rows[k].typ }
 
-// Message returns the seed's error message for the kind, without a code:
+// Message returns the Deployer documentation's error message for the kind, without a code:
 // "windows error", not "windows error (1053)". (*Error).Message adds the code.
 func (k Kind) Message() string {
 	if r, ok := rows[k]; ok {
@@ -138,14 +138,14 @@ func (k Kind) Message() string {
 	return fmt.Sprintf("errors.Kind(%d)", int(k))
 }
 
-// Cause returns the seed's cause text for the kind.
+// Cause returns the Deployer documentation's cause text for the kind.
 func (k Kind) Cause() string { return rows[k].cause }
 
-// Solution returns the seed's solution text for the kind.
+// Solution returns the Deployer documentation's solution text for the kind.
 func (k Kind) Solution() string { return rows[k].solution }
 
-// FromSeed reports whether Cause and Solution are the seed's own words; false
-// means the seed left the row empty (or gave text that cannot apply) and the
+// FromSeed reports whether Cause and Solution are the Deployer documentation's own words; false
+// means the Deployer documentation left the row empty (or gave text that cannot apply) and the
 // deployer wrote them.
 func (k Kind) FromSeed() bool { return rows[k].fromSeed }
 

@@ -3,7 +3,7 @@ package errors
 import "fmt"
 
 // Reason refines a Kind when one row of the table has several real causes:
-// the kind (and so the seed's message) stays, and the cause and solution
+// the kind (and so the Deployer documentation's message) stays, and the cause and solution
 // become specific. A Reason is an error, so errors.Is(err,
 // derrors.ReasonGuestOnly) matches any *Error with that reason.
 type Reason int

@@ -45,7 +45,7 @@ type Credentials struct {
 // Tickets are issued for names, so the host must be reached by its DNS name:
 // Dial's host, or Config.Label when Dial is given an address (Connect and
 // Probe pass a discovered host's name there). A single-label name, such as a
-// NetBIOS name from the seed's CSV, gets the realm as its DNS domain.
+// NetBIOS name from the Deployer documentation's CSV, gets the realm as its DNS domain.
 type Kerberos struct {
 	// Realm is the account's realm: the domain's DNS name, such as
 	// "CORP.EXAMPLE.COM" (any case). Empty means Credentials.Domain, which

@@ -1,9 +1,9 @@
 // Package svcctl is a client for the Windows Service Control Manager
 // ([MS-SCMR]) over ncacn_np:HOST[\pipe\svcctl], built on go-msrpc.
 //
-// READY for the probe's administrator check: Dial + OpenSCManager(ctx,
-// ManagerAllAccess) + a typed access-denied (SharedAccessFailure /
-// ReasonNotAdministrator / Win32 5), tested against Samba.
+// The probe's administrator check is Dial and OpenSCManager with
+// ManagerCreateService: an account that is not an administrator gets a typed
+// access denied (SharedAccessFailure, ReasonNotAdministrator, Win32 5).
 //
 // # Connecting
 //

@@ -215,7 +215,7 @@ func freePort(n int) (int, error) {
 }
 
 // Targets returns the fleet as discovered hosts (name and address), as a CSV
-// in the seed's BIOS_NAME,IP_ADDRESS format would give them.
+// in the Deployer documentation's BIOS_NAME,IP_ADDRESS format would give them.
 func (f *Fleet) Targets() []discovery.Host {
 	out := make([]discovery.Host, len(f.Hosts))
 	for i, h := range f.Hosts {
@@ -224,7 +224,7 @@ func (f *Fleet) Targets() []discovery.Host {
 	return out
 }
 
-// CSV renders the fleet in the seed's BIOS_NAME,IP_ADDRESS format.
+// CSV renders the fleet in the Deployer documentation's BIOS_NAME,IP_ADDRESS format.
 func (f *Fleet) CSV() string {
 	s := "BIOS_NAME,IP_ADDRESS\n"
 	for _, h := range f.Hosts {

@@ -1,9 +1,9 @@
 // Command deploy installs an MSI on Windows hosts the way the Engine's
 // "Discover and install" tab does: it discovers the hosts, moves each one
-// through the seed's states ("Discovered" → "Scheduled for installation" →
+// through the Deployer documentation's states ("Discovered" → "Scheduled for installation" →
 // "Installing Collector" → "With Collector", or "Failed", with "Retrying" in
 // between), shows the progress, and ends with a table of the counts per state
-// and, for each failed host, the seed's Error type, Error message, Cause and
+// and, for each failed host, the Deployer documentation's Error type, Error message, Cause and
 // Solution.
 //
 // Try it first with no Windows host at all:
@@ -24,7 +24,7 @@
 //	NXPASS=... deploy -msi x.msi -user admin -password-env NXPASS -store deploy.journal -prop SERVER=engine1 pc1 10.0.0.7
 //	NXPASS=... deploy -msi x.msi -kerberos -user admin -domain corp.example -password-env NXPASS -csv hosts.csv
 //
-// Hosts come from a CSV file in the seed's BIOS_NAME,IP_ADDRESS format
+// Hosts come from a CSV file in the Deployer documentation's BIOS_NAME,IP_ADDRESS format
 // (-csv), from Active Directory (-ldap), from the arguments (names or
 // addresses), or from all of these at once. Passwords are read from the
 // environment variables named by -password-env and -ldap-password-env, never
@@ -847,7 +847,7 @@ func (p *progress) display(w io.Writer, terminal bool, interval time.Duration) f
 }
 
 // printSummary prints the final table: hosts per state, failures per error
-// message, then each failed host with the seed's columns.
+// message, then each failed host with the Deployer documentation's columns.
 func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 	fmt.Fprintf(w, "\n%d hosts\n\n", sum.Hosts)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -55,7 +55,7 @@ func TestRunDemo(t *testing.T) {
 		// Every state has its row.
 		"Discovered", "Scheduled for installation", "Installing Collector", "With Collector", "Failed", "Retrying",
 		"of which reboot needed",
-		// The seed's columns.
+		// The Deployer documentation's columns.
 		"Error type:", "Error message:", "Cause:", "Solution:",
 		// Most rows of the error table.
 		"Network error", "logon failure", "connection refused",

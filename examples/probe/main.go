@@ -16,7 +16,7 @@
 // password.
 //
 // Hosts are names or addresses, as arguments or in a CSV file in the
-// seed's format (BIOS_NAME,IP_ADDRESS). The password is read from the
+// Deployer documentation's format (BIOS_NAME,IP_ADDRESS). The password is read from the
 // environment variable named by -password-env, never from a flag.
 //
 // With -json it prints one JSON object per host and line:

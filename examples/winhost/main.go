@@ -1,6 +1,6 @@
 // Command winhost starts emulated Windows hosts (SMB2/3 with ADMIN$, IPC$
 // and C$, and a service manager behind \pipe\svcctl that runs the deployer's
-// remote service model), prints them as a CSV in the seed's
+// remote service model), prints them as a CSV in the Deployer documentation's
 // BIOS_NAME,IP_ADDRESS format, and serves until interrupted. It is what an
 // Engine developer deploys to without a Windows machine.
 //

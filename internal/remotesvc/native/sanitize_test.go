@@ -20,7 +20,7 @@ import (
 
 // TestSanitizers builds nxsvc's portable C with the host's gcc under
 // AddressSanitizer and UndefinedBehaviorSanitizer (any finding aborts) and
-// runs it on the seed jobs, every file of the fuzz corpus in testdata, and
+// runs it on the fuzz seed jobs, every file of the fuzz corpus in testdata, and
 // 20,000 deterministic mutations of them: a malformed or hostile job file
 // must get a clear code, never a read or write out of bounds.
 func TestSanitizers(t *testing.T) {
