@@ -41,8 +41,8 @@ func TestActiveDirectory(t *testing.T) {
 	dcFQDN := dc.FQDN
 
 	// source returns a source for the DC with the admin's credentials.
-	source := func(mod func(s *LDAPSource)) *LDAPSource {
-		s := &LDAPSource{
+	source := func(mod func(s *LDAPSource)) LDAPSource {
+		s := LDAPSource{
 			URL:      dc.LDAPURL(false),
 			CAPEM:    dc.CAPEM,
 			User:     addc.AdminUPN,
@@ -51,7 +51,7 @@ func TestActiveDirectory(t *testing.T) {
 			Resolve:  ResolveOptions{Resolver: dc.Resolver(), Concurrency: 16},
 		}
 		if mod != nil {
-			mod(s)
+			mod(&s)
 		}
 		return s
 	}

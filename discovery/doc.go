@@ -16,7 +16,7 @@
 //	LDAPSource{URL, Plain, CAPEM, ServerName, InsecureSkipVerify, TLSConfig,
 //	           User, Password, NTLM, BaseDN, OneLevel, Filter, IncludeDisabled, SeenSince,
 //	           PageSize, ConnectTimeout, SearchTimeout, Dial, Resolve, NoResolve}
-//	(*LDAPSource).Discover(ctx) ([]Host, error)
+//	LDAPSource.Discover(ctx) ([]Host, error)
 //	ResolveHosts(ctx, hosts, ResolveOptions{Resolver, Concurrency, Timeout, IPv6}) error
 //	LogonFailureFromLDAP(host, err) *derrors.Error; ADSubCode(err) (uint32, bool)
 //

@@ -122,7 +122,6 @@ type LDAPSource struct {
 	LAPS *LAPSOptions
 }
 
-var _ Source = (*LDAPSource)(nil)
 
 // ldapPlan is an LDAPSource checked and with defaults applied.
 type ldapPlan struct {
@@ -140,12 +139,12 @@ type ldapPlan struct {
 	label    string         // for Host.Source
 }
 
-func (s *LDAPSource) plan() (*ldapPlan, error) {
+func (s LDAPSource) plan() (*ldapPlan, error) {
 	u, err := url.Parse(s.URL)
 	if err != nil {
 		return nil, fmt.Errorf("discovery: LDAP URL: %w", err)
 	}
-	p := &ldapPlan{src: s, host: u.Hostname()}
+	p := &ldapPlan{src: &s, host: u.Hostname()}
 	switch strings.ToLower(u.Scheme) {
 	case "ldap":
 		p.addr = net.JoinHostPort(u.Hostname(), portOr(u.Port(), "389"))
@@ -257,7 +256,7 @@ func FiletimeToTime(ft int64) time.Time {
 // reason decoded, see LogonFailureFromLDAP), connection timeout, refused,
 // unreachable, dns resolution failure. A computer whose name does not resolve
 // is returned with Host.Err set.
-func (s *LDAPSource) Discover(ctx context.Context) ([]Host, error) {
+func (s LDAPSource) Discover(ctx context.Context) ([]Host, error) {
 	p, err := s.plan()
 	if err != nil {
 		return nil, err

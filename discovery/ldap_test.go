@@ -164,7 +164,7 @@ func TestLDAPDiscoverErrors(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	_, err = (&LDAPSource{URL: "ldap://" + addr}).Discover(context.Background())
+	_, err = (LDAPSource{URL: "ldap://" + addr}).Discover(context.Background())
 	assert.ErrorIs(t, err, derrors.ConnectionRefused)
 	de, ok := derrors.As(err)
 	require.True(t, ok)
@@ -187,12 +187,12 @@ func TestLDAPDiscoverErrors(t *testing.T) {
 			go func() { <-done; c.Close() }()
 		}
 	}()
-	_, err = (&LDAPSource{URL: "ldap://" + ln.Addr().String(), ConnectTimeout: 200 * time.Millisecond}).Discover(context.Background())
+	_, err = (LDAPSource{URL: "ldap://" + ln.Addr().String(), ConnectTimeout: 200 * time.Millisecond}).Discover(context.Background())
 	assert.ErrorIs(t, err, derrors.ConnectionTimeout)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 
 	// Checked before dialling (this would otherwise ask the system's DNS).
-	_, err = (&LDAPSource{URL: "ldap://dc1", CAPEM: []byte("junk")}).Discover(context.Background())
+	_, err = (LDAPSource{URL: "ldap://dc1", CAPEM: []byte("junk")}).Discover(context.Background())
 	assert.ErrorContains(t, err, "no PEM certificate")
 }
 

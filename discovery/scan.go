@@ -374,7 +374,6 @@ type RangeSource struct {
 	Options RangeOptions
 }
 
-var _ Source = RangeSource{}
 
 // Discover scans the range and returns the hosts that answered.
 func (s RangeSource) Discover(ctx context.Context) ([]Host, error) {

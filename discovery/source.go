@@ -3,7 +3,10 @@ package discovery
 import "context"
 
 // Source finds hosts. CSVSource, ReaderSource, LDAPSource and RangeSource
-// implement it, so deployer.Discover takes any of them.
+// implement it as values (a pointer to one works too), so deployer.Discover
+// takes any of them: discovery.LDAPSource{URL: ...}, like
+// discovery.CSVSource{Path: ...}. Discover does not change its source, and
+// one source value may discover again and again, also concurrently.
 //
 // Discover may return hosts together with a non-nil error when the result is
 // partial but usable: a *CSVError lists the lines that were left out, for
@@ -17,4 +20,6 @@ type Source interface {
 var (
 	_ Source = CSVSource{}
 	_ Source = ReaderSource{}
+	_ Source = LDAPSource{}
+	_ Source = RangeSource{}
 )

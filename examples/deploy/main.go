@@ -269,9 +269,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.ccache, "ccache", "", "Kerberos credentials cache `file` (from kinit), instead of a password")
 	fs.IntVar(&o.port, "port", 445, "SMB TCP `port`")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "hosts worked on at once")
-	fs.DurationVar(&o.hostTimeout, "timeout", 0, "bound on one attempt on one host (0: the install timeout plus 5 minutes)")
+	fs.DurationVar(&o.connectTimeout, "timeout", 5*time.Second, "TCP connect timeout (as in probe and discover)")
+	fs.DurationVar(&o.hostTimeout, "host-timeout", 0, "bound on one attempt on one host (0: the install timeout plus 5 minutes)")
 	fs.DurationVar(&o.installTimeout, "install-timeout", 0, "bound on msiexec's run on a host (0: 30 minutes)")
-	fs.DurationVar(&o.connectTimeout, "connect-timeout", 5*time.Second, "TCP connect timeout")
 	fs.DurationVar(&o.requestTimeout, "request-timeout", 30*time.Second, "timeout of each SMB request and RPC call")
 	fs.DurationVar(&o.retryWindow, "retry-window", 0, "keep retrying unreachable hosts this long from the start (0: no such retries)")
 	fs.DurationVar(&o.retryInterval, "retry-interval", time.Minute, "wait between retries of an unreachable host")
@@ -637,7 +637,7 @@ func discover(ctx context.Context, o *options, stderr io.Writer) ([]discovery.Ho
 		sources = append(sources, discovery.CSVSource{Path: o.csvPath})
 	}
 	if o.ldapURL != "" {
-		ls := &discovery.LDAPSource{URL: o.ldapURL, User: o.bindUser, BaseDN: o.base, Filter: o.filter}
+		ls := discovery.LDAPSource{URL: o.ldapURL, User: o.bindUser, BaseDN: o.base, Filter: o.filter}
 		if o.ldapPassEnv != "" {
 			pw, ok := os.LookupEnv(o.ldapPassEnv)
 			if !ok {

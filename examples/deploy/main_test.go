@@ -136,6 +136,7 @@ func TestRunFlagErrors(t *testing.T) {
 		{"property without value", []string{"-demo", "-prop", "NAME"}, "is not NAME=VALUE"},
 		{"unknown flag", []string{"-password", "x"}, "flag provided but not defined"},
 		{"negative timeout", []string{"-demo", "-timeout", "-1s"}, "must not be negative"},
+		{"negative host timeout", []string{"-demo", "-host-timeout", "-1s"}, "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

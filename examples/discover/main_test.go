@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,7 +42,8 @@ func TestUsageErrors(t *testing.T) {
 	cases := [][]string{
 		{},
 		{"-csv", "a.csv", "-range", "10.0.0.0/30"},
-		{"-ldap", "ldap://127.0.0.1", "-password-env", "DEPLOYER_TEST_UNSET_VARIABLE"},
+		{"-ldap", "ldap://127.0.0.1", "-ldap-password-env", "DEPLOYER_TEST_UNSET_VARIABLE"},
+		{"-ldap", "ldap://127.0.0.1", "-password-env", "X"}, // the LDAP password is -ldap-password-env, as in deploy
 	}
 	for _, args := range cases {
 		var out, errOut bytes.Buffer
@@ -50,4 +53,40 @@ func TestUsageErrors(t *testing.T) {
 	}
 	var out, errOut bytes.Buffer
 	assert.Equal(t, 1, run([]string{"-csv", filepath.Join(t.TempDir(), "missing.csv")}, &out, &errOut))
+}
+
+// TestHelp: -h prints the usage on standard error and exits 0, as every
+// example command does.
+func TestHelp(t *testing.T) {
+	var out, errOut bytes.Buffer
+	assert.Equal(t, 0, run([]string{"-h"}, &out, &errOut))
+	assert.Empty(t, out.String())
+	assert.Contains(t, errOut.String(), "-ldap-password-env")
+	assert.Contains(t, errOut.String(), "-port")
+}
+
+// TestRangeWithPort scans 127.0.0.1-127.0.0.3 on the port of a real
+// listener on 127.0.0.1 (the others refuse: nothing listens there), and says
+// how many hosts it found.
+func TestRangeWithPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	var out, errOut bytes.Buffer
+	code := run([]string{"-range", "127.0.0.1-127.0.0.3", "-port", port, "-timeout", "1s"}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	var h hostJSON
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(out.Bytes()), &h), out.String())
+	assert.Equal(t, "127.0.0.1", h.Addr)
+	assert.Contains(t, errOut.String(), "1 hosts found: 1 of 3 addresses answered on TCP port "+port)
 }

@@ -98,6 +98,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	kdcs := fs.String("kdc", "", "comma-separated Kerberos KDC `hosts` (host or host:port); empty means the realm's SRV records")
 	ccache := fs.String("ccache", "", "Kerberos credentials cache `file` (from kinit), instead of a password")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK // -h: the usage is on standard error
+		}
 		return exitUsage
 	}
 	usage := func(format string, a ...any) int {

@@ -223,3 +223,12 @@ func TestAgainstSamba(t *testing.T) {
 	assert.Equal(t, ap.String(), o["addr"], "a failure after connect keeps the address")
 	assert.Less(t, time.Since(start), 10*time.Second)
 }
+
+// TestHelp: -h prints the usage on standard error and exits 0, as every
+// example command does.
+func TestHelp(t *testing.T) {
+	code, out, errOut := runProbe(t, env(nil), "-h")
+	assert.Equal(t, exitOK, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "-password-env")
+}

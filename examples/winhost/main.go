@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -45,6 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		install = fl.Duration("install-time", 2*time.Second, "how long an emulated msiexec runs")
 	)
 	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0 // -h: the usage is on standard error
+		}
 		return 2
 	}
 	if *count < 1 || *count > 64000 {

@@ -77,3 +77,12 @@ func TestFlagErrors(t *testing.T) {
 		assert.Empty(t, out.String())
 	}
 }
+
+// TestHelp: -h prints the usage on standard error and exits 0, as every
+// example command does.
+func TestHelp(t *testing.T) {
+	var out, errOut syncBuffer
+	assert.Equal(t, 0, run(context.Background(), []string{"-h"}, &out, &errOut))
+	assert.Empty(t, out.String())
+	assert.Contains(t, errOut.String(), "-password-env")
+}
