@@ -122,7 +122,6 @@ type LDAPSource struct {
 	LAPS *LAPSOptions
 }
 
-
 // ldapPlan is an LDAPSource checked and with defaults applied.
 type ldapPlan struct {
 	src      *LDAPSource

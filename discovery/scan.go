@@ -374,7 +374,6 @@ type RangeSource struct {
 	Options RangeOptions
 }
 
-
 // Discover scans the range and returns the hosts that answered.
 func (s RangeSource) Discover(ctx context.Context) ([]Host, error) {
 	hosts, _, err := ScanRange(ctx, s.Spec, s.Options)
