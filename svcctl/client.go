@@ -43,6 +43,7 @@ type Client struct {
 	losses  int        // transports lost since the last completed call
 	closed  bool
 	closing sync.WaitGroup // transports being torn down
+	stuck   atomic.Int64   // go-msrpc Closes that did not return in time
 
 	noStatusEx atomic.Bool // the server lacks RQueryServiceStatusEx
 }
@@ -378,12 +379,8 @@ func (c *Client) dial(ctx context.Context) (*transport, error) {
 		tcpFailed := set.tcpFailed()
 		set.closeAll()
 		if rpc != nil {
-			c.closing.Add(1)
-			go func() {
-				defer c.closing.Done()
-				defer func() { _ = recover() }() // a close that fails on a hostile reply: the sockets are closed anyway
-				_ = rpc.Close(context.Background())
-			}()
+			// The sockets are closed already.
+			c.closeRPC(func() { _ = rpc.Close(context.Background()) }, func() {})
 		}
 		return nil, c.wrap(dialStep(err, tcpFailed), err)
 	}
@@ -402,26 +399,47 @@ func (c *Client) teardown(t *transport, graceful bool) {
 		if !graceful {
 			t.conns.closeAll()
 		}
-		c.closing.Add(1)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			defer func() { _ = recover() }() // a close that fails on a hostile reply: the sockets are closed below
-			_ = t.rpc.Close(context.Background())
-		}()
-		go func() {
-			defer c.closing.Done()
-			timer := time.NewTimer(gracePeriod(c.cfg.RequestTimeout))
-			defer timer.Stop()
-			select {
-			case <-done:
-			case <-timer.C:
-			}
-			t.conns.closeAll()
-			<-done
-		}()
+		c.closeRPC(func() { _ = t.rpc.Close(context.Background()) }, t.conns.closeAll)
 	})
 }
+
+// closeRPC runs go-msrpc's Close of a transport (rpcClose), gives it a grace
+// period, closes the sockets (closeSockets), and waits for rpcClose at most
+// one more grace period. go-msrpc's Close can block for ever (its
+// transport's clearTimer drains a timer channel that a fired timer's reader
+// emptied already), so Client.Close never waits on it unboundedly: a Close
+// still blocked then is left behind and counted (StuckCloses).
+func (c *Client) closeRPC(rpcClose, closeSockets func()) {
+	grace := gracePeriod(c.cfg.RequestTimeout)
+	c.closing.Add(1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { _ = recover() }() // a close that fails on a hostile reply: the sockets are closed anyway
+		rpcClose()
+	}()
+	go func() {
+		defer c.closing.Done()
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		select {
+		case <-done:
+		case <-timer.C:
+		}
+		closeSockets()
+		timer.Reset(grace)
+		select {
+		case <-done:
+		case <-timer.C:
+			c.stuck.Add(1)
+		}
+	}()
+}
+
+// StuckCloses returns how many of the Client's transports had a go-msrpc
+// Close that had not returned a grace period after their sockets were
+// closed. Each left one goroutine behind; Close did not wait for it.
+func (c *Client) StuckCloses() int64 { return c.stuck.Load() }
 
 // gracePeriod bounds a graceful close.
 func gracePeriod(callTimeout time.Duration) time.Duration {

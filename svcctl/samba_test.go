@@ -64,7 +64,10 @@ func (p *sambaPeer) dial(t *testing.T, cfg svcctl.Config) *svcctl.Client {
 	defer cancel()
 	c, err := svcctl.Dial(ctx, p.s.Addr.String(), cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, c.Close()) })
+	t.Cleanup(func() {
+		assert.NoError(t, c.Close())
+		assert.Zero(t, c.StuckCloses(), "every go-msrpc Close returned")
+	})
 	return c
 }
 
