@@ -14,6 +14,7 @@ package deployer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 )
@@ -128,7 +129,14 @@ func (w *storeWriter) loop() {
 	}
 }
 
-func (w *storeWriter) write(recs []HostRecord) error {
+func (w *storeWriter) write(recs []HostRecord) (err error) {
+	defer func() {
+		// A Store of the caller's that panics fails like one that errs:
+		// the Deployer reports it instead of ending the process.
+		if p := recover(); p != nil {
+			err = fmt.Errorf("deployer: the store panicked: %v", p)
+		}
+	}()
 	// The records of a Deployer must reach its store even while it is
 	// being cancelled: they are what a restart resumes from.
 	ctx := context.Background()

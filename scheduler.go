@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -132,7 +133,7 @@ func New(cfg Config) (*Deployer, error) {
 	close(d.idle)
 	d.events = newOutbox(func(ev Event) {
 		if d.cfg.OnEvent != nil {
-			d.cfg.OnEvent(ev)
+			d.onEvent(ev)
 		}
 		if d.cfg.Logger != nil {
 			logEvent(d.cfg.Logger, ev)
@@ -405,9 +406,52 @@ func (d *Deployer) worker() {
 		ctx, cancel := context.WithCancelCause(d.base)
 		e.phase, e.cancel = phaseRunning, cancel
 		d.mu.Unlock()
-		d.attempt(ctx, e)
+		d.attemptRecovered(ctx, e)
 		cancel(nil)
 	}
+}
+
+// attemptRecovered is attempt, with a panic in it (a bug, in the deployer
+// or a dependency) turned into that host's failure instead of the end of
+// the process: the other hosts and the store go on. A panic while the
+// Deployer's lock was held cannot be recovered safely, and is re-raised.
+func (d *Deployer) attemptRecovered(ctx context.Context, e *entry) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		stack := debug.Stack()
+		locked := false
+		for range 100 { // a second: the lock is free unless the panic left it held
+			if locked = d.mu.TryLock(); locked {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !locked {
+			panic(p)
+		}
+		if d.cfg.Logger != nil {
+			d.cfg.Logger.Error("panic in a deployment", "host", e.key, "panic", fmt.Sprint(p), "stack", string(stack))
+		}
+		err := derrors.New(e.key, "", derrors.UnknownError, fmt.Errorf("internal error: %v", p))
+		e.rec.Progress = nil
+		d.failLocked(&hostAttempt{d: d, e: e, key: e.key}, err)
+		d.mu.Unlock()
+	}()
+	d.attempt(ctx, e)
+}
+
+// onEvent calls Config.OnEvent, logging instead of crashing when it
+// panics: the caller's code must not stop the deliveries to come.
+func (d *Deployer) onEvent(ev Event) {
+	defer func() {
+		if p := recover(); p != nil && d.cfg.Logger != nil {
+			d.cfg.Logger.Error("panic in Config.OnEvent", "host", ev.Host, "panic", fmt.Sprint(p))
+		}
+	}()
+	d.cfg.OnEvent(ev)
 }
 
 // noteLocked stores e's record (after a change) and sends the event of the

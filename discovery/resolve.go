@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -58,6 +59,13 @@ func ResolveHosts(ctx context.Context, hosts []Host, opts ResolveOptions) error 
 			break
 		}
 		g.Go(func() error {
+			defer func() {
+				// A resolver of the caller's (its Dial) that panics fails
+				// its host, not the discovery.
+				if p := recover(); p != nil {
+					h.Err = derrors.New(h.Name, derrors.StepResolve, derrors.UnknownError, fmt.Errorf("internal error: %v", p))
+				}
+			}()
 			lctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			a, err := lookup(lctx, r, h.Name, opts.IPv6)

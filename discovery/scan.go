@@ -266,6 +266,14 @@ func ScanRange(ctx context.Context, spec string, opts RangeOptions) ([]Host, *Ra
 			continue
 		}
 		g.Go(func() error {
+			defer func() {
+				// A DialFunc of the caller's that panics fails its address,
+				// not the scan.
+				if p := recover(); p != nil {
+					report.Results[i] = AddrResult{Addr: a, State: StateError,
+						Err: derrors.New(a.String(), derrors.StepConnect, derrors.UnknownError, fmt.Errorf("internal error: %v", p))}
+				}
+			}()
 			report.Results[i] = probeAddr(ctx, dial, a, port, timeout)
 			return nil
 		})

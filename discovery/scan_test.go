@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -127,6 +128,23 @@ func TestScanRangeClassifies(t *testing.T) {
 	assert.Equal(t, "open refused silent unreachable error skipped",
 		StateOpen.String()+" "+StateRefused.String()+" "+StateSilent.String()+" "+
 			StateUnreachable.String()+" "+StateError.String()+" "+StateSkipped.String())
+}
+
+// TestScanRangePanickingDial: a DialFunc that panics for one address fails
+// that address (StateError, an internal error) and the scan goes on.
+func TestScanRangePanickingDial(t *testing.T) {
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		if strings.HasPrefix(address, "10.9.0.2:") {
+			panic("the caller's dialer fails")
+		}
+		return fakeDial(ctx, network, address)
+	}
+	hosts, rep, err := ScanRange(context.Background(), "10.9.0.1-10.9.0.2", RangeOptions{Port: 1445, Timeout: 50 * time.Millisecond, Dial: dial})
+	require.NoError(t, err)
+	assert.Len(t, hosts, 1)
+	require.Len(t, rep.Results, 2)
+	assert.Equal(t, StateError, rep.Results[1].State)
+	assert.ErrorContains(t, rep.Results[1].Err, "internal error: the caller's dialer fails")
 }
 
 func TestScanRangeLoopback(t *testing.T) {
