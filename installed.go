@@ -20,8 +20,8 @@ import (
 type onHost int
 
 const (
-	// onHostUnknown: the registry could not be read, or the check is off.
-	onHostUnknown onHost = iota
+	// The zero value: the registry could not be read, or the check is off.
+	_ onHost = iota
 	// onHostAbsent: the product is not installed.
 	onHostAbsent
 	// onHostSame: the product is installed in the package's version.
