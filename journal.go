@@ -113,12 +113,14 @@ func appendErrorInfo(b []byte, e *ErrorInfo) []byte {
 	}
 	b = append(b, `,"retry":`...)
 	b = appendString(b, e.Retry.Name())
-	for _, f := range [...]struct{ name, value string }{
-		{"step", string(e.Step)}, {"code_space", e.CodeSpace.Name()},
-	} {
-		if f.value != "" {
-			b = appendField(b, f.name, f.value)
-		}
+	if e.Step != "" {
+		b = appendField(b, "step", string(e.Step))
+	}
+	if e.Port != 0 {
+		b = strconv.AppendInt(append(b, `,"port":`...), int64(e.Port), 10)
+	}
+	if n := e.CodeSpace.Name(); n != "" {
+		b = appendField(b, "code_space", n)
 	}
 	if e.Code != 0 {
 		b = strconv.AppendUint(append(b, `,"code":`...), uint64(e.Code), 10)

@@ -94,6 +94,9 @@ type ErrorInfo struct {
 	Retry derrors.RetryClass `json:"retry"`
 	// Step is what was being done when it failed.
 	Step derrors.Step `json:"step,omitempty"`
+	// Port is the TCP port used for the host when it is not 445; the cause
+	// and solution name it.
+	Port int `json:"port,omitempty"`
 	// CodeSpace and Code are the code the host sent ("ntstatus",
 	// 3221225581), if any; CodeName is its symbolic name
 	// ("STATUS_LOGON_FAILURE").
@@ -129,6 +132,7 @@ func NewErrorInfo(host string, err error) *ErrorInfo {
 		Reason:   e.Reason,
 		Retry:    derrors.Retry(e),
 		Step:     e.Step,
+		Port:     e.Port,
 		Type:     e.Type().String(),
 		Message:  e.Message(),
 		Cause:    e.Cause(),
@@ -220,7 +224,7 @@ func (e *ErrorInfo) complete() {
 	if e == nil || e.Kind == 0 {
 		return
 	}
-	de := &derrors.Error{Kind: e.Kind, Reason: e.Reason, Step: e.Step}
+	de := &derrors.Error{Kind: e.Kind, Reason: e.Reason, Step: e.Step, Port: e.Port}
 	if e.CodeSpace != derrors.NoCode {
 		de.Code = derrors.Code{Space: e.CodeSpace, Value: e.Code}
 	}

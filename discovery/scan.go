@@ -274,7 +274,9 @@ func ScanRange(ctx context.Context, spec string, opts RangeOptions) ([]Host, *Ra
 						Err: derrors.New(a.String(), derrors.StepConnect, derrors.UnknownError, fmt.Errorf("internal error: %v", p))}
 				}
 			}()
-			report.Results[i] = probeAddr(ctx, dial, a, port, timeout)
+			r := probeAddr(ctx, dial, a, port, timeout)
+			r.Err = derrors.AtPort(r.Err, port)
+			report.Results[i] = r
 			return nil
 		})
 	}

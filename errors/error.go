@@ -3,6 +3,7 @@ package errors
 import (
 	stderrors "errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -154,6 +155,9 @@ type Error struct {
 	Reason Reason
 	// Code is the code the host sent, if any.
 	Code Code
+	// Port is the TCP port the deployer used for the host when it is not
+	// SMB's 445: the cause and solution texts then name it.
+	Port int
 	// Detail is extra evidence from the host, such as the excerpt of an
 	// msiexec log or AD's diagnostic text.
 	Detail string
@@ -188,7 +192,7 @@ func (e *Error) Type() Type { return e.Kind.Type() }
 // kind's. For a windows error it adds Windows' own message for the code.
 func (e *Error) Cause() string {
 	if e.Reason != NoReason {
-		return e.Reason.Cause()
+		return e.onPort(e.Reason.Cause())
 	}
 	c := e.Kind.Cause()
 	if e.Kind == WindowsError || e.Kind == MSIError {
@@ -196,16 +200,35 @@ func (e *Error) Cause() string {
 			c += ": " + t
 		}
 	}
-	return c
+	return e.onPort(c)
+}
+
+// onPort rewrites the table's "TCP port 445" and "TCP 445" to the port
+// actually used, when it is another.
+func (e *Error) onPort(text string) string {
+	if e.Port <= 0 || e.Port == 445 {
+		return text
+	}
+	p := strconv.Itoa(e.Port)
+	text = strings.ReplaceAll(text, "TCP port 445", "TCP port "+p)
+	return strings.ReplaceAll(text, "TCP 445", "TCP "+p)
 }
 
 // Solution returns the solution text: the reason's when there is one, else
 // the kind's.
 func (e *Error) Solution() string {
 	if e.Reason != NoReason {
-		return e.Reason.Solution()
+		return e.onPort(e.Reason.Solution())
 	}
-	return e.Kind.Solution()
+	return e.onPort(e.Kind.Solution())
+}
+
+// AtPort sets the port on err's *Error (see Error.Port) and returns err.
+func AtPort(err error, port int) error {
+	if e, ok := As(err); ok && e.Port == 0 && port != 445 {
+		e.Port = port
+	}
+	return err
 }
 
 // Error reads as one log line: host, step, the Deployer documentation's message, the code, the

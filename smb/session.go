@@ -121,7 +121,8 @@ var errNoUser = errors.New("smb: Credentials.User is empty")
 // *derrors.Error naming the step that failed: resolve, connect, negotiate or
 // logon. A logon the server maps to Guest fails with
 // derrors.ReasonGuestOnly. trace, when not nil, is called after each step.
-func Dial(ctx context.Context, host string, cfg Config, trace Trace) (*Session, error) {
+func Dial(ctx context.Context, host string, cfg Config, trace Trace) (_ *Session, err error) {
+	defer func() { err = derrors.AtPort(err, cfg.port()) }()
 	if trace == nil {
 		trace = func(derrors.Step, time.Duration, *derrors.Error) {}
 	}
@@ -408,12 +409,19 @@ func (s *Session) Close() error {
 // wrap classifies err for this session's host. go-smb2 turns a few
 // NTSTATUS codes into os errors; they are turned back so the code survives.
 func (s *Session) wrap(step derrors.Step, err error) *derrors.Error {
+	var e *derrors.Error
 	if s.guard != nil {
 		if f := s.guard.Err(); f != nil {
-			return derrors.Wrap(s.label, step, f)
+			e = derrors.Wrap(s.label, step, f)
 		}
 	}
-	return derrors.Wrap(s.label, step, withStatus(err))
+	if e == nil {
+		e = derrors.Wrap(s.label, step, withStatus(err))
+	}
+	if e != nil && e.Port == 0 && s.cfg.port() != 445 {
+		e.Port = s.cfg.port()
+	}
+	return e
 }
 
 // NTSTATUS values go-smb2 maps to os errors.

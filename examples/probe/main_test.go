@@ -152,6 +152,20 @@ func TestFailureAfterConnect(t *testing.T) {
 	assert.Contains(t, out, ap.String())
 }
 
+// TestCauseNamesThePort: a host that refuses the connection on the port
+// given with -port is explained with that port, not the table's 445.
+func TestCauseNamesThePort(t *testing.T) {
+	port := closedPort(t)
+	code, out, errOut := runProbe(t, env(map[string]string{"PW": "secret"}),
+		"-user", "u", "-password-env", "PW", "-port", port, "-timeout", "2s", "-json", "127.0.0.1")
+	assert.Equal(t, exitFailed, code, errOut)
+	errObj := decodeLines(t, out)[0]["error"].(map[string]any)
+	assert.Contains(t, errObj["cause"], "TCP port "+port)
+	assert.Contains(t, errObj["solution"], "(TCP "+port+")")
+	assert.NotContains(t, out, "(TCP 445)")
+	assert.NotContains(t, out, "TCP port 445 ")
+}
+
 func TestTableOutput(t *testing.T) {
 	code, out, _ := runProbe(t, env(map[string]string{"PW": "secret"}),
 		"-user", "u", "-password-env", "PW", "-port", closedPort(t), "127.0.0.1")
