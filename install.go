@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -289,7 +290,44 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		res.Exited, res.ExitCode, res.Outcome, res.NotInstalled = true, code, derrors.MSISuccess, true
 		return res, nil
 	}
-	return res, c.judge(ctx, res, pkg, code, dir)
+	return res, withRepro(c.judge(ctx, res, pkg, code, dir), pkg, productCode, opts.Properties)
+}
+
+// reproLog is where the command of withRepro writes its verbose log: the
+// error table's own C:/Temp/MSI_logs.txt, with Windows' separators.
+const reproLog = `C:\Temp\MSI_logs.txt`
+
+// withRepro sets, on an MSI failure, the msiexec command that reproduces it
+// by hand on the computer with a verbose log: the package under its own
+// name (copied next to the command) or its UNC path, or the product code
+// to remove, and each property with a placeholder instead of its value,
+// which never leaves RunInstaller.
+func withRepro(err error, pkg Package, productCode string, props []msi.Property) error {
+	e, ok := derrors.As(err)
+	if !ok || e.Kind != derrors.MSIError {
+		return err
+	}
+	shown := make([]msi.Property, len(props))
+	for i, p := range props {
+		shown[i] = msi.Property{Name: p.Name, Value: "<" + p.Name + " value>"}
+	}
+	var (
+		line string
+		lerr error
+	)
+	if productCode != "" {
+		line, lerr = msi.UninstallCommand{Executable: "msiexec", ProductCode: productCode, LogPath: reproLog, Properties: shown}.Line()
+	} else {
+		name := pkg.UNC
+		if name == "" {
+			name = filepath.Base(pkg.Path)
+		}
+		line, lerr = msi.InstallCommand{Executable: "msiexec", Package: name, LogPath: reproLog, Properties: shown}.Line()
+	}
+	if lerr == nil {
+		e.Repro = line
+	}
+	return err
 }
 
 // cleanupContext returns ctx, or a short fresh context (keeping ctx's

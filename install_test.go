@@ -2,6 +2,7 @@ package deployer_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -156,6 +157,31 @@ func TestRunInstallerOutcomes(t *testing.T) {
 			e.assertClean(t)
 		})
 	}
+}
+
+// TestMSIFailureCarriesItsRepro: an MSI failure says, beside the error
+// table's verbatim solution, the exact msiexec command that reproduces it
+// by hand with a verbose log: ASCII options, the package's own name, and
+// each property's name with a placeholder, never its value.
+func TestMSIFailureCarriesItsRepro(t *testing.T) {
+	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Outcomes: []uint32{1603}, Duration: 100 * time.Millisecond}})
+	conn := connect(t, e)
+	_, err := deployer.RunInstaller(context.Background(), conn, deployer.Package{Path: testPackage},
+		deployer.InstallOptions{Properties: []msi.Property{{Name: "TENANTKEY", Value: "k3y-9f2c"}, {Name: "SERVER", Value: "engine.example"}}})
+	require.Error(t, err)
+	info := deployer.NewErrorInfo(e.Name, err)
+	want := `msiexec /i "` + filepath.Base(testPackage) + `" /qn /norestart /l*v "C:\Temp\MSI_logs.txt" ` +
+		`TENANTKEY="<TENANTKEY value>" SERVER="<SERVER value>"`
+	assert.Equal(t, want, info.Repro)
+	for _, r := range info.Repro {
+		assert.Less(t, r, rune(0x80), "ASCII only: %q", info.Repro)
+	}
+	assert.Contains(t, info.Solution, "msiexec –i NEXThink_Updater.msi", "the table's text stays verbatim")
+	b, err := json.Marshal(info)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "k3y-9f2c")
+	assert.NotContains(t, string(b), "engine.example")
+	e.assertClean(t)
 }
 
 func TestRunInstallerCancelledMidInstallLeavesNothing(t *testing.T) {

@@ -128,6 +128,7 @@ func appendErrorInfo(b []byte, e *ErrorInfo) []byte {
 	for _, f := range [...]struct{ name, value string }{
 		{"code_name", e.CodeName}, {"type", e.Type}, {"message", e.Message}, {"cause", e.Cause},
 		{"solution", e.Solution}, {"code_text", e.CodeText}, {"detail", e.Detail},
+		{"repro", e.Repro},
 	} {
 		if f.value != "" {
 			b = appendField(b, f.name, f.value)

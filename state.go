@@ -116,6 +116,9 @@ type ErrorInfo struct {
 	CodeText string `json:"code_text,omitempty"`
 	// Detail is evidence from the host, such as the MSI log's excerpt.
 	Detail string `json:"detail,omitempty"`
+	// Repro is the msiexec command that reproduces an MSI failure by hand
+	// on the computer, with a verbose log (see derrors.Error.Repro).
+	Repro string `json:"repro,omitempty"`
 	// Error is the whole error as one log line.
 	Error string `json:"error"`
 }
@@ -138,6 +141,7 @@ func NewErrorInfo(host string, err error) *ErrorInfo {
 		Cause:    e.Cause(),
 		Solution: e.Solution(),
 		Detail:   e.Detail,
+		Repro:    e.Repro,
 		Error:    e.Error(),
 	}
 	if !e.Code.IsZero() {

@@ -161,6 +161,11 @@ type Error struct {
 	// Detail is extra evidence from the host, such as the excerpt of an
 	// msiexec log or AD's diagnostic text.
 	Detail string
+	// Repro is the command that reproduces an MSI failure by hand on the
+	// computer, with a verbose log: the error table's solution made exact
+	// (the package's real name, ASCII options, the properties' names with a
+	// placeholder for each value).
+	Repro string
 	// Err is the underlying cause, if any.
 	Err error
 	// Cleanup is the failure to remove what the deployer had put on the

@@ -908,6 +908,7 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 		row("Error message", e.Message)
 		row("Cause", e.Cause)
 		row("Solution", e.Solution)
+		row("Reproduce", e.Repro)
 		row("Step", string(e.Step))
 		row("Code", e.CodeText)
 		row("Error", e.Error)
