@@ -24,6 +24,7 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+	"unicode/utf16"
 
 	"github.com/stretchr/testify/require"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/discovery"
+	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 )
 
@@ -237,6 +239,23 @@ func (c *connCounter) command(p []byte) {
 		if binary.LittleEndian.Uint32(msg[20:]) != 0 {
 			name += "+compound"
 		}
+		if os.Getenv("BENCH_TRACE") != "" {
+			extra := ""
+			if cmd == 5 && len(msg) >= 64+56 {
+				off, l := int(binary.LittleEndian.Uint16(msg[64+44:])), int(binary.LittleEndian.Uint16(msg[64+46:]))
+				if off+l <= len(msg) {
+					u := make([]uint16, l/2)
+					for i := range u {
+						u[i] = binary.LittleEndian.Uint16(msg[off+2*i:])
+					}
+					extra = string(utf16.Decode(u))
+				}
+			}
+			if cmd == 11 && len(msg) > 64+56+24 {
+				extra = fmt.Sprintf("opnum? %d", binary.LittleEndian.Uint16(msg[64+56+22:]))
+			}
+			fmt.Fprintf(os.Stderr, "TRACE %s %s len=%d\n", name, extra, len(msg))
+		}
 	case len(msg) >= 4 && bytes.Equal(msg[:4], []byte("\xfdSMB")):
 		name = "encrypted"
 	}
@@ -272,17 +291,28 @@ func (c *connCounter) breakdown(n int) string {
 // benchDeployLoop deploys to targets (one healthy host) b.N times with cfg,
 // whose SMB dialer counts into cnt, and reports the time, the SMB requests,
 // the connections and the bytes of one deployment.
+//
+// Every iteration installs: the product is removed from the host (over a
+// connection of its own, neither timed nor counted) after each one, or the
+// next would find it installed and skip the host.
 func benchDeployLoop(b *testing.B, cfg deployer.Config, targets []discovery.Host, cnt *connCounter) {
 	b.Helper()
+	info, err := msi.Inspect(cfg.Package.Path)
+	require.NoError(b, err)
+	plain := cfg.Connect
+	plain.SMB.Dial = nil
 	b.ResetTimer()
 	for b.Loop() {
 		d, err := deployer.New(cfg)
 		require.NoError(b, err)
 		sum, err := d.Run(context.Background(), targets)
 		require.NoError(b, err)
-		if sum.States[deployer.WithCollector] != 1 {
-			b.Fatalf("not installed: %+v", sum.Failed)
+		if sum.States[deployer.WithCollector] != 1 || sum.Skipped[deployer.SkipAlreadyOnHost] != 0 {
+			b.Fatalf("not installed: %+v", sum)
 		}
+		b.StopTimer()
+		uninstallBench(b, targets[0], plain, info.ProductCode)
+		b.StartTimer()
 	}
 	b.StopTimer()
 	n := float64(b.N)
@@ -291,6 +321,17 @@ func benchDeployLoop(b *testing.B, cfg deployer.Config, targets []discovery.Host
 	b.ReportMetric(float64(cnt.conns.Load())/n, "conns/deploy")
 	b.ReportMetric(float64(cnt.bytesOut.Load())/1024/n, "KiB-sent/deploy")
 	b.ReportMetric(float64(cnt.bytesIn.Load())/1024/n, "KiB-recv/deploy")
+}
+
+// uninstallBench removes product from host, so the next deployment installs.
+func uninstallBench(b *testing.B, host discovery.Host, cfg deployer.ConnectConfig, product string) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := deployer.Connect(ctx, host, cfg)
+	require.NoError(b, err)
+	defer conn.Close()
+	_, err = deployer.Uninstall(ctx, conn, product, deployer.InstallOptions{PollInterval: 5 * time.Millisecond})
+	require.NoError(b, err)
 }
 
 func (c *connCounter) dial(ctx context.Context, network, address string) (net.Conn, error) {
