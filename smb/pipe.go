@@ -263,6 +263,13 @@ func (p *Pipe) Close() error {
 	return p.closeErr
 }
 
+// abandon ends the pipe on this side only (its pending reads and its
+// context), without a CLOSE request: for a pipe the session's logoff is
+// about to close on the server anyway. Close afterwards does nothing.
+func (p *Pipe) abandon() {
+	p.closeOnce.Do(p.cancel)
+}
+
 // ErrNoDeadline is returned by a Pipe's SetDeadline methods.
 var ErrNoDeadline = errors.New("smb: a named pipe has no deadlines; close it to end a read")
 

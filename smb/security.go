@@ -5,11 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 
-	"github.com/oiweiwei/go-msrpc/dcerpc"
 	"github.com/oiweiwei/go-msrpc/msrpc/erref/win32"
 	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
 
@@ -258,7 +256,7 @@ func (s *Session) SetSecurity(ctx context.Context, share, name string, sd Securi
 	if sd.Control&SEDACLProtected != 0 {
 		info |= ProtectedDACLSecurityInformation
 	}
-	return s.withSrvsvc(ctx, derrors.StepUpload, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
+	return s.srvsvc(ctx, derrors.StepUpload, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
 		return eachPathForm(name, func(file string) error {
 			resp, err := cli.SetFileSecurity(rctx, &srvsvc.SetFileSecurityRequest{
 				ServerName: `\\` + s.serverName(), ShareName: share, FileName: file,
@@ -277,7 +275,7 @@ func (s *Session) SetSecurity(ctx context.Context, share, name string, sd Securi
 // A failure is a *derrors.Error at the upload step.
 func (s *Session) Security(ctx context.Context, share, name string) (SecurityDescriptor, error) {
 	var sd SecurityDescriptor
-	err := s.withSrvsvc(ctx, derrors.StepUpload, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
+	err := s.srvsvc(ctx, derrors.StepUpload, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
 		var raw []byte
 		err := eachPathForm(name, func(file string) error {
 			resp, err := cli.GetFileSecurity(rctx, &srvsvc.GetFileSecurityRequest{
@@ -335,31 +333,3 @@ const (
 	errPathNotFound uint32 = 3
 	errInvalidName  uint32 = 123
 )
-
-// withSrvsvc runs f with a srvsvc client bound over \pipe\srvsvc on this
-// session; the exchange is bounded by the request timeout.
-func (s *Session) withSrvsvc(ctx context.Context, step derrors.Step, f func(context.Context, srvsvc.SrvsvcClient) error) error {
-	rctx, cancel := s.requestContext(ctx)
-	defer cancel()
-	p, err := s.OpenPipe(rctx, "srvsvc")
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	dial := func(context.Context, string, string) (net.Conn, error) { return p, nil }
-	conn, err := dcerpc.Dial(rctx, s.serverName(), dcerpc.WithDialer(dialerFunc(dial)),
-		dcerpc.WithTimeout(s.cfg.requestTimeout()))
-	if err != nil {
-		return s.wrap(step, err)
-	}
-	defer func() { _ = conn.Close(context.WithoutCancel(rctx)) }()
-	cli, err := srvsvc.NewSrvsvcClient(rctx, conn, dcerpc.WithEndpoint("ncacn_ip_tcp:[445]"),
-		dcerpc.WithInsecure(), dcerpc.WithErrorMapper(win32.Mapper{}))
-	if err != nil {
-		return s.wrap(step, err)
-	}
-	if err := f(rctx, cli); err != nil {
-		return s.wrap(step, err)
-	}
-	return nil
-}

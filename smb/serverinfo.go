@@ -26,7 +26,7 @@ func (s *Session) WindowsVersion(ctx context.Context) (OSVersion, error) {
 // serverInfoVersion asks srvsvc NetrServerGetInfo at level 101.
 func (s *Session) serverInfoVersion(ctx context.Context) (OSVersion, error) {
 	var v OSVersion
-	err := s.withSrvsvc(ctx, derrors.StepListShares, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
+	err := s.srvsvc(ctx, derrors.StepListShares, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
 		resp, err := cli.GetInfo(rctx, &srvsvc.GetInfoRequest{ServerName: `\\` + s.serverName(), Level: 101})
 		switch {
 		case err != nil:

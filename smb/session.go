@@ -108,6 +108,9 @@ type Session struct {
 	ipcMu sync.Mutex
 	ipc   *smb2.Share // IPC$, shared by the session's pipes
 
+	srvMu sync.Mutex // serialises srvsvc calls (go-msrpc corrupts concurrent ones)
+	srv   *srvsvcBinding
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -396,6 +399,8 @@ func (s *Session) Close() error {
 		defer s.recoverReply(derrors.StepCleanup, &s.closeErr)
 		ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.requestTimeout(), 5*time.Second))
 		defer cancel()
+		// The logoff closes the srvsvc pipe on the server: no CLOSE first.
+		s.dropSrvsvc(false)
 		if err := s.s.WithContext(ctx).Logoff(); err != nil {
 			s.closeErr = s.wrap(derrors.StepCleanup, err)
 		}

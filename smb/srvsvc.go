@@ -19,7 +19,7 @@ import (
 // (ERROR_ACCESS_DENIED otherwise). The whole exchange is bounded by the
 // request timeout. A failure is a *derrors.Error at the list shares step.
 func (s *Session) SharePath(ctx context.Context, share string) (path string, err error) {
-	err = s.srvsvc(ctx, func(ctx context.Context, cli srvsvc.SrvsvcClient) error {
+	err = s.srvsvc(ctx, derrors.StepListShares, func(ctx context.Context, cli srvsvc.SrvsvcClient) error {
 		resp, err := cli.ShareGetInfo(ctx, &srvsvc.ShareGetInfoRequest{
 			ServerName: `\\` + s.serverName(), NetName: share, Level: 2})
 		if err != nil {
@@ -42,7 +42,7 @@ func (s *Session) SharePath(ctx context.Context, share string) (path string, err
 // 1) on \pipe\srvsvc, as `smbclient -L` does, bounded by the request
 // timeout. A failure is a *derrors.Error at the list shares step.
 func (s *Session) ListShares(ctx context.Context) (names []string, err error) {
-	err = s.srvsvc(ctx, func(ctx context.Context, cli srvsvc.SrvsvcClient) error {
+	err = s.srvsvc(ctx, derrors.StepListShares, func(ctx context.Context, cli srvsvc.SrvsvcClient) error {
 		resp, err := cli.ShareEnum(ctx, &srvsvc.ShareEnumRequest{
 			ServerName: `\\` + s.serverName(),
 			Info: &srvsvc.ShareEnum{Level: 1, ShareInfo: &srvsvc.ShareEnumUnion{
@@ -69,40 +69,108 @@ func (s *Session) ListShares(ctx context.Context) (names []string, err error) {
 	return names, err
 }
 
-// srvsvc runs call with a srvsvc client bound over \pipe\srvsvc on this
-// session, behind the RPC reply guard, within the request timeout.
-func (s *Session) srvsvc(ctx context.Context, call func(context.Context, srvsvc.SrvsvcClient) error) (err error) {
-	defer s.recoverReply(derrors.StepListShares, &err)
+// srvsvcBinding is a session's srvsvc binding over \pipe\srvsvc, made on
+// first use and kept for the session's life: every srvsvc call of the
+// session (the ADMIN$ path, the Windows version, file security) goes over
+// it, so the pipe's open, bind and close are paid once.
+type srvsvcBinding struct {
+	pipe  *Pipe
+	guard *rpcguard.Conn
+	conn  dcerpc.Conn
+	cli   srvsvc.SrvsvcClient
+}
+
+// srvsvc runs call with the session's srvsvc client (bound on first use,
+// behind the RPC reply guard), one call at a time, within the request
+// timeout. A failure is a *derrors.Error at step; after one the binding is
+// dropped, and the next call binds again.
+func (s *Session) srvsvc(ctx context.Context, step derrors.Step, call func(context.Context, srvsvc.SrvsvcClient) error) (err error) {
+	defer s.recoverReply(step, &err)
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
 	rctx, cancel := s.requestContext(ctx)
 	defer cancel()
+	b := s.srv
+	if b == nil {
+		if b, err = s.bindSrvsvc(rctx, step); err != nil {
+			return err
+		}
+		s.srv = b
+	}
+	// The binding lives beyond this call: a context that ends while the
+	// call waits closes the pipe (and the binding with it).
+	stop := context.AfterFunc(rctx, func() { _ = b.pipe.Close() })
+	err = call(rctx, b.cli)
+	if !stop() || err != nil {
+		if f := b.guard.Err(); f != nil {
+			err = f
+		} else if err == nil {
+			err = rctx.Err()
+		}
+		s.dropSrvsvcLocked(true)
+		return s.wrap(step, err)
+	}
+	return nil
+}
+
+// bindSrvsvc opens \pipe\srvsvc and binds srvsvc over it.
+func (s *Session) bindSrvsvc(rctx context.Context, step derrors.Step) (*srvsvcBinding, error) {
 	p, err := s.OpenPipe(rctx, "srvsvc")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer p.Close()
 	guard := rpcguard.New(p, rpcguard.Options{Host: s.label, Interface: "srvsvc", Check: rpcguard.SrvsvcChecker})
-	wrap := func(err error) error {
+	fail := func(err error) (*srvsvcBinding, error) {
+		_ = p.Close()
 		if f := guard.Err(); f != nil {
 			err = f
 		}
-		return s.wrap(derrors.StepListShares, err)
+		return nil, s.wrap(step, err)
 	}
+	// go-msrpc runs the transport under the dial's context for its whole
+	// life: it must outlive this call; closing the pipe bounds the bind.
+	bctx := context.WithoutCancel(rctx)
+	stop := context.AfterFunc(rctx, func() { _ = p.Close() })
 	dial := func(context.Context, string, string) (net.Conn, error) { return guard, nil }
-	conn, err := dcerpc.Dial(rctx, s.serverName(), dcerpc.WithDialer(dialerFunc(dial)),
+	conn, err := dcerpc.Dial(bctx, s.serverName(), dcerpc.WithDialer(dialerFunc(dial)),
 		dcerpc.WithTimeout(s.cfg.requestTimeout()))
 	if err != nil {
-		return wrap(err)
+		stop()
+		return fail(err)
 	}
-	defer func() { _ = conn.Close(context.WithoutCancel(rctx)) }()
-	cli, err := srvsvc.NewSrvsvcClient(rctx, conn, dcerpc.WithEndpoint("ncacn_ip_tcp:[445]"),
+	cli, err := srvsvc.NewSrvsvcClient(bctx, conn, dcerpc.WithEndpoint("ncacn_ip_tcp:[445]"),
 		dcerpc.WithInsecure(), dcerpc.WithErrorMapper(win32.Mapper{}))
+	if !stop() && err == nil {
+		err = rctx.Err()
+	}
 	if err != nil {
-		return wrap(err)
+		_ = conn.Close(bctx)
+		return fail(err)
 	}
-	if err := call(rctx, cli); err != nil {
-		return wrap(err)
+	return &srvsvcBinding{pipe: p, guard: guard, conn: conn, cli: cli}, nil
+}
+
+// dropSrvsvc forgets the session's srvsvc binding; with closePipe its
+// pipe is closed on the server too (otherwise the logoff that follows
+// closes it).
+func (s *Session) dropSrvsvc(closePipe bool) {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	s.dropSrvsvcLocked(closePipe)
+}
+
+func (s *Session) dropSrvsvcLocked(closePipe bool) {
+	b := s.srv
+	if b == nil {
+		return
 	}
-	return nil
+	s.srv = nil
+	if !closePipe {
+		// Ends the pipe's local reads and context without a CLOSE request.
+		b.pipe.abandon()
+	}
+	_ = b.conn.Close(context.Background())
+	_ = b.pipe.Close()
 }
 
 // dialerFunc adapts a function to go-msrpc's dcerpc.Dialer.
