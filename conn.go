@@ -220,7 +220,10 @@ func (c *Conn) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error
-	if c.mgr != nil {
+	// The service manager's handle is released by closing its transport,
+	// and ADMIN$'s tree connect by the logoff: neither needs a request of
+	// its own.
+	if c.mgr != nil && c.scm == nil {
 		errs = append(errs, c.mgr.CloseContext(ctx))
 	}
 	if c.tasks != nil {
@@ -229,7 +232,7 @@ func (c *Conn) Close() error {
 	if c.scm != nil {
 		errs = append(errs, c.scm.Close())
 	}
-	if c.admin != nil {
+	if c.admin != nil && c.sess == nil {
 		errs = append(errs, c.admin.CloseContext(ctx))
 	}
 	if c.sess != nil {

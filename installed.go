@@ -55,7 +55,9 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 			"host", c.label, "version", pkg.ProductVersion)
 		return installedCheck{}
 	}
-	reg, err := winreg.Open(ctx, c.label, c.Session().Pipes(), winreg.Config{Logger: logger})
+	// The Remote Registry service is handled through the connection's own
+	// service manager, when it has one, rather than a second svcctl pipe.
+	reg, err := winreg.Open(ctx, c.label, c.Session().Pipes(), winreg.Config{Logger: logger, ServiceManager: c.mgr})
 	if err != nil {
 		logger.Debug("installed check skipped: the registry cannot be read; installing as without it",
 			"host", c.label, "err", err.Error())

@@ -17,6 +17,7 @@ import (
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/rpcpipe"
 	"github.com/nxdeploy/deployer/smb"
+	"github.com/nxdeploy/deployer/svcctl"
 )
 
 // Steps of this package in *derrors.Error values.
@@ -66,6 +67,12 @@ type Config struct {
 	// Logger receives what the Client does to the service; nil means no
 	// logging.
 	Logger *slog.Logger
+	// ServiceManager, when set, is an open service manager of the same
+	// host (opened with at least svcctl.ManagerConnect) through which the
+	// Remote Registry service is checked, started and put back, instead of
+	// a \pipe\svcctl binding of the Client's own: it saves opening,
+	// binding and closing a pipe. It stays open after Close.
+	ServiceManager *svcctl.Manager
 }
 
 func (c Config) withDefaults() Config {

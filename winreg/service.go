@@ -71,6 +71,8 @@ type remoteRegistry struct {
 	restored             bool
 	// checked: the service's state was read.
 	checked bool
+	// borrowed: manager is the caller's (Config.ServiceManager), left open.
+	borrowed bool
 }
 
 // action returns what was done.
@@ -103,6 +105,10 @@ func ensureRemoteRegistry(ctx context.Context, host string, open smb.PipeOpener,
 		return rr, nil
 	}
 	log := cfg.Logger.With("host", host, "service", RemoteRegistryService)
+	if cfg.ServiceManager != nil {
+		rr.manager, rr.borrowed = cfg.ServiceManager, true
+		return rr, rr.ensure(ctx, log)
+	}
 	rr.client, err = svcctl.Dial(ctx, host, svcctl.Config{
 		Pipe:           func(ctx context.Context) (net.Conn, error) { return open(ctx, "svcctl") },
 		RequestTimeout: cfg.CallTimeout,
@@ -111,60 +117,70 @@ func ensureRemoteRegistry(ctx context.Context, host string, open smb.PipeOpener,
 		log.Info("service manager unavailable; using the registry as it is", "err", err)
 		return rr, nil
 	}
+	rr.manager, err = rr.client.OpenSCManager(ctx, svcctl.ManagerConnect)
+	if err != nil {
+		log.Info("cannot manage the service; using the registry as it is", "err", err)
+		return rr, rr.closeService(context.WithoutCancel(ctx))
+	}
+	return rr, rr.ensure(ctx, log)
+}
+
+// ensure opens the Remote Registry service through rr.manager and starts
+// it when it is stopped (see ensureRemoteRegistry); on failure it puts the
+// service back and closes what it opened.
+func (rr *remoteRegistry) ensure(ctx context.Context, log *slog.Logger) (err error) {
+	cfg := rr.cfg
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, rr.restore(context.WithoutCancel(ctx)))
 		}
 	}()
-	rr.manager, err = rr.client.OpenSCManager(ctx, svcctl.ManagerConnect)
-	if err == nil {
-		rr.svc, err = rr.manager.OpenService(ctx, RemoteRegistryService, serviceAccess)
-	}
+	rr.svc, err = rr.manager.OpenService(ctx, RemoteRegistryService, serviceAccess)
 	if err != nil {
 		log.Info("cannot manage the service; using the registry as it is", "err", err)
-		return rr, rr.closeService(context.WithoutCancel(ctx))
+		return rr.closeService(context.WithoutCancel(ctx))
 	}
 	st, err := rr.svc.QueryStatus(ctx)
 	if err != nil {
-		return rr, rr.wrap(StepStartRemoteRegistry, err)
+		return rr.wrap(StepStartRemoteRegistry, err)
 	}
 	rr.checked = true
 	wait := svcctl.WaitOptions{Timeout: cfg.ServiceTimeout}
 	switch st.State {
 	case svcctl.Running:
-		return rr, nil
+		return nil
 	case svcctl.StartPending, svcctl.ContinuePending:
 		_, err := svcctl.WaitState(ctx, rr.svc, svcctl.Running, wait)
-		return rr, rr.wrap(StepStartRemoteRegistry, err)
+		return rr.wrap(StepStartRemoteRegistry, err)
 	case svcctl.StopPending:
 		if _, err := svcctl.WaitState(ctx, rr.svc, svcctl.Stopped, wait); err != nil {
-			return rr, rr.wrap(StepStartRemoteRegistry, err)
+			return rr.wrap(StepStartRemoteRegistry, err)
 		}
 	}
 	conf, err := rr.svc.QueryConfig(ctx)
 	if err != nil {
-		return rr, rr.wrap(StepStartRemoteRegistry, err)
+		return rr.wrap(StepStartRemoteRegistry, err)
 	}
 	if conf.StartType == svcctl.Disabled {
 		if cfg.KeepDisabled {
-			return rr, rr.wrap(StepStartRemoteRegistry, ErrRemoteRegistryDisabled)
+			return rr.wrap(StepStartRemoteRegistry, ErrRemoteRegistryDisabled)
 		}
 		demand := svcctl.DemandStart
 		if err := rr.svc.ChangeConfig(ctx, svcctl.ChangeOptions{StartType: &demand}); err != nil {
-			return rr, rr.wrap(StepStartRemoteRegistry, err)
+			return rr.wrap(StepStartRemoteRegistry, err)
 		}
 		rr.wasDisabled = true
 		log.Info("enabled the disabled service until the registry is closed")
 	}
 	if err := rr.svc.Start(ctx); err != nil && !svcctl.IsAlreadyRunning(err) {
-		return rr, rr.wrap(StepStartRemoteRegistry, err)
+		return rr.wrap(StepStartRemoteRegistry, err)
 	}
 	rr.started = true
 	if _, err := svcctl.WaitState(ctx, rr.svc, svcctl.Running, wait); err != nil {
-		return rr, rr.wrap(StepStartRemoteRegistry, err)
+		return rr.wrap(StepStartRemoteRegistry, err)
 	}
 	log.Info("started the stopped service until the registry is closed")
-	return rr, nil
+	return nil
 }
 
 // wrap types err for the step.
@@ -216,10 +232,10 @@ func (rr *remoteRegistry) closeService(ctx context.Context) error {
 		errs = append(errs, rr.svc.CloseContext(ctx))
 		rr.svc = nil
 	}
-	if rr.manager != nil {
+	if rr.manager != nil && !rr.borrowed {
 		errs = append(errs, rr.manager.CloseContext(ctx))
-		rr.manager = nil
 	}
+	rr.manager = nil
 	if rr.client != nil {
 		errs = append(errs, rr.client.Close())
 		rr.client = nil
