@@ -123,7 +123,7 @@ func (c ConnectConfig) svcctlConfig(sess *smb.Session) svcctl.Config {
 // ADMIN$ mounted for files, and a client of its service manager over
 // \pipe\svcctl on the same session (or, with RPC-level authentication, on a
 // session of its own). It is what
-// PushService and RunInstaller work through. Close it when done.
+// RunInstaller, Uninstall and Sweep work through. Close it when done.
 type Conn struct {
 	host   discovery.Host
 	label  string

@@ -13,8 +13,10 @@
 //
 // Discover finds hosts (CSV, Active Directory, address ranges), Probe says
 // whether one can be deployed to and why not, Connect opens an
-// administrative connection, PushService and RunInstaller install, and Sweep
-// removes what a crashed Engine left.
+// administrative connection, RunInstaller installs (pushing the package and
+// the deployer's remote service, which installs it through the Windows
+// Installer API), Uninstall removes a product, and Sweep removes what a
+// crashed Engine left.
 //
 // # A fleet, for months: the Deployer
 //

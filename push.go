@@ -20,7 +20,8 @@ import (
 	"github.com/nxdeploy/deployer/svcctl"
 )
 
-// ServiceSpec says which service PushService installs.
+// ServiceSpec says which remote service RunInstaller and Uninstall push
+// (InstallOptions.Service): the deployer's own, or a code-signed copy.
 type ServiceSpec struct {
 	// DeploymentID names this deployment on the host: the service is
 	// "<prefix>-<id>" and its files live in ADMIN$\<prefix>\<id>\. See
@@ -66,7 +67,8 @@ func NewDeploymentID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// RemoteService is a service PushService created (or reused) on a host.
+// RemoteService is the remote service a deployment created (or reused) on a
+// host: a service, or a one-shot task of its Task Scheduler.
 type RemoteService struct {
 	conn *Conn
 	svc  *svcctl.Service
@@ -93,24 +95,6 @@ type RemoteService struct {
 // host's Task Scheduler named Name, rather than as a service (see Via).
 func (rs *RemoteService) Task() bool { return rs.task }
 
-// PushService copies a service binary to ADMIN$\<prefix>\<id>\, creates the
-// service "<prefix>-<id>" (its own process, started on demand, as
-// LocalSystem) or reuses ours of that name, and starts it. If the binary on
-// the host differs from the one pushed, the existing service is stopped and
-// its binary replaced.
-//
-// Before anything is pushed, a host whose Windows the service cannot run
-// on (older than Vista / Server 2008) is refused (ReasonWindowsTooOld). The
-// deployment's directory admits only SYSTEM and Administrators.
-//
-// On failure nothing it created is left on the host.
-func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (*RemoteService, error) {
-	if err := c.checkWindows(ctx); err != nil {
-		return nil, err
-	}
-	return pushService(ctx, c, spec, dirState{})
-}
-
 // dirState says what RunInstaller already did with the deployment's
 // directory: created and protected it (ready), and found none there
 // (fresh), so no service of this deployment can be there either.
@@ -121,7 +105,9 @@ type dirState struct {
 	taskLimit time.Duration
 }
 
-// pushService is PushService once the host was checked.
+// pushService pushes and starts the remote service of spec.DeploymentID
+// (copying it, creating or reusing its service or task), once the host was
+// checked (checkWindows).
 func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (rs *RemoteService, err error) {
 	if spec.DeploymentID == "" {
 		spec.DeploymentID = NewDeploymentID()
@@ -400,7 +386,7 @@ func (rs *RemoteService) Stop(ctx context.Context) (svcctl.Status, error) {
 func (rs *RemoteService) Remove(ctx context.Context) error { return rs.cleanup(ctx) }
 
 // Close releases this handle to the service and leaves the service and its
-// files on the host (a later PushService of the same deployment reuses
+// files on the host (a later push of the same deployment reuses
 // them, and Sweep removes them). A service marked for deletion is only
 // removed once every handle to it is closed.
 func (rs *RemoteService) Close() error { return rs.CloseContext(context.Background()) }

@@ -60,7 +60,7 @@ func (c *Conn) checkWindows(ctx context.Context) error {
 	return nil
 }
 
-// serviceBinary returns the binary PushService pushes for spec: the
+// serviceBinary returns the binary a deployment pushes for spec: the
 // caller's, which must be a build (signed or not) of this deployer's
 // service for the host's architecture, or the deployer's own.
 func (c *Conn) serviceBinary(ctx context.Context, spec ServiceSpec) ([]byte, error) {

@@ -47,10 +47,10 @@ func ExampleWithFault() {
 	// nothing listens (refused): connection refused at connect
 }
 
-// ExampleHost_Files deploys to a host and inspects what the deployment left
-// behind on it, without an SMB client: its service and its files. Removing
-// the service deletes its directory, and the prefix directory once it is
-// empty.
+// ExampleHost_Files deploys to a host and inspects, without an SMB client,
+// what the deployment put on it while it ran (the package and the job in
+// their directory, before the remote service starts) and what it left: its
+// service and its files are gone, the prefix directory too.
 func ExampleHost_Files() {
 	h, err := deployertest.New(deployertest.WithInstaller(deployertest.Installer{Duration: 50 * time.Millisecond}),
 		deployertest.WithWindows(deployertest.Windows10), deployertest.WithArch(deployertest.X86))
@@ -66,24 +66,22 @@ func ExampleHost_Files() {
 		return
 	}
 	defer conn.Close()
-	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "example"})
+	var during []string
+	_, err = deployer.RunInstaller(ctx, conn, deployer.Package{Path: "../examples/deploy/testdata/ok.msi"},
+		deployer.InstallOptions{DeploymentID: "example", Progress: func(p deployer.InstallProgress) {
+			if p.Phase == "start" {
+				during, _ = h.Files(`C:\Windows`)
+			}
+		}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	svc, ok := h.Service(rs.Name)
-	fmt.Println(svc.Name, ok, svc.Runs)
+	fmt.Println(during)
+	_, ok := h.Service("nxdeploy-example")
 	files, _ := h.Files(`C:\Windows`)
-	fmt.Println(files)
-	if err := rs.Remove(ctx); err != nil {
-		fmt.Println(err)
-		return
-	}
-	_, ok = h.Service(rs.Name)
-	files, _ = h.Files(`C:\Windows`)
 	fmt.Println(ok, files)
 	// Output:
-	// nxdeploy-example true 1
-	// [C:\Windows\nxdeploy\ C:\Windows\nxdeploy\example\ C:\Windows\nxdeploy\example\nxsvc.exe]
+	// [C:\Windows\nxdeploy\ C:\Windows\nxdeploy\example\ C:\Windows\nxdeploy\example\job C:\Windows\nxdeploy\example\package.msi]
 	// false []
 }

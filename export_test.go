@@ -1,0 +1,15 @@
+package deployer
+
+import "context"
+
+// PushService is RunInstaller's push step alone, for this package's tests:
+// it copies the remote service to ADMIN$\<prefix>\<id>\ (after refusing a
+// Windows older than Vista), creates or reuses the service "<prefix>-<id>"
+// and starts it. Outside the tests it has no use: the remote service does
+// nothing without the job RunInstaller or Uninstall writes next to it.
+func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (*RemoteService, error) {
+	if err := c.checkWindows(ctx); err != nil {
+		return nil, err
+	}
+	return pushService(ctx, c, spec, dirState{})
+}
