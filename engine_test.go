@@ -20,6 +20,7 @@ import (
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/winreg"
 )
 
 // startSlowFleet starts n healthy hosts whose installations take install.
@@ -254,8 +255,8 @@ func TestEventsServePrograms(t *testing.T) {
 		steps = append(steps, s.Step)
 		assert.Positive(t, s.Duration, "%s timed", s.Step)
 	}
-	assert.Equal(t, []derrors.Step{derrors.StepConnect, derrors.StepUpload, derrors.StepStartService, derrors.StepMSIExec,
-		derrors.StepCleanup}, steps)
+	assert.Equal(t, []derrors.Step{derrors.StepConnect, winreg.StepReadRegistry, derrors.StepUpload, derrors.StepStartService,
+		derrors.StepMSIExec, derrors.StepCleanup}, steps)
 }
 
 // TestNewInspectsThePackage: a package that is not an MSI fails New, naming

@@ -207,6 +207,7 @@ type options struct {
 	serviceBinaries                names
 	writeService                   string
 	jsonOut                        bool
+	reinstall                      bool
 	progressEvery                  time.Duration
 	drainTimeout                   time.Duration
 	uploadMiB                      int64
@@ -283,6 +284,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.serviceBinaries, "service-binary", "push this code-signed remote service `file` (from -write-service-binaries, signed) to hosts of its architecture (repeatable)")
 	fs.StringVar(&o.writeService, "write-service-binaries", "", "write the remote service's builds (nxsvc-amd64.exe, nxsvc-386.exe) to `dir`, to sign, and exit")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one event per line as JSON")
+	fs.BoolVar(&o.reinstall, "reinstall", false, "install even on hosts whose registry shows the package's product at its version (skips that check)")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 2*time.Second, "interval of progress lines when standard output is not a terminal")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "after an interrupt, how long installations under way may finish before they are stopped (0: until a second interrupt)")
 	if err := fs.Parse(args); err != nil {
@@ -368,12 +370,13 @@ func deploy(o *options, sigs <-chan os.Signal, stdout, stderr io.Writer) (int, e
 		Package: deployer.Package{Path: o.msiPath},
 		Install: deployer.InstallOptions{Properties: o.props, SecretProperties: o.secrets, Timeout: o.installTimeout,
 			Service: deployer.ServiceSpec{Binaries: binaries}},
-		Concurrency:   o.concurrency,
-		HostTimeout:   o.hostTimeout,
-		RetryWindow:   o.retryWindow,
-		RetryInterval: o.retryInterval,
-		BusyBackoff:   o.busyBackoff,
-		UploadBuffers: o.uploadMiB << 20,
+		Concurrency:        o.concurrency,
+		HostTimeout:        o.hostTimeout,
+		RetryWindow:        o.retryWindow,
+		RetryInterval:      o.retryInterval,
+		BusyBackoff:        o.busyBackoff,
+		UploadBuffers:      o.uploadMiB << 20,
+		SkipInstalledCheck: o.reinstall,
 	}
 	var (
 		hosts []discovery.Host

@@ -48,7 +48,8 @@ func TestRunServiceBinariesAndSecrets(t *testing.T) {
 
 	bogus := filepath.Join(dir, "bogus.exe")
 	require.NoError(t, os.WriteFile(bogus, []byte("MZ not the service"), 0o644))
-	code, out, errOut = runDeploy(t, append(base, "-service-binary", bogus)...)
+	// The hosts have the product now: -reinstall pushes anyway.
+	code, out, errOut = runDeploy(t, append(base, "-reinstall", "-service-binary", bogus)...)
 	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
 	assert.Regexp(t, `(?m)^Failed\s+2$`, out)
 	assert.Contains(t, out, "installation error")

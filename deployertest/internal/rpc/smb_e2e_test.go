@@ -70,7 +70,7 @@ d = t.get_dce_rpc(); d.connect(); d.bind(scmr.MSRPC_UUID_SCMR)
 h = scmr.hROpenSCManagerW(d)['lpScHandle']
 print('services', sorted(s['lpServiceName'][:-1] for s in scmr.hREnumServicesStatusW(d, h)))
 `, port, h.User, h.Password)
-		}, []string{"shares ['ADMIN$', 'C$', 'IPC$']", "services ['LanmanServer', 'Spooler']"}},
+		}, []string{"shares ['ADMIN$', 'C$', 'IPC$']", "services ['LanmanServer', 'RemoteRegistry', 'Spooler']"}},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
