@@ -386,8 +386,9 @@ func TestWinhostEnumPaging(t *testing.T) {
 		services = append(services, deployertest.Service{Name: name, DisplayName: name + " " + strings.Repeat("d", 120),
 			BinaryPath: winSvcPath, State: state})
 	}
-	// The host also has the two services of a fresh Windows, both running.
-	const fresh = 2
+	// The host also has the services of a fresh Windows: two running
+	// (LanmanServer, Spooler) and Remote Registry, disabled.
+	const fresh, freshStopped = 2, 1
 	p := startWinhost(t, deployertest.WithServices(services...))
 	ctx := testCtx(t)
 	c := p.dial(t, p.config(true))
@@ -400,9 +401,9 @@ func TestWinhostEnumPaging(t *testing.T) {
 	}{
 		{"all", svcctl.EnumOptions{Prefix: "NXD-PAGE-"}, count},
 		{"prefix", svcctl.EnumOptions{Prefix: "NXD-PAGE-1"}, 100},
-		{"every service", svcctl.EnumOptions{}, count + fresh},
+		{"every service", svcctl.EnumOptions{}, count + fresh + freshStopped},
 		{"active", svcctl.EnumOptions{State: svcctl.EnumActive}, count/3 + fresh},
-		{"inactive", svcctl.EnumOptions{State: svcctl.EnumInactive}, count - count/3},
+		{"inactive", svcctl.EnumOptions{State: svcctl.EnumInactive}, count - count/3 + freshStopped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
