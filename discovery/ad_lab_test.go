@@ -16,14 +16,19 @@ import (
 	"github.com/nxdeploy/deployer/deployertest/lab"
 	"github.com/nxdeploy/deployer/deployertest/lab/addc"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/internal/secrettest"
+	"github.com/nxdeploy/deployer/laps"
+	"github.com/nxdeploy/deployer/laps/lapstest"
+	"github.com/nxdeploy/deployer/smb"
 )
 
 // TestActiveDirectory runs every LDAP discovery case against one real Samba
-// AD DC, provisioned once and populated with addc.Fleet().
+// AD DC, provisioned once and populated with addc.Fleet(), its schema
+// extended with the LAPS attributes.
 func TestActiveDirectory(t *testing.T) {
 	lab.Require(t, "root", "netns", "samba-tool", "samba", "ldbadd")
 	n := lab.NewNet(t)
-	dc := addc.Start(t, n, "dc", addc.Fleet())
+	dc := addc.StartWith(t, n, "dc", addc.Fleet(), addc.Options{Global: []string{addc.SchemaUpdateAllowed}})
 	t.Logf("provision %v; %d computers and %d DNS records added in %v; start until LDAP answers %v",
 		dc.ProvisionTime.Round(time.Millisecond), dc.Computers, dc.Records, dc.PopulateTime.Round(time.Millisecond),
 		dc.StartTime.Round(time.Millisecond))
@@ -282,5 +287,136 @@ func TestActiveDirectory(t *testing.T) {
 		_, err := source(nil).Discover(cctx)
 		require.Error(t, err)
 		assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	})
+
+	t.Run("LAPS passwords in every form", func(t *testing.T) { testLAPS(ctx, t, dc, source) })
+}
+
+// testLAPS stores each LAPS form on fleet computers of dc (legacy, Windows
+// LAPS in clear with its account name, Windows LAPS encrypted with the known
+// vector) and discovers them with LDAPSource.LAPS: each host gets its
+// credential, a computer without LAPS none, and printing a host never shows
+// a password. Samba 4.17 serves no MS-GKDI, so the encrypted form is
+// decrypted with the vector's key material (LAPSOptions.Keys); without it
+// the host carries the key service's refusal.
+func testLAPS(ctx context.Context, t *testing.T, dc *addc.DC, source func(func(*LDAPSource)) LDAPSource) {
+	admin, err := dc.Conn(ctx)
+	require.NoError(t, err)
+	defer admin.Close()
+	require.NoError(t, addc.ExtendLAPSSchema(admin))
+
+	const (
+		legacyPw = "Leg@cy-9x!"
+		clearPw  = `Cl3ar#{pw}"q`
+		customPw = "Cust0m!WLaps"
+		expires  = "134100000000000000"
+	)
+	enc, keys, err := lapstest.WindowsEncrypted()
+	require.NoError(t, err)
+	fleet := addc.Fleet()
+	// WS0000..WS0002 and WS0004 are enabled with DNS records; WS0005 has
+	// no LAPS.
+	values := map[string]map[string][]string{
+		"WS0000": {laps.AttrLegacyPassword: {legacyPw}, laps.AttrLegacyExpiration: {expires}},
+		"WS0001": {laps.AttrPassword: {`{"n":"Administrator","t":"1dc3c6e5f2a1b00","p":"` + strings.ReplaceAll(clearPw, `"`, `\"`) + `"}`},
+			laps.AttrExpiration: {expires}},
+		"WS0002": {laps.AttrEncryptedPassword: {string(enc)}, laps.AttrExpiration: {expires}},
+		"WS0004": {laps.AttrPassword: {`{"n":"WLapsAdmin","t":"1dc3c6e5f2a1b00","p":"` + customPw + `"}`}},
+	}
+	for name, kv := range values {
+		require.NoError(t, addc.SetAttributes(admin, "CN="+name+","+addc.WorkstationsOU, kv))
+	}
+	filter := "(|(cn=WS0000)(cn=WS0001)(cn=WS0002)(cn=WS0004)(cn=WS0005))"
+	discover := func(opts *LAPSOptions) map[string]Host {
+		hosts, err := source(func(s *LDAPSource) { s.Filter = filter; s.LAPS = opts }).Discover(ctx)
+		require.NoError(t, err)
+		require.Len(t, hosts, 5)
+		out := map[string]Host{}
+		for _, h := range hosts {
+			out[strings.ToUpper(strings.TrimSuffix(h.Name, "."+addc.Zone))] = h
+		}
+		return out
+	}
+
+	got := discover(&LAPSOptions{Keys: keys})
+	tests := []struct {
+		name     string
+		source   laps.Source
+		account  string
+		password string
+		expires  bool
+		filtered bool
+	}{
+		{"WS0000", laps.Legacy, "", legacyPw, true, false},
+		{"WS0001", laps.Clear, "Administrator", clearPw, true, false},
+		{"WS0002", laps.Encrypted, lapstest.WindowsAccount, lapstest.WindowsPassword, true, false},
+		{"WS0004", laps.Clear, "WLapsAdmin", customPw, false, true},
+	}
+	var secrets []string
+	for _, tc := range tests {
+		h := got[tc.name]
+		require.NotNil(t, h.LAPS, tc.name)
+		assert.NoError(t, h.LAPSError, tc.name)
+		assert.Equal(t, tc.source, h.LAPS.Source, tc.name)
+		assert.Equal(t, tc.account, h.LAPS.Account, tc.name)
+		assert.Equal(t, tc.password, h.LAPS.Password.Reveal(), tc.name)
+		assert.Equal(t, tc.expires, !h.LAPS.Expires.IsZero(), tc.name)
+		assert.Equal(t, tc.source.String(), h.Attrs["laps"], tc.name)
+		assert.Equal(t, tc.filtered, errors.Is(h.LAPS.CheckRemoteAdmin(), laps.ErrFilteredAccount), tc.name)
+		for _, c := range fleet {
+			if c.Name == tc.name {
+				assert.Equal(t, c.Addr, h.Addr, tc.name)
+			}
+		}
+		secrets = append(secrets, tc.password)
+	}
+	none := got["WS0005"]
+	assert.Nil(t, none.LAPS)
+	assert.NoError(t, none.LAPSError)
+	assert.NotContains(t, none.Attrs, "laps")
+
+	t.Run("a discovered host never prints its password", func(t *testing.T) {
+		for _, tc := range tests {
+			h := got[tc.name]
+			secrettest.AssertHidden(t, h, secrets...)
+			secrettest.AssertHidden(t, &h, secrets...)
+			secrettest.AssertHidden(t, h.LAPS, secrets...)
+			out := secrettest.AssertHidden(t, *h.LAPS, secrets...)
+			// The encoders did print the credential, without its password.
+			for _, enc := range []string{"json", "xml", "slog JSON", "slog text", "%#v"} {
+				assert.Contains(t, out[enc], h.LAPS.Computer, "%s of %s", enc, tc.name)
+			}
+		}
+		all := make([]Host, 0, len(got))
+		for _, h := range got {
+			all = append(all, h)
+		}
+		out := secrettest.AssertHidden(t, all, secrets...)
+		assert.Contains(t, out["%+v"], "WLapsAdmin", "the account name is no secret")
+	})
+
+	t.Run("only the forms asked for", func(t *testing.T) {
+		got := discover(&LAPSOptions{Forms: []laps.Source{laps.Legacy}})
+		require.NotNil(t, got["WS0000"].LAPS)
+		for _, name := range []string{"WS0001", "WS0002", "WS0004", "WS0005"} {
+			assert.Nil(t, got[name].LAPS, name)
+			assert.NoError(t, got[name].LAPSError, name)
+		}
+	})
+
+	t.Run("Samba 4.17 has no group key service: the encrypted form carries why", func(t *testing.T) {
+		got := discover(&LAPSOptions{GKDI: laps.GKDIConfig{
+			Credentials: smb.Credentials{User: "Administrator", Domain: addc.Domain, Password: addc.AdminPassword},
+			Dial:        dc.Dial, CallTimeout: 20 * time.Second,
+		}})
+		h := got["WS0002"]
+		assert.Nil(t, h.LAPS)
+		require.Error(t, h.LAPSError)
+		assert.ErrorIs(t, h.LAPSError, laps.ErrNoKeyService)
+		assert.NotContains(t, h.LAPSError.Error(), addc.AdminPassword)
+		// The other forms need no key service.
+		assert.Equal(t, clearPw, got["WS0001"].LAPS.Password.Reveal())
+		assert.Equal(t, legacyPw, got["WS0000"].LAPS.Password.Reveal())
+		t.Logf("%v", h.LAPSError)
 	})
 }

@@ -2,7 +2,6 @@ package laps
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -18,57 +17,11 @@ import (
 	"github.com/nxdeploy/deployer/smb"
 )
 
-// lapsSchema is the LAPS schema as Update-LapsADSchema and AdmPwd.PS's
-// Update-AdmPwdADSchema add it ([MS-ADA2] 2.64-2.71: OIDs, syntaxes, single
-// value, searchFlags 904 = fPRESERVEONDELETE | fCONFIDENTIAL |
-// fNEVERVALUEAUDIT | fRODCFilteredAttribute on the passwords).
-var lapsSchema = []struct {
-	cn, name, oid, syntax, om string
-	single                    bool
-	searchFlags               int
-}{
-	{"ms-Mcs-AdmPwd", AttrLegacyPassword, "1.2.840.113556.1.8000.2554.50051.45980.28112.18903.35903.6685103.1224907.2.1", "2.5.5.5", "19", true, 904},
-	{"ms-Mcs-AdmPwdExpirationTime", AttrLegacyExpiration, "1.2.840.113556.1.8000.2554.50051.45980.28112.18903.35903.6685103.1224907.2.2", "2.5.5.16", "65", true, 0},
-	{"ms-LAPS-PasswordExpirationTime", AttrExpiration, "1.2.840.113556.1.6.44.1.1", "2.5.5.16", "65", true, 0},
-	{"ms-LAPS-Password", AttrPassword, "1.2.840.113556.1.6.44.1.2", "2.5.5.5", "19", true, 904},
-	{"ms-LAPS-EncryptedPassword", AttrEncryptedPassword, "1.2.840.113556.1.6.44.1.3", "2.5.5.10", "4", true, 904},
-	{"ms-LAPS-EncryptedPasswordHistory", "msLAPS-EncryptedPasswordHistory", "1.2.840.113556.1.6.44.1.4", "2.5.5.10", "4", false, 904},
-}
-
 const (
-	schemaDN    = "CN=Schema,CN=Configuration," + addc.BaseDN
 	rootKeysDN  = "CN=Master Root Keys,CN=Group Key Distribution Service,CN=Services,CN=Configuration," + addc.BaseDN
 	lapsReader  = "lapsreader"
 	lapsReadPwd = "Rdr-Passw0rd!x"
 )
-
-// extendSchema adds the LAPS attributes to the directory and to the computer
-// class over LDAP, as the LAPS schema cmdlets do against Windows.
-func extendSchema(t *testing.T, l *ldap.Conn) {
-	t.Helper()
-	var names []string
-	for _, a := range lapsSchema {
-		req := ldap.NewAddRequest("CN="+a.cn+","+schemaDN, nil)
-		req.Attribute("objectClass", []string{"top", "attributeSchema"})
-		req.Attribute("cn", []string{a.cn})
-		req.Attribute("attributeID", []string{a.oid})
-		req.Attribute("attributeSyntax", []string{a.syntax})
-		req.Attribute("oMSyntax", []string{a.om})
-		req.Attribute("isSingleValued", []string{strings.ToUpper(fmt.Sprint(a.single))})
-		req.Attribute("lDAPDisplayName", []string{a.name})
-		req.Attribute("adminDisplayName", []string{a.cn})
-		req.Attribute("searchFlags", []string{fmt.Sprint(a.searchFlags)})
-		require.NoError(t, l.Add(req), a.cn)
-		names = append(names, a.name)
-	}
-	refresh := ldap.NewModifyRequest("", nil)
-	refresh.Replace("schemaUpdateNow", []string{"1"})
-	require.NoError(t, l.Modify(refresh))
-	mod := ldap.NewModifyRequest("CN=Computer,"+schemaDN, nil)
-	mod.Add("mayContain", names)
-	require.NoError(t, l.Modify(mod))
-	require.NoError(t, l.Modify(refresh))
-}
 
 // search reads every computer's LAPS attributes as the discovery's LDAP
 // source reads computers: a paged subtree search, attributes by name.
@@ -105,13 +58,13 @@ func TestSambaAD(t *testing.T) {
 			DNSHostName: strings.ToLower(name) + "." + addc.Zone, OS: "Windows 11 Enterprise", OSVersion: "10.0 (22631)",
 			LastLogon: addc.FleetEpoch})
 	}
-	dc := addc.StartWith(t, n, "dc", computers, addc.Options{Global: []string{"dsdb:schema update allowed = true"}})
+	dc := addc.StartWith(t, n, "dc", computers, addc.Options{Global: []string{addc.SchemaUpdateAllowed}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	admin, err := dc.Conn(ctx)
 	require.NoError(t, err)
 	defer admin.Close()
-	extendSchema(t, admin)
+	require.NoError(t, addc.ExtendLAPSSchema(admin))
 
 	// The values, as each LAPS writes them.
 	enc, env := windowsLAPS(t)
@@ -120,11 +73,7 @@ func TestSambaAD(t *testing.T) {
 	require.NoError(t, err)
 	ownBlob := protectLAPS(t, rk, "S-1-5-21-1-2-3-512", `{"n":"Administrator","t":"1db0000000000000","p":"R00tKey-pw"}`, 371, 3, 7)
 	set := func(name string, kv map[string][]string) {
-		m := ldap.NewModifyRequest(dnOf(name), nil)
-		for k, v := range kv {
-			m.Replace(k, v)
-		}
-		require.NoError(t, admin.Modify(m), name)
+		require.NoError(t, addc.SetAttributes(admin, dnOf(name), kv))
 	}
 	set("PC-LEGACY", map[string][]string{AttrLegacyPassword: {"Leg@cy-9x!"}, AttrLegacyExpiration: {"134100000000000000"}})
 	set("PC-CLEAR", map[string][]string{AttrPassword: {`{"n":"Administrator","t":"1dc3c6e5f2a1b00","p":"Cl3ar#{pw}\"q"}`}, AttrExpiration: {"134100000000000000"}})
