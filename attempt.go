@@ -12,13 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/laps"
 	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/winreg"
 )
@@ -37,6 +37,10 @@ type hostAttempt struct {
 	phase    string // the installation's phase ("upload", "install", ...)
 	lastProg Progress
 	lastEmit time.Time
+
+	// laps is the host's LAPS credential when the attempt logged on with
+	// it, its RID filled in by the host when it answered the lookup.
+	laps *laps.Credential
 }
 
 func (d *Deployer) credentials(h discovery.Host) smb.Credentials {
@@ -61,22 +65,6 @@ func lapsCredentials(h discovery.Host) smb.Credentials {
 		user = "Administrator"
 	}
 	return smb.Credentials{User: user, Domain: ".", Password: h.LAPS.Password.Reveal()}
-}
-
-// lapsFiltered names the cause of an access refusal after a logon with a
-// LAPS account that is not the built-in Administrator (UAC remote
-// restrictions); other errors are returned as they are.
-func lapsFiltered(h discovery.Host, err error) error {
-	if h.LAPS == nil || h.LAPS.CheckRemoteAdmin() == nil {
-		return err
-	}
-	e, ok := derrors.As(err)
-	if !ok || (e.Reason != derrors.ReasonAdminShareDenied && e.Reason != derrors.ReasonNotAdministrator) {
-		return err
-	}
-	c := *e
-	c.Reason = derrors.ReasonLAPSAccountFiltered
-	return &c
 }
 
 // attempt works on e until its outcome is recorded.
@@ -111,25 +99,24 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 	defer cancel()
 	a.actx = actx
 
-	usesLAPS := h.LAPS != nil && creds.Domain == "." && creds.Password == h.LAPS.Password.Reveal()
-	if usesLAPS {
-		if ferr := h.LAPS.CheckRemoteAdmin(); ferr != nil {
-			// Named before trying: the logon may work and the access be
-			// refused, unless the host sets LocalAccountTokenFilterPolicy.
-			d.mu.Lock()
-			d.noteLocked(e, e.rec.State, func(ev *Event) {
-				ev.Message = strings.TrimPrefix(ferr.Error(), "laps: ")
-			})
-			d.mu.Unlock()
-		}
-	}
 	conn, err := a.connect(creds, account, h)
 	if err != nil {
-		if usesLAPS {
-			err = lapsFiltered(h, err)
-		}
-		a.fail(a.explain(err), nil)
+		a.fail(a.explain(err), nil) // Connect names a filtered LAPS account (lapsFiltered)
 		return
+	}
+	if usesLAPS(h, creds) {
+		// The host's LSA told Connect which account it is (RID 500 or not);
+		// refusals from here on are named by it too.
+		a.laps = conn.Host().LAPS
+		if conn.lapsLookupErr != nil && d.cfg.Logger != nil {
+			d.cfg.Logger.Debug("LAPS account lookup refused: its name decides whether UAC filters it",
+				"host", a.key, "err", conn.lapsLookupErr.Error())
+		}
+		if note := lapsNote(a.laps); note != "" {
+			d.mu.Lock()
+			d.noteLocked(e, e.rec.State, func(ev *Event) { ev.Message = note })
+			d.mu.Unlock()
+		}
 	}
 	defer conn.Close()
 
@@ -489,6 +476,9 @@ func (a *hostAttempt) fail(err error, cleanupErr error) {
 // failLocked records err: Retrying when its retry class and the retry
 // limits allow, Failed otherwise.
 func (d *Deployer) failLocked(a *hostAttempt, err error) {
+	if a.laps != nil {
+		err = lapsFiltered(discovery.Host{LAPS: a.laps}, err)
+	}
 	e := a.e
 	r := &e.rec
 	from := r.State

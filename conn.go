@@ -140,6 +140,9 @@ type Conn struct {
 	scmErr    error
 	// tasks is the host's Task Scheduler, once opened (taskClient).
 	tasks *tsch.Client
+	// lapsLookupErr is why the host did not say which account the LAPS
+	// credential is (lapsaccount.go); nil when it did or was not asked.
+	lapsLookupErr error
 }
 
 // Connect logs on to host, mounts ADMIN$ and opens its service manager with
@@ -167,22 +170,26 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{host: host, label: label, cfg: cfg, sess: sess}
+	// Which local account a LAPS credential is, asked of the host before
+	// ADMIN$ or the service manager may refuse it (lapsaccount.go); the name
+	// decides when the host does not answer.
+	host, lerr := withLAPSAccountRID(ctx, host, scfg.Credentials, sess)
+	c := &Conn{host: host, label: label, cfg: cfg, sess: sess, lapsLookupErr: lerr}
 	if c.admin, err = sess.Mount(ctx, "ADMIN$"); err != nil {
 		c.Close()
-		return nil, err
+		return nil, lapsFiltered(host, err)
 	}
 	// The service manager's session goes to the address this one reached,
 	// so a name is resolved once.
 	target := sess.Info().Addr.Addr().String()
 	if c.scm, err = svcctl.Dial(ctx, target, cfg.svcctlConfig(sess)); err != nil {
 		c.Close()
-		return nil, relabel(err, label)
+		return nil, lapsFiltered(host, relabel(err, label))
 	}
 	c.root = cfg.systemRoot(ctx, sess)
 	if err := c.openManagers(ctx); err != nil {
 		c.Close()
-		return nil, err
+		return nil, lapsFiltered(host, err)
 	}
 	return c, nil
 }

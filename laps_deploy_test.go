@@ -21,26 +21,43 @@ import (
 )
 
 // TestDeployerLAPSCredential deploys to emulated hosts with the LAPS
-// credential discovery gives them (the default credentials are wrong): the
-// built-in Administrator installs; a LAPS account that is not the built-in
-// Administrator is named as filtered by UAC before the logon and its
-// refusal typed laps_account_filtered. The password appears in no event,
-// log line, or file of the store.
+// credential discovery gives them (the default credentials are wrong). The
+// host's LSA says which account it is (LsarLookupNames over \pipe\lsarpc
+// on the deployment's session): the built-in Administrator installs, under
+// its own name or renamed (RID 500 either way, no UAC note); another local
+// administrator (RID 1001), whose token Windows filters, is named with its
+// RID and its refusal typed laps_account_filtered, at ADMIN$ during the
+// connection or at the service's creation after it; a renamed built-in
+// Administrator refused at the service's creation keeps the refusal's own
+// type. The password appears in no event, log line, or file of the store.
 func TestDeployerLAPSCredential(t *testing.T) {
 	const secretPw = "L4ps-Secr3t-Pw!"
+	filteredAdmin := deployertest.WithUsers(deployertest.User{Name: "WLapsAdmin", Password: secretPw})
+	unfilteredOther := deployertest.WithUsers(deployertest.User{Name: "WLapsAdmin", Password: secretPw, Admin: true})
 	tests := []struct {
-		name    string
-		account string
-		opts    []deployertest.Option
-		state   deployer.State
-		reason  derrors.Reason
-		message string
+		name      string
+		account   string
+		opts      []deployertest.Option
+		via       deployer.Via
+		state     deployer.State
+		reason    derrors.Reason
+		step      derrors.Step
+		message   string
+		noMessage string
 	}{
 		{"built-in Administrator", "", []deployertest.Option{deployertest.WithCredentials("Administrator", secretPw)},
-			deployer.WithCollector, derrors.NoReason, ""},
-		{"other LAPS account", "WLapsAdmin", []deployertest.Option{deployertest.WithCredentials("WLapsAdmin", secretPw),
-			deployertest.WithUACRemoteRestrictions()}, deployer.Failed, derrors.ReasonLAPSAccountFiltered,
-			"is not the built-in Administrator (RID 500)"},
+			deployer.ViaAuto, deployer.WithCollector, derrors.NoReason, "", "", "not the built-in Administrator"},
+		{"renamed built-in Administrator", "LocalAdm", []deployertest.Option{deployertest.WithCredentials("LocalAdm", secretPw)},
+			deployer.ViaAuto, deployer.WithCollector, derrors.NoReason, "", "", "not the built-in Administrator"},
+		{"other LAPS account, refused at ADMIN$", "WLapsAdmin", []deployertest.Option{filteredAdmin},
+			deployer.ViaAuto, deployer.Failed, derrors.ReasonLAPSAccountFiltered, derrors.StepTreeConnect,
+			`LAPS-managed account \"WLapsAdmin\" (RID 1001) is not the built-in Administrator (RID 500): Windows filters`, "unless it was renamed"},
+		{"other LAPS account, refused at service creation", "WLapsAdmin", []deployertest.Option{unfilteredOther,
+			deployertest.WithServiceCreationRefused()}, deployer.ViaService, deployer.Failed, derrors.ReasonLAPSAccountFiltered,
+			derrors.StepCreateService, `(RID 1001) is not the built-in Administrator`, "unless it was renamed"},
+		{"renamed built-in Administrator, refused at service creation", "LocalAdm", []deployertest.Option{
+			deployertest.WithCredentials("LocalAdm", secretPw), deployertest.WithServiceCreationRefused()},
+			deployer.ViaService, deployer.Failed, derrors.NoReason, derrors.StepCreateService, "", "not the built-in Administrator"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +69,7 @@ func TestDeployerLAPSCredential(t *testing.T) {
 			}
 			cc := h.connectConfig()
 			cc.SMB.Credentials.User, cc.SMB.Credentials.Password = "nobody", "wrong"
+			cc.Via = tc.via
 			storePath := filepath.Join(t.TempDir(), "store.jsonl")
 			store, err := deployer.OpenFileStore(storePath)
 			require.NoError(t, err)
@@ -73,13 +91,17 @@ func TestDeployerLAPSCredential(t *testing.T) {
 			recs := d.Hosts()
 			require.Len(t, recs, 1)
 			assert.Contains(t, recs[0].Account, `\`, "a local account, counted per host")
-			if tc.reason != derrors.NoReason {
+			if tc.state == deployer.Failed {
 				require.NotNil(t, recs[0].Error)
-				assert.Equal(t, tc.reason, recs[0].Error.Reason)
+				assert.Equal(t, tc.reason, recs[0].Error.Reason, "%+v", recs[0].Error)
+				assert.Equal(t, tc.step, recs[0].Error.Step)
 			}
 			all := strings.Join(events, "\n")
 			if tc.message != "" {
 				assert.Contains(t, all, tc.message)
+			}
+			if tc.noMessage != "" {
+				assert.NotContains(t, all, tc.noMessage)
 			}
 			stored, err := os.ReadFile(storePath)
 			require.NoError(t, err)
