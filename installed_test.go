@@ -1,7 +1,9 @@
 package deployer_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +46,9 @@ func TestDeployerInstalledCheck(t *testing.T) {
 		{"newer version", "2.0.0", false, deployertest.RemoteRegistryRunning, true, "", "newer than the package's 1.2.3"},
 		{"not installed", "", false, deployertest.RemoteRegistryDisabled, true, "", ""},
 		{"check off", okVersion, true, deployertest.RemoteRegistryDisabled, true, "", ""},
+		// Remote Registry will not start: the check cannot tell, so the
+		// installation goes on (the debug log says why).
+		{"registry unreadable", okVersion, false, deployertest.RemoteRegistryBroken, true, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,8 +63,10 @@ func TestDeployerInstalledCheck(t *testing.T) {
 				mu     sync.Mutex
 				events []deployer.Event
 			)
+			var logs lockedLog
 			d, err := deployer.New(deployer.Config{Connect: h.connectConfig(), Package: deployer.Package{Path: testPackage},
 				SkipInstalledCheck: tc.skipCheck,
+				Logger:             slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 				OnEvent: func(ev deployer.Event) {
 					mu.Lock()
 					events = append(events, ev)
@@ -104,6 +111,11 @@ func TestDeployerInstalledCheck(t *testing.T) {
 			assert.Equal(t, before.State, after.State, "Remote Registry's state put back")
 			if tc.skipCheck {
 				assert.Equal(t, 0, after.Runs, "the check off never starts Remote Registry")
+			}
+			unreadable := strings.Contains(logs.String(), "installed check skipped: the registry cannot be read")
+			assert.Equal(t, tc.registry == deployertest.RemoteRegistryBroken, unreadable, "%s", logs.String())
+			if unreadable {
+				assert.Contains(t, logs.String(), "1068", "the refusal's code in the debug log")
 			}
 			h.assertClean(t)
 		})
@@ -161,4 +173,22 @@ func TestUninstallFailure(t *testing.T) {
 	_, still := h.InstalledVersion(okProductCode)
 	assert.True(t, still, "a failed uninstall leaves the product")
 	h.assertClean(t)
+}
+
+// lockedLog is a log destination the Deployer's goroutines may share.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

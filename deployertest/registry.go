@@ -21,6 +21,10 @@ const (
 	RemoteRegistryStopped
 	// RemoteRegistryRunning: AUTO_START and running, as on Windows Server.
 	RemoteRegistryRunning
+	// RemoteRegistryBroken: DEMAND_START and stopped, and every start fails
+	// with ERROR_SERVICE_DEPENDENCY_FAIL (1068), as when a service it
+	// depends on is disabled: the registry cannot be read remotely.
+	RemoteRegistryBroken
 )
 
 // String names the state.
@@ -32,6 +36,8 @@ func (s RemoteRegistryState) String() string {
 		return "stopped"
 	case RemoteRegistryRunning:
 		return "running"
+	case RemoteRegistryBroken:
+		return "broken"
 	}
 	return fmt.Sprintf("deployertest.RemoteRegistryState(%d)", int(s))
 }
@@ -81,13 +87,16 @@ func newRegistry(products []InstalledProduct) *registry.Registry {
 // remoteRegistryPreload is the Remote Registry service in state.
 func remoteRegistryPreload(state RemoteRegistryState) scm.Preload {
 	start := scm.StartDisabled
+	var startErr scm.Errno
 	switch state {
 	case RemoteRegistryStopped:
 		start = scm.StartDemand
+	case RemoteRegistryBroken:
+		start, startErr = scm.StartDemand, scm.ErrorServiceDependencyFail
 	case RemoteRegistryRunning:
 		start = scm.StartAuto
 	}
-	return scm.Preload{Name: "RemoteRegistry", Running: state == RemoteRegistryRunning, Config: scm.Config{
+	return scm.Preload{Name: "RemoteRegistry", Running: state == RemoteRegistryRunning, StartError: startErr, Config: scm.Config{
 		ServiceType: scm.ServiceWin32ShareProcess, StartType: start, ErrorControl: scm.ErrorControlNormal,
 		BinaryPath: `%SystemRoot%\system32\svchost.exe -k localService -p`, StartName: `NT AUTHORITY\LocalService`,
 		DisplayName: "Remote Registry"}}

@@ -28,6 +28,7 @@ const (
 	ErrorServiceCannotAcceptCtrl  Errno = 1061
 	ErrorServiceNotActive         Errno = 1062
 	ErrorDatabaseDoesNotExist     Errno = 1065
+	ErrorServiceDependencyFail    Errno = 1068
 	ErrorServiceSpecificError     Errno = 1066
 	ErrorProcessAborted           Errno = 1067
 	ErrorServiceMarkedForDelete   Errno = 1072

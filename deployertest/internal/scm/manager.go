@@ -138,9 +138,11 @@ type service struct {
 	cfg     Config
 	status  Status
 	builtin bool
-	handles int
-	deleted bool
-	runs    int
+	// startErr fails every start of a preloaded service (Preload.StartError).
+	startErr Errno
+	handles  int
+	deleted  bool
+	runs     int
 	// security is the descriptor RSetServiceObjectSecurity set (nil: the
 	// default).
 	security []byte
@@ -185,7 +187,7 @@ func New(opts Options) *Manager {
 		if cfg.DisplayName == "" {
 			cfg.DisplayName = p.Name
 		}
-		svc := &service{name: p.Name, cfg: cfg, builtin: true,
+		svc := &service{name: p.Name, cfg: cfg, builtin: true, startErr: p.StartError,
 			status: Status{ServiceType: cfg.ServiceType, CurrentState: StateStopped}}
 		m.services[strings.ToLower(p.Name)] = svc
 		if p.Running {

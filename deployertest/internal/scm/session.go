@@ -406,7 +406,11 @@ func (s *Session) StartService(ctx context.Context, h Handle, args []string) err
 		return err
 	}
 	prog := m.prog
-	if svc.builtin {
+	if svc.builtin && svc.startErr != 0 {
+		svc.status.Win32ExitCode = uint32(svc.startErr)
+		m.mu.Unlock()
+		return svc.startErr
+	} else if svc.builtin {
 		prog = idleProgram
 	} else if code := launchError(m.mapper, svc.cfg.BinaryPath, m.opts.Blocked); code != 0 {
 		svc.status.Win32ExitCode = uint32(code)

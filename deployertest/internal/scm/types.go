@@ -126,6 +126,9 @@ type Preload struct {
 	// Running starts the service at New with a program that runs until it
 	// is stopped.
 	Running bool
+	// StartError, when not zero, is what every StartServiceW of the
+	// service fails with (a dependency that would not start, say).
+	StartError Errno
 }
 
 // CreateParams are the arguments of CreateServiceW.
