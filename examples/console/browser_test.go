@@ -133,9 +133,9 @@ func TestBrowserFlow(t *testing.T) {
 	assert.Equal(t, "Discover and install", text(t, ctx, "h1"))
 
 	// Settings: upload the package; it is inspected.
-	info, err := msi.Inspect("testdata/ok.msi")
+	info, err := msi.Inspect(testMSI)
 	require.NoError(t, err)
-	abs, err := filepath.Abs("testdata/ok.msi")
+	abs, err := filepath.Abs(testMSI)
 	require.NoError(t, err)
 	browse(t, ctx, "settings", chromedp.Navigate(srv.URL+"/settings"),
 		chromedp.SetUploadFiles(chromedp.CSS("#msi-file"), []string{abs}))

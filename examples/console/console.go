@@ -18,6 +18,7 @@ import (
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
+	"github.com/nxdeploy/deployer/examples/internal/demofleet"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 )
@@ -294,7 +295,7 @@ func (c *console) probe(ctx context.Context, key string, cred smb.Credentials) (
 
 // loadDemo starts the demo with its package and a collection of the fleet.
 func (c *console) loadDemo(f *demo.Fleet) error {
-	if _, err := c.setPackage("demo.msi", demoMSI); err != nil {
+	if _, err := c.setPackage("demo.msi", demofleet.MSI); err != nil {
 		return err
 	}
 	hosts, err := discovery.ReadCSV(strings.NewReader(f.CSV()), "demo-fleet.csv")

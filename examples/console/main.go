@@ -56,15 +56,9 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
+	"github.com/nxdeploy/deployer/examples/internal/demofleet"
 	"github.com/nxdeploy/deployer/examples/internal/interrupt"
 )
-
-// demoMSI is the package -demo starts with: a copy of msi/testdata/ok.msi
-// (a tiny package built with wixl), embedded so the demo runs from any
-// directory.
-//
-//go:embed testdata/ok.msi
-var demoMSI []byte
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -172,10 +166,9 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	cfg.Connect.SMB.RequestTimeout = o.requestTimeout
 	var fleet *demo.Fleet
 	if o.demo {
-		f, err := demo.Start(demo.Options{Faults: demo.Mix(demo.DefaultSize), Systems: demo.Systems(demo.DefaultSize),
-			InstallTime: 300 * time.Millisecond, StartTimeout: 500 * time.Millisecond})
+		f, err := demofleet.Start(300 * time.Millisecond)
 		if err != nil {
-			return fmt.Errorf("starting the demo fleet: %w", err)
+			return err
 		}
 		defer func() {
 			if err := f.Close(); err != nil {
@@ -183,7 +176,7 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 			}
 		}()
 		fleet = f
-		demoConfig(&cfg, f)
+		demofleet.Configure(&cfg, f)
 	}
 	c, err := newConsole(consoleOptions{Deployer: cfg, Login: login,
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
@@ -231,18 +224,4 @@ func serve(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 		err = errors.Join(err, serr)
 	}
 	return err
-}
-
-// demoConfig points cfg at the demo fleet, with the short waits its
-// emulated hosts allow.
-func demoConfig(cfg *deployer.Config, f *demo.Fleet) {
-	cfg.Connect.SMB.Port = f.Port
-	cfg.Connect.SMB.ConnectTimeout = 2 * time.Second
-	cfg.Connect.SMB.RequestTimeout = 10 * time.Second
-	cfg.Install.PollInterval = 25 * time.Millisecond
-	if cfg.HostTimeout == 0 {
-		cfg.HostTimeout = time.Minute
-	}
-	cfg.BusyBackoff = 100 * time.Millisecond
-	cfg.RetryInterval = 200 * time.Millisecond
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/nxdeploy/deployer"
 	"github.com/nxdeploy/deployer/deployertest/demo"
+	"github.com/nxdeploy/deployer/examples/internal/demofleet"
 )
 
 func TestMain(m *testing.M) {
@@ -32,12 +33,15 @@ func TestMain(m *testing.M) {
 
 const testToken = "test-login-token"
 
+// testMSI is the demo's package, a copy of msi/testdata/ok.msi.
+const testMSI = "../internal/demofleet/ok.msi"
+
 // startConsole serves a console for fleet (nil: none) on an httptest server.
 func startConsole(t *testing.T, fleet *demo.Fleet) (*console, *httptest.Server) {
 	t.Helper()
 	cfg := deployer.Config{Concurrency: 8}
 	if fleet != nil {
-		demoConfig(&cfg, fleet)
+		demofleet.Configure(&cfg, fleet)
 	}
 	c, err := newConsole(consoleOptions{Deployer: cfg, Login: loginSecret{token: testToken}})
 	require.NoError(t, err)
@@ -174,7 +178,7 @@ func TestCSRF(t *testing.T) {
 	con, srv := startConsole(t, nil)
 	c := newClient(t, srv.URL)
 	tok := c.login()
-	msi, err := os.ReadFile("testdata/ok.msi")
+	msi, err := os.ReadFile(testMSI)
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
@@ -249,7 +253,7 @@ func TestPasswordNeverSent(t *testing.T) {
 	con, srv := startConsole(t, fleet)
 	c := newClient(t, srv.URL)
 	tok := c.login()
-	msi, err := os.ReadFile("testdata/ok.msi")
+	msi, err := os.ReadFile(testMSI)
 	require.NoError(t, err)
 	resp, _ := c.upload("/settings/package", "msi", "ok.msi", msi, url.Values{"csrf": {tok}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)

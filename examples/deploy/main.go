@@ -91,17 +91,11 @@ import (
 	"github.com/nxdeploy/deployer/deployertest/demo"
 	"github.com/nxdeploy/deployer/discovery"
 	derrors "github.com/nxdeploy/deployer/errors"
+	"github.com/nxdeploy/deployer/examples/internal/demofleet"
 	"github.com/nxdeploy/deployer/examples/internal/interrupt"
 	"github.com/nxdeploy/deployer/msi"
 	"github.com/nxdeploy/deployer/smb"
 )
-
-// demoMSI is the package -demo installs: a copy of msi/testdata/ok.msi (a
-// tiny package built with wixl), embedded so the demo runs from any
-// directory.
-//
-//go:embed testdata/ok.msi
-var demoMSI []byte
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -593,11 +587,10 @@ func startDemo(o *options, cfg *deployer.Config, stderr io.Writer) (*demo.Fleet,
 	if err != nil {
 		return nil, nil, err
 	}
-	fleet, err := demo.Start(demo.Options{Faults: demo.Mix(demo.DefaultSize), Systems: demo.Systems(demo.DefaultSize),
-		InstallTime: 150 * time.Millisecond, StartTimeout: 500 * time.Millisecond})
+	fleet, err := demofleet.Start(150 * time.Millisecond)
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, nil, fmt.Errorf("starting the demo fleet: %w", err)
+		return nil, nil, err
 	}
 	cleanup := func() {
 		if err := fleet.Close(); err != nil {
@@ -607,7 +600,7 @@ func startDemo(o *options, cfg *deployer.Config, stderr io.Writer) (*demo.Fleet,
 	}
 	if o.msiPath == "" {
 		path := filepath.Join(dir, "demo.msi")
-		if err := os.WriteFile(path, demoMSI, 0o600); err != nil {
+		if err := os.WriteFile(path, demofleet.MSI, 0o600); err != nil {
 			cleanup()
 			return nil, nil, err
 		}
@@ -617,15 +610,7 @@ func startDemo(o *options, cfg *deployer.Config, stderr io.Writer) (*demo.Fleet,
 		return nil, nil, usagef("-msi: %v", err)
 	}
 	cfg.Connect.SMB.Credentials = smb.Credentials{User: fleet.User, Password: fleet.Password}
-	cfg.Connect.SMB.Port = fleet.Port
-	cfg.Connect.SMB.ConnectTimeout = 2 * time.Second
-	cfg.Connect.SMB.RequestTimeout = 10 * time.Second
-	cfg.Install.PollInterval = 25 * time.Millisecond
-	if cfg.HostTimeout == 0 {
-		cfg.HostTimeout = time.Minute
-	}
-	cfg.BusyBackoff = 100 * time.Millisecond
-	cfg.RetryInterval = 200 * time.Millisecond
+	demofleet.Configure(cfg, fleet)
 	fmt.Fprintf(stderr, "deploy: demo fleet of %d emulated Windows hosts on %s..%s port %d (account %s)\n",
 		len(fleet.Hosts), fleet.Hosts[0].IP, fleet.Hosts[len(fleet.Hosts)-1].IP, fleet.Port, fleet.User)
 	return fleet, cleanup, nil

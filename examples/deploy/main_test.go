@@ -22,6 +22,9 @@ import (
 	"github.com/nxdeploy/deployer/msi"
 )
 
+// testMSI is the demo's package, a copy of msi/testdata/ok.msi.
+const testMSI = "../internal/demofleet/ok.msi"
+
 func runDeploy(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -107,7 +110,7 @@ func TestRunDemoJSON(t *testing.T) {
 }
 
 func TestRunFlagErrors(t *testing.T) {
-	msiPath := filepath.Join("testdata", "ok.msi")
+	msiPath := testMSI
 	t.Setenv("DEPLOY_TEST_PW", "secret")
 	tests := []struct {
 		name string
@@ -167,7 +170,7 @@ func TestRunCSVOfDemoHostsResumesWithStore(t *testing.T) {
 	require.NoError(t, os.WriteFile(csvPath, []byte(fleet.CSV()), 0o600))
 	storePath := filepath.Join(dir, "hosts.journal")
 	t.Setenv("DEPLOY_TEST_PW", fleet.Password)
-	args := []string{"-csv", csvPath, "-msi", filepath.Join("testdata", "ok.msi"), "-user", fleet.User,
+	args := []string{"-csv", csvPath, "-msi", testMSI, "-user", fleet.User,
 		"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), "-store", storePath,
 		"-concurrency", "4", "-busy-backoff", "50ms", "-prop", "SERVER=engine1", "-prop", "PORT=999"}
 
@@ -210,7 +213,7 @@ func TestRunCSVOfDemoHostsResumesWithStore(t *testing.T) {
 // the run completes.
 func TestRunKerberosByAddress(t *testing.T) {
 	t.Setenv("DEPLOY_TEST_PW", "pw")
-	code, out, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-kerberos", "-user", "u",
+	code, out, errOut := runDeploy(t, "-msi", testMSI, "-kerberos", "-user", "u",
 		"-domain", "corp.example", "-password-env", "DEPLOY_TEST_PW", "192.0.2.9")
 	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
 	assert.Regexp(t, `(?m)^Failed\s+1$`, out)
@@ -224,7 +227,7 @@ func TestRunArgumentHostUnreachable(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { fleet.Close() })
 	t.Setenv("DEPLOY_TEST_PW", "pw")
-	code, out, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-user", "u",
+	code, out, errOut := runDeploy(t, "-msi", testMSI, "-user", "u",
 		"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), fleet.Hosts[0].IP.String())
 	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
 	assert.Regexp(t, `(?m)^Failed\s+1$`, out)
@@ -233,7 +236,7 @@ func TestRunArgumentHostUnreachable(t *testing.T) {
 
 func TestRunCSVMissingFile(t *testing.T) {
 	t.Setenv("DEPLOY_TEST_PW", "pw")
-	code, _, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-user", "u",
+	code, _, errOut := runDeploy(t, "-msi", testMSI, "-user", "u",
 		"-password-env", "DEPLOY_TEST_PW", "-csv", filepath.Join(t.TempDir(), "none.csv"))
 	assert.Equal(t, exitRunError, code)
 	assert.Contains(t, errOut, "none.csv")
@@ -246,19 +249,13 @@ func TestRunLDAPUnreachable(t *testing.T) {
 	require.NoError(t, ln.Close()) // nothing listens: the directory refuses
 	t.Setenv("DEPLOY_TEST_PW", "pw")
 	t.Setenv("DEPLOY_TEST_LDAP_PW", "ldap-secret")
-	code, out, errOut := runDeploy(t, "-msi", filepath.Join("testdata", "ok.msi"), "-user", "u",
+	code, out, errOut := runDeploy(t, "-msi", testMSI, "-user", "u",
 		"-password-env", "DEPLOY_TEST_PW", "-ldap", "ldap://"+addr, "-bind-user", "admin@lab.test",
 		"-ldap-password-env", "DEPLOY_TEST_LDAP_PW", "-base", "DC=lab,DC=test")
 	assert.Equal(t, exitRunError, code, "a source that gives no host fails the run")
 	assert.Empty(t, out)
 	assert.Contains(t, errOut, "deploy: ")
 	assert.NotContains(t, errOut, "ldap-secret")
-}
-
-func TestEmbeddedPackageIsTheTestMSI(t *testing.T) {
-	want, err := os.ReadFile(filepath.Join("..", "..", "msi", "testdata", "ok.msi"))
-	require.NoError(t, err)
-	assert.Equal(t, want, demoMSI, "testdata/ok.msi is a copy of msi/testdata/ok.msi")
 }
 
 func TestPropsFlag(t *testing.T) {
@@ -387,7 +384,7 @@ func demoArgs(t *testing.T, fleet *demo.Fleet, extra ...string) []string {
 	csvPath := filepath.Join(dir, "hosts.csv")
 	require.NoError(t, os.WriteFile(csvPath, []byte(fleet.CSV()), 0o600))
 	t.Setenv("DEPLOY_TEST_PW", fleet.Password)
-	return append([]string{"-csv", csvPath, "-msi", filepath.Join("testdata", "ok.msi"), "-user", fleet.User,
+	return append([]string{"-csv", csvPath, "-msi", testMSI, "-user", fleet.User,
 		"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), "-store", filepath.Join(dir, "hosts.journal")},
 		extra...)
 }

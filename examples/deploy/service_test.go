@@ -37,7 +37,7 @@ func TestRunServiceBinariesAndSecrets(t *testing.T) {
 	csvPath := filepath.Join(dir, "hosts.csv")
 	require.NoError(t, os.WriteFile(csvPath, []byte(fleet.CSV()), 0o600))
 	t.Setenv("DEPLOY_TEST_PW", fleet.Password)
-	base := []string{"-csv", csvPath, "-msi", filepath.Join("testdata", "ok.msi"), "-user", fleet.User,
+	base := []string{"-csv", csvPath, "-msi", testMSI, "-user", fleet.User,
 		"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), "-prop", "TENANTKEY=k3y-9f2c", "-hide-prop", "TENANTKEY"}
 
 	code, out, errOut = runDeploy(t, append(base, "-service-binary", filepath.Join(dir, "nxsvc-amd64.exe"),

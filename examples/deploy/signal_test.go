@@ -45,7 +45,7 @@ func TestStopSignalsCleanUp(t *testing.T) {
 			csvPath := filepath.Join(t.TempDir(), "hosts.csv")
 			require.NoError(t, os.WriteFile(csvPath, []byte(fleet.CSV()), 0o600))
 
-			cmd := exec.Command(bin, "-csv", csvPath, "-msi", filepath.Join("testdata", "ok.msi"), "-user", fleet.User,
+			cmd := exec.Command(bin, "-csv", csvPath, "-msi", testMSI, "-user", fleet.User,
 				"-password-env", "DEPLOY_TEST_PW", "-port", strconv.Itoa(fleet.Port), "-json", "-concurrency", strconv.Itoa(n))
 			cmd.Env = append(os.Environ(), "DEPLOY_TEST_PW="+fleet.Password)
 			stdout, err := cmd.StdoutPipe()
