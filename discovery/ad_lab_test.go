@@ -251,6 +251,7 @@ func TestActiveDirectory(t *testing.T) {
 		assert.ErrorIs(t, err, derrors.LogonFailure)
 		_, err = source(func(s *LDAPSource) { s.BaseDN = "OU=Missing," + addc.BaseDN; s.NoResolve = true }).Discover(ctx)
 		require.Error(t, err)
+		assert.Contains(t, err.Error(), `the base DN "OU=Missing,`+addc.BaseDN+`" is not in the directory`)
 		de, ok := derrors.As(err)
 		require.True(t, ok)
 		assert.Equal(t, derrors.StepDiscover, de.Step)

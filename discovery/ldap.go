@@ -470,6 +470,9 @@ func (p *ldapPlan) searchComputers(ctx context.Context, c *ldapConn) ([]Host, []
 	)
 	for {
 		res, err := c.l.Search(req)
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			err = fmt.Errorf("the base DN %q is not in the directory: %w", baseDN, err)
+		}
 		if err != nil {
 			return nil, nil, searchError(p.host, phaseError(sctx, err))
 		}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +31,11 @@ type consoleOptions struct {
 	Deployer deployer.Config
 	Login    loginSecret
 	Logger   *slog.Logger
+	// LDAPDial and LDAPResolver reach Active Directory and resolve the
+	// computers it lists, for the collections from it; the system's when
+	// nil (tests reach a lab's domain controller through them).
+	LDAPDial     discovery.DialFunc
+	LDAPResolver *net.Resolver
 }
 
 // packageInfo is the package chosen in the settings page.

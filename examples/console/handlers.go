@@ -331,7 +331,8 @@ func (c *console) postCSV(w http.ResponseWriter, r *http.Request, s *session) {
 func (c *console) postLDAP(w http.ResponseWriter, r *http.Request, s *session) {
 	src := &discovery.LDAPSource{URL: strings.TrimSpace(r.PostFormValue("url")), BaseDN: strings.TrimSpace(r.PostFormValue("base")),
 		Filter: strings.TrimSpace(r.PostFormValue("filter")), User: strings.TrimSpace(r.PostFormValue("bind_user")),
-		Password: r.PostFormValue("bind_password"), Plain: r.PostFormValue("plain") == "on"}
+		Password: r.PostFormValue("bind_password"), Plain: r.PostFormValue("plain") == "on",
+		Dial: c.opts.LDAPDial, Resolve: discovery.ResolveOptions{Resolver: c.opts.LDAPResolver}}
 	if pem := strings.TrimSpace(r.PostFormValue("ca")); pem != "" {
 		src.CAPEM = []byte(pem)
 	}
