@@ -37,9 +37,12 @@
 // LocalAccountTokenFilterPolicy is 1: the logon succeeds, then ADMIN$ and the
 // service manager refuse. Windows LAPS can manage another account (its
 // AdministratorAccountName policy, or the account Windows 11 24H2 creates
-// itself). Credential.FilteredByUAC and CheckRemoteAdmin tell the deployer
-// so before it tries; the account's RID, when the caller learns it, makes
-// the answer certain.
+// itself). Credential.FilteredByUAC and CheckRemoteAdmin tell whether an
+// account is filtered; the account's RID makes the answer certain. The
+// deployer learns it after the logon from the computer itself (an LSA name
+// lookup over \pipe\lsarpc on the same session), so a renamed built-in
+// Administrator is not mistaken for another account; when the computer does
+// not answer, the name decides.
 //
 // # Secrets
 //
@@ -56,7 +59,8 @@
 // a Windows domain controller returned for it; the vectors come from the
 // dpapi-ng Python library's tests (testdata/dpapi-ng). Reading the attributes
 // over LDAP is tested against a Samba AD domain controller with the LAPS
-// schema added. Samba 4.17 has no MS-GKDI service: DialGKDI is tested up to
+// schema added, here and through discovery.LDAPSource.LAPS (the encrypted
+// form with the Windows vector's key material as Keys). Samba 4.17 has no MS-GKDI service: DialGKDI is tested up to
 // the endpoint mapper's answer there, and GetKey's marshalling against the
 // NDR layout of [MS-GKDI] 3.1.4.1.
 package laps
