@@ -3,7 +3,6 @@ package main
 import (
 	"html"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -41,14 +40,7 @@ func TestCollectionFromActiveDirectory(t *testing.T) {
 	}
 	dc := addc.Start(t, n, "dc", computers)
 
-	c, err := newConsole(consoleOptions{Login: loginSecret{token: testToken}, LDAPDial: dc.Dial, LDAPResolver: dc.Resolver()})
-	require.NoError(t, err)
-	srv := httptest.NewServer(c)
-	t.Cleanup(func() {
-		c.Shutdown()
-		srv.Close()
-		require.NoError(t, c.Close())
-	})
+	c, srv := startConsoleWith(t, consoleOptions{LDAPDial: dc.Dial, LDAPResolver: dc.Resolver()})
 	cl := newClient(t, srv.URL)
 	tok := cl.login()
 	const wrongPw = "Not-The-Bind-Pw!7"

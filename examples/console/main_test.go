@@ -43,7 +43,15 @@ func startConsole(t *testing.T, fleet *demo.Fleet) (*console, *httptest.Server) 
 	if fleet != nil {
 		demofleet.Configure(&cfg, fleet)
 	}
-	c, err := newConsole(consoleOptions{Deployer: cfg, Login: loginSecret{token: testToken}})
+	return startConsoleWith(t, consoleOptions{Deployer: cfg})
+}
+
+// startConsoleWith serves a console with options o (logged in with
+// testToken) on an httptest server.
+func startConsoleWith(t *testing.T, o consoleOptions) (*console, *httptest.Server) {
+	t.Helper()
+	o.Login = loginSecret{token: testToken}
+	c, err := newConsole(o)
 	require.NoError(t, err)
 	srv := httptest.NewServer(c)
 	t.Cleanup(func() {
