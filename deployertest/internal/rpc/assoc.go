@@ -31,6 +31,9 @@ type iface struct {
 	// rewrite, when set, adjusts a request's stub (NDR20 only) before it is
 	// decoded.
 	rewrite func(opnum int, stub []byte)
+	// privacy makes the interface refuse calls below packet privacy
+	// (fault ERROR_ACCESS_DENIED), as Windows' Task Scheduler does.
+	privacy bool
 }
 
 // faultError makes a handler answer with a fault PDU carrying status.
@@ -57,6 +60,8 @@ type pendingCall struct {
 // presentation contexts, negotiated fragment sizes, and request
 // reassembly. It is used by one goroutine at a time.
 type association struct {
+	srv        *server
+	auth       *rpcAuth
 	ifaces     []*iface
 	secAddr    string
 	serverMax  int
@@ -72,11 +77,12 @@ type association struct {
 	pending    *pendingCall
 }
 
-func newAssociation(ifaces []*iface, secAddr string, serverMax int, newGroupID func() uint32) *association {
+func newAssociation(srv *server, ifaces []*iface, secAddr string) *association {
+	serverMax := int(srv.cfg.MaxFrag)
 	if serverMax <= 0 {
 		serverMax = DefaultMaxFrag
 	}
-	return &association{ifaces: ifaces, secAddr: secAddr, serverMax: serverMax, newGroupID: newGroupID,
+	return &association{srv: srv, ifaces: ifaces, secAddr: secAddr, serverMax: serverMax, newGroupID: srv.nextGroupID,
 		contexts: make(map[uint16]boundCtx), handlers: make(map[*iface]dcerpc.ServerHandle)}
 }
 
@@ -111,7 +117,14 @@ func (a *association) process(ctx context.Context, pdu []byte) ([][]byte, error)
 		return a.alterContext(h, pdu)
 	case ptypeRequest:
 		return a.request(ctx, h, pdu), nil
-	case ptypeAuth3, ptypeShutdown:
+	case ptypeAuth3:
+		// A failed logon leaves the association without a security
+		// context: its calls are refused.
+		if t, ok := parseTrailer(h, pdu); ok && a.auth != nil && a.auth.authType == authTypeNTLM {
+			a.completeAuth(t)
+		}
+		return nil, nil
+	case ptypeShutdown:
 		return nil, nil
 	case ptypeCancel, ptypeOrphaned:
 		if a.pending != nil && a.pending.callID == h.CallID {
@@ -128,12 +141,19 @@ func (a *association) bind(h header, pdu []byte) [][]byte {
 	switch {
 	case err != nil:
 		return [][]byte{encodeBindNak(h.CallID, rejectReasonNotSpecified)}
-	case h.AuthLen > 0:
-		// No RPC-level security provider: the SMB session carries the
-		// caller's identity on ncacn_np.
-		return [][]byte{encodeBindNak(h.CallID, rejectAuthTypeNotRecognized)}
 	case a.bound:
 		return [][]byte{encodeBindNak(h.CallID, rejectReasonNotSpecified)}
+	}
+	var challenge []byte
+	if h.AuthLen > 0 {
+		// NTLM, bare or in SPNEGO, against Config.RPCAccounts.
+		t, ok := parseTrailer(h, pdu)
+		if ok {
+			challenge = a.startAuth(t)
+		}
+		if challenge == nil {
+			return [][]byte{encodeBindNak(h.CallID, rejectAuthTypeNotRecognized)}
+		}
 	}
 	a.maxXmit = clampFrag(int(b.MaxRecv), a.serverMax)
 	a.maxRecv = clampFrag(int(b.MaxXmit), a.serverMax)
@@ -143,8 +163,12 @@ func (a *association) bind(h header, pdu []byte) [][]byte {
 	}
 	a.bound = true
 	results := a.negotiate(b.Contexts, true)
-	return [][]byte{encodeBindAck(ptypeBindAck, h.CallID, uint16(a.maxXmit), uint16(a.maxRecv), a.assocGroup,
-		a.secAddr, results)}
+	ack := encodeBindAck(ptypeBindAck, h.CallID, uint16(a.maxXmit), uint16(a.maxRecv), a.assocGroup,
+		a.secAddr, results)
+	if challenge != nil {
+		ack = finishAuth(appendTrailer(ack, a.auth.authType, a.auth.level, a.auth.ctxID, challenge), len(challenge))
+	}
+	return [][]byte{ack}
 }
 
 // alterContext answers an alter_context PDU.
@@ -153,12 +177,24 @@ func (a *association) alterContext(h header, pdu []byte) ([][]byte, error) {
 	if err != nil || !a.bound {
 		return nil, errFatal
 	}
+	var final []byte
 	if h.AuthLen > 0 {
-		return [][]byte{encodeFault(h.CallID, 0, faultAccessDenied, true)}, nil
+		// The third leg of SPNEGO: AUTHENTICATE and the mechListMIC.
+		t, ok := parseTrailer(h, pdu)
+		if !ok || a.auth == nil || a.auth.authType != authTypeSPNEGO {
+			return [][]byte{encodeFault(h.CallID, 0, faultAccessDenied, true)}, nil
+		}
+		if final, ok = a.completeAuth(t); !ok {
+			return [][]byte{encodeFault(h.CallID, 0, faultAccessDenied, true)}, nil
+		}
 	}
 	results := a.negotiate(b.Contexts, false)
-	return [][]byte{encodeBindAck(ptypeAlterResp, h.CallID, uint16(a.maxXmit), uint16(a.maxRecv), a.assocGroup,
-		"", results)}, nil
+	resp := encodeBindAck(ptypeAlterResp, h.CallID, uint16(a.maxXmit), uint16(a.maxRecv), a.assocGroup,
+		"", results)
+	if final != nil {
+		resp = finishAuth(appendTrailer(resp, a.auth.authType, a.auth.level, a.auth.ctxID, final), len(final))
+	}
+	return [][]byte{resp}, nil
 }
 
 func clampFrag(v, serverMax int) int {
@@ -232,6 +268,9 @@ func featureBits(c presContext) (uint16, bool) {
 // request collects request fragments and, on the last one, invokes the
 // operation.
 func (a *association) request(ctx context.Context, h header, pdu []byte) [][]byte {
+	// The verifier is checked (and the stub decrypted) before the body is
+	// read.
+	protected := a.unprotect(h, pdu)
 	req, err := parseRequest(h, pdu)
 	if err != nil {
 		a.pending = nil
@@ -240,7 +279,7 @@ func (a *association) request(ctx context.Context, h header, pdu []byte) [][]byt
 	if !a.bound {
 		return [][]byte{encodeFault(h.CallID, req.ContextID, faultProtoError, true)}
 	}
-	if h.AuthLen > 0 {
+	if !protected || a.auth != nil && !a.auth.established() {
 		a.pending = nil
 		return [][]byte{encodeFault(h.CallID, req.ContextID, faultAccessDenied, true)}
 	}
@@ -264,6 +303,15 @@ func (a *association) request(ctx context.Context, h header, pdu []byte) [][]byt
 	if status != 0 {
 		return [][]byte{encodeFault(call.callID, call.ctxID, status, status == faultOpRangeError)}
 	}
+	if a.auth.established() && a.auth.level >= authLevelIntegrity {
+		// Each fragment carries its verifier: room for the trailer, the
+		// signature and padding to 16 bytes.
+		frags := encodeResponse(call.callID, call.ctxID, stub, a.maxXmit-secTrailerSize-16-15)
+		for i, f := range frags {
+			frags[i] = a.protectResponse(f)
+		}
+		return frags
+	}
 	return encodeResponse(call.callID, call.ctxID, stub, a.maxXmit)
 }
 
@@ -273,6 +321,9 @@ func (a *association) invoke(ctx context.Context, call *pendingCall) (stub []byt
 	bc, ok := a.contexts[call.ctxID]
 	if !ok {
 		return nil, faultInvalidPresCtxID
+	}
+	if bc.iface.privacy && (!a.auth.established() || a.auth.level < authLevelPrivacy) {
+		return nil, faultAccessDenied
 	}
 	handle, ok := a.handlers[bc.iface]
 	if !ok {

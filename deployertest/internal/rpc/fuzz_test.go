@@ -59,8 +59,8 @@ func FuzzAssociation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mgr := scm.New(scm.Options{AdminDir: t.TempDir()})
 		defer mgr.Close()
-		s := newServer(Config{SCM: mgr})
-		a := newAssociation(s.interfaces("", pipe.Caller{Admin: true}), "135", 256, s.nextGroupID)
+		s := newServer(Config{SCM: mgr, MaxFrag: 256})
+		a := newAssociation(s, s.interfaces("", pipe.Caller{Admin: true}), "135")
 		defer a.close()
 		ctx := context.Background()
 		_, err := a.process(ctx, bindPDU(ptypeBind, 1, 256, 256, []pduCtx{

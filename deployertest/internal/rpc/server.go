@@ -85,6 +85,11 @@ type Config struct {
 	// RegistryRunning reports whether the Remote Registry service runs:
 	// \pipe\winreg exists only then, as on Windows. Nil means always.
 	RegistryRunning func() bool
+	// RPCAccounts are the accounts an authenticated bind (NTLM, bare or in
+	// SPNEGO, at any level up to packet privacy) logs on with; with none,
+	// a bind with an auth verifier gets bind_nak
+	// authentication_type_not_recognized.
+	RPCAccounts []Account
 	// MaxFrag is the largest fragment the server sends or receives;
 	// DefaultMaxFrag when zero. A client's smaller max_recv_frag and
 	// max_xmit_frag are honoured.
@@ -199,7 +204,7 @@ func NewOpener(cfg Config) pipe.Opener {
 			// svcctl is an alias of ntsvcs, which Windows names in bind_ack.
 			secAddr = `\PIPE\ntsvcs`
 		}
-		return newPipeConn(newAssociation(ifaces, secAddr, int(s.cfg.MaxFrag), s.nextGroupID)), nil
+		return newPipeConn(newAssociation(s, ifaces, secAddr)), nil
 	})
 }
 
@@ -237,7 +242,7 @@ func ServeTCP(ctx context.Context, ln net.Listener, cfg Config) error {
 		}
 		caller := caller
 		caller.RemoteAddr = c.RemoteAddr().String()
-		a := newAssociation(s.interfaces("", caller), port, int(s.cfg.MaxFrag), s.nextGroupID)
+		a := newAssociation(s, s.interfaces("", caller), port)
 		wg.Add(2)
 		connCtx, connCancel := context.WithCancel(ctx)
 		go func() {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/binary"
+	"github.com/nxdeploy/deployer/deployertest/internal/ntlmssp"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,7 @@ type session struct {
 	signReq   bool
 	encrypt   bool
 	preauth   [64]byte
-	ntlm      *ntlmChallenge
+	ntlm      *ntlmssp.Challenge
 	mechTypes []byte
 	rawNTLM   bool
 	trees     map[uint32]*tree

@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"bytes"
+	"github.com/nxdeploy/deployer/deployertest/internal/ntlmssp"
 	"io"
 	"net"
 	"testing"
@@ -9,12 +10,12 @@ import (
 )
 
 func FuzzParseSPNEGO(f *testing.F) {
-	f.Add(negTokenInitHint())
-	f.Add(negTokenResp(1, true, []byte("NTLMSSP\x00tok"), nil))
-	f.Add(negTokenResp(-1, false, []byte("x"), []byte("mic")))
+	f.Add(ntlmssp.NegTokenInitHint())
+	f.Add(ntlmssp.NegTokenResp(1, true, []byte("NTLMSSP\x00tok"), nil))
+	f.Add(ntlmssp.NegTokenResp(-1, false, []byte("x"), []byte("mic")))
 	f.Add([]byte("NTLMSSP\x00\x01\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		in, err := parseSPNEGO(b)
+		in, err := ntlmssp.ParseSPNEGO(b)
 		if err == nil && in == nil {
 			t.Fatal("nil result without error")
 		}
@@ -22,21 +23,21 @@ func FuzzParseSPNEGO(f *testing.F) {
 }
 
 func FuzzParseAuthenticate(f *testing.F) {
-	id := &hostIdentity{NetBIOSName: "H", NetBIOSDom: "D", DNSName: "h", DNSDomain: "d", Major: 10}
-	ch, chMsg, err := buildChallenge(id, ntlmNegotiateMsg(), [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, time.Unix(0, 0))
+	id := &ntlmssp.Identity{NetBIOSName: "H", NetBIOSDom: "D", DNSName: "h", DNSDomain: "d", Major: 10}
+	ch, chMsg, err := ntlmssp.BuildChallenge(id, ntlmNegotiateMsg(), [8]byte{1, 2, 3, 4, 5, 6, 7, 8}, time.Unix(0, 0))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(ntlmAuthenticate(&testing.T{}, chMsg, "u", "", "p"))
 	f.Add(make([]byte, 64))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := parseAuthenticate(b)
+		a, err := ntlmssp.ParseAuthenticate(b)
 		if err != nil {
 			return
 		}
-		_, _ = verifyNTLMv2(a, ch, NTHash("p"))
-		_ = a.anonymous()
-		_, _, _ = buildChallenge(id, b, [8]byte{}, time.Unix(0, 0))
+		_, _ = ntlmssp.VerifyNTLMv2(a, ch, ntlmssp.NTHash("p"))
+		_ = a.Anonymous()
+		_, _, _ = ntlmssp.BuildChallenge(id, b, [8]byte{}, time.Unix(0, 0))
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha512"
+	"github.com/nxdeploy/deployer/deployertest/internal/ntlmssp"
 	"slices"
 )
 
@@ -56,7 +57,7 @@ func (c *conn) maxIO() uint32 {
 
 // negotiateBody encodes a NEGOTIATE response ([MS-SMB2] 2.2.4).
 func (c *conn) negotiateBody(d uint16, contexts [][]byte) []byte {
-	sec := negTokenInitHint()
+	sec := ntlmssp.NegTokenInitHint()
 	b := make([]byte, 64, 64+len(sec)+256)
 	le.PutUint16(b, 65)
 	le.PutUint16(b[2:], c.securityMode())

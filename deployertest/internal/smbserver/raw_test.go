@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/binary"
+	"github.com/nxdeploy/deployer/deployertest/internal/ntlmssp"
 	"io"
 	"net"
 	"os"
@@ -106,9 +107,9 @@ func ntlmAuthenticate(t *testing.T, ch []byte, user, domain, pass string) []byte
 	require.True(t, len(ch) >= 48)
 	var serverChal [8]byte
 	copy(serverChal[:], ch[24:32])
-	ti, ok := secBuf(ch, 40)
+	ti, ok := ntlmssp.SecBuf(ch, 40)
 	require.True(t, ok)
-	nt := NTHash(pass)
+	nt := ntlmssp.NTHash(pass)
 	m := hmac.New(md5.New, nt[:])
 	m.Write(utf16le(strings.ToUpper(user) + domain))
 	respKey := m.Sum(nil)
@@ -126,9 +127,9 @@ func ntlmAuthenticate(t *testing.T, ch []byte, user, domain, pass string) []byte
 	ntResp := append(m.Sum(nil), blob...)
 	fields := [][]byte{make([]byte, 24), ntResp, utf16le(domain), utf16le(user), utf16le("WS"), nil}
 	msg := make([]byte, 64)
-	copy(msg, ntlmSignature)
+	copy(msg, ntlmssp.Signature)
 	le.PutUint32(msg[8:], 3)
-	le.PutUint32(msg[60:], ntlmUnicode|ntlmNTLM|ntlmESS|ntlm128)
+	le.PutUint32(msg[60:], ntlmssp.FlagUnicode|ntlmssp.FlagNTLM|ntlmssp.FlagESS|ntlmssp.Flag128)
 	for i, f := range fields {
 		le.PutUint16(msg[12+8*i:], uint16(len(f)))
 		le.PutUint16(msg[14+8*i:], uint16(len(f)))
@@ -140,9 +141,9 @@ func ntlmAuthenticate(t *testing.T, ch []byte, user, domain, pass string) []byte
 
 func ntlmNegotiateMsg() []byte {
 	b := make([]byte, 32)
-	copy(b, ntlmSignature)
+	copy(b, ntlmssp.Signature)
 	le.PutUint32(b[8:], 1)
-	le.PutUint32(b[12:], ntlmUnicode|ntlmNTLM|ntlmESS|ntlm128|ntlmRequestTgt)
+	le.PutUint32(b[12:], ntlmssp.FlagUnicode|ntlmssp.FlagNTLM|ntlmssp.FlagESS|ntlmssp.Flag128|ntlmssp.FlagRequestTarget)
 	return b
 }
 

@@ -3,6 +3,7 @@ package smbserver
 import (
 	"crypto/rand"
 	"crypto/sha512"
+	"github.com/nxdeploy/deployer/deployertest/internal/ntlmssp"
 	"strings"
 	"time"
 )
@@ -70,36 +71,36 @@ func (c *conn) sessionSetup(r *request) response {
 		r.sess = nil
 		return errResp(status)
 	}
-	in, err := parseSPNEGO(tok)
+	in, err := ntlmssp.ParseSPNEGO(tok)
 	if err != nil {
 		return fail(StatusInvalidParameter)
 	}
 	if ss.ntlm == nil {
-		if in.init {
-			ss.mechTypes = in.mechTypes
+		if in.Init {
+			ss.mechTypes = in.MechTypes
 		}
-		ss.rawNTLM = in.raw
-		if !in.ntlmFirst || len(in.token) == 0 {
+		ss.rawNTLM = in.Raw
+		if !in.NTLMFirst || len(in.Mech) == 0 {
 			// The client's optimistic token is for another mechanism:
 			// select NTLMSSP and ask for its first token.
 			if dialect == Dialect311 {
 				r.preauthSess = ss
 			}
-			ss.ntlm = &ntlmChallenge{}
-			return response{status: StatusMoreProcessingRequired, body: sessionSetupBody(0, negTokenResp(1, true, nil, nil))}
+			ss.ntlm = &ntlmssp.Challenge{}
+			return response{status: StatusMoreProcessingRequired, body: sessionSetupBody(0, ntlmssp.NegTokenResp(1, true, nil, nil))}
 		}
-		return c.ntlmChallenge(r, ss, in.token, dialect)
+		return c.ntlmChallenge(r, ss, in.Mech, dialect)
 	}
-	if ss.ntlm.flags == 0 {
-		return c.ntlmChallenge(r, ss, in.token, dialect)
+	if ss.ntlm.Flags == 0 {
+		return c.ntlmChallenge(r, ss, in.Mech, dialect)
 	}
-	auth, err := parseAuthenticate(in.token)
+	auth, err := ntlmssp.ParseAuthenticate(in.Mech)
 	if err != nil {
 		return fail(StatusInvalidParameter)
 	}
 	ch := ss.ntlm
 	cfg := &c.srv.cfg
-	if auth.anonymous() {
+	if auth.Anonymous() {
 		return fail(StatusLogonFailure)
 	}
 	var exported []byte
@@ -115,11 +116,11 @@ func (c *conn) sessionSetup(r *request) response {
 			// A locked-out account is refused before its password is checked.
 			return fail(StatusAccountLockedOut)
 		}
-		h := NTHash(acct.Password)
+		h := ntlmssp.NTHash(acct.Password)
 		if acct.NTHash != nil {
 			h = *acct.NTHash
 		}
-		key, ok := verifyNTLMv2(auth, ch, h, "", strings.ToUpper(cfg.NetBIOSName), strings.ToUpper(cfg.Domain))
+		key, ok := ntlmssp.VerifyNTLMv2(auth, ch, h, "", strings.ToUpper(cfg.NetBIOSName), strings.ToUpper(cfg.Domain))
 		if !ok {
 			return fail(StatusLogonFailure)
 		}
@@ -149,8 +150,8 @@ func (c *conn) sessionSetup(r *request) response {
 		r.signFinal = dialect == Dialect311 || ss.signReq
 	}
 	var mic []byte
-	if in.mic != nil && ss.mechTypes != nil && exported != nil {
-		mic = ntlmServerMAC(exported, ch.flags&auth.Flags, 0, ss.mechTypes)
+	if in.MIC != nil && ss.mechTypes != nil && exported != nil {
+		mic = ntlmssp.ServerMAC(exported, ch.Flags&auth.Flags, 0, ss.mechTypes)
 	}
 	ss.ntlm = nil
 	c.mu.Lock()
@@ -160,18 +161,18 @@ func (c *conn) sessionSetup(r *request) response {
 	c.srv.stDialect.Store(uint32(dialect))
 	var token []byte
 	if !ss.rawNTLM {
-		token = negTokenResp(0, false, nil, mic)
+		token = ntlmssp.NegTokenResp(0, false, nil, mic)
 	}
 	return response{body: sessionSetupBody(flags, token)}
 }
 
 func (c *conn) ntlmChallenge(r *request, ss *session, token []byte, dialect uint16) response {
-	id := &hostIdentity{NetBIOSName: c.srv.cfg.NetBIOSName, NetBIOSDom: c.srv.cfg.Domain,
+	id := &ntlmssp.Identity{NetBIOSName: c.srv.cfg.NetBIOSName, NetBIOSDom: c.srv.cfg.Domain,
 		DNSName: c.srv.cfg.DNSName, DNSDomain: c.srv.cfg.DNSDomain,
 		Major: c.srv.cfg.OSMajor, Minor: c.srv.cfg.OSMinor, Build: c.srv.cfg.OSBuild}
 	var chal [8]byte
 	_, _ = rand.Read(chal[:])
-	ch, msg, err := buildChallenge(id, token, chal, c.srv.cfg.Now())
+	ch, msg, err := ntlmssp.BuildChallenge(id, token, chal, c.srv.cfg.Now())
 	if err != nil {
 		c.mu.Lock()
 		if !ss.valid {
@@ -187,7 +188,7 @@ func (c *conn) ntlmChallenge(r *request, ss *session, token []byte, dialect uint
 	}
 	out := msg
 	if !ss.rawNTLM {
-		out = negTokenResp(1, true, msg, nil)
+		out = ntlmssp.NegTokenResp(1, true, msg, nil)
 	}
 	return response{status: StatusMoreProcessingRequired, body: sessionSetupBody(0, out)}
 }
@@ -251,3 +252,6 @@ func (c *conn) logoff(r *request) response {
 	}
 	return response{body: fixed(4, 4)}
 }
+
+// NTHash returns the NT one-way function of password ([MS-NLMP] 3.3.1).
+func NTHash(password string) [16]byte { return ntlmssp.NTHash(password) }

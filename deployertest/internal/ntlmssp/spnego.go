@@ -1,4 +1,4 @@
-package smbserver
+package ntlmssp
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ var (
 	oidNTLM   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 311, 2, 2, 10}
 )
 
-var errSPNEGO = errors.New("smbserver: malformed SPNEGO token")
+var ErrMalformedSPNEGO = errors.New("ntlmssp: malformed SPNEGO token")
 
 // derTLV encodes one DER element.
 func derTLV(tag byte, content []byte) []byte {
@@ -38,18 +38,18 @@ func derOID(o asn1.ObjectIdentifier) []byte {
 	return b
 }
 
-// negTokenInitHint is the GSS-API token in the NEGOTIATE response: SPNEGO
+// NegTokenInitHint is the GSS-API token in the NEGOTIATE response: SPNEGO
 // offering NTLMSSP only, with the negHints Windows sends.
-func negTokenInitHint() []byte {
+func NegTokenInitHint() []byte {
 	mechs := derTLV(0x30, derOID(oidNTLM))
 	hint := derTLV(0x30, derTLV(0xA0, derTLV(0x1B, []byte("not_defined_in_RFC4178@please_ignore"))))
 	init := derTLV(0x30, append(derTLV(0xA0, mechs), derTLV(0xA3, hint)...))
 	return derTLV(0x60, append(derOID(oidSPNEGO), derTLV(0xA0, init)...))
 }
 
-// negTokenResp encodes a SPNEGO NegTokenResp ([RFC 4178] 4.2.2); state < 0
+// NegTokenResp encodes a SPNEGO NegTokenResp ([RFC 4178] 4.2.2); state < 0
 // omits negState.
-func negTokenResp(state int, mech bool, token, mic []byte) []byte {
+func NegTokenResp(state int, mech bool, token, mic []byte) []byte {
 	var body []byte
 	if state >= 0 {
 		body = append(body, derTLV(0xA0, derTLV(0x0A, []byte{byte(state)}))...)
@@ -66,32 +66,38 @@ func negTokenResp(state int, mech bool, token, mic []byte) []byte {
 	return derTLV(0xA1, derTLV(0x30, body))
 }
 
-// spnegoIn is a parsed client SPNEGO token.
-type spnegoIn struct {
-	raw       bool // a bare NTLMSSP message, no SPNEGO
-	init      bool
-	mechTypes []byte // DER of the client's MechTypeList, for mechListMIC
-	ntlmFirst bool
-	token     []byte
-	mic       []byte
+// Token is a parsed client SPNEGO token.
+type Token struct {
+	// Raw is set for a bare NTLMSSP message (no SPNEGO around it).
+	Raw bool
+	// Init is set for a NegTokenInit.
+	Init bool
+	// MechTypes is the DER of the client's MechTypeList, for mechListMIC.
+	MechTypes []byte
+	// NTLMFirst reports that the client's optimistic token is NTLMSSP.
+	NTLMFirst bool
+	// Mech is the mechanism token (an NTLMSSP message).
+	Mech []byte
+	// MIC is the client's mechListMIC.
+	MIC []byte
 }
 
 // ctxFields splits a DER SEQUENCE of context-tagged fields by tag number.
 func ctxFields(seq []byte) (map[int]asn1.RawValue, error) {
 	var outer asn1.RawValue
 	if rest, err := asn1.Unmarshal(seq, &outer); err != nil || len(rest) != 0 || outer.Tag != asn1.TagSequence {
-		return nil, errSPNEGO
+		return nil, ErrMalformedSPNEGO
 	}
 	out := map[int]asn1.RawValue{}
 	for b := outer.Bytes; len(b) > 0; {
 		var f asn1.RawValue
 		rest, err := asn1.Unmarshal(b, &f)
 		if err != nil || f.Class != asn1.ClassContextSpecific {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		var inner asn1.RawValue
 		if _, err := asn1.Unmarshal(f.Bytes, &inner); err != nil {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		out[f.Tag] = inner
 		b = rest
@@ -107,27 +113,27 @@ func octets(f map[int]asn1.RawValue, tag int) []byte {
 	return v.Bytes
 }
 
-func parseSPNEGO(b []byte) (*spnegoIn, error) {
-	if bytes.HasPrefix(b, ntlmSignature) {
-		return &spnegoIn{raw: true, ntlmFirst: true, token: b}, nil
+func ParseSPNEGO(b []byte) (*Token, error) {
+	if bytes.HasPrefix(b, Signature) {
+		return &Token{Raw: true, NTLMFirst: true, Mech: b}, nil
 	}
 	if len(b) == 0 {
-		return nil, errSPNEGO
+		return nil, ErrMalformedSPNEGO
 	}
 	switch b[0] {
 	case 0x60:
 		var app asn1.RawValue
 		if _, err := asn1.Unmarshal(b, &app); err != nil || app.Class != asn1.ClassApplication || app.Tag != 0 {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		var oid asn1.ObjectIdentifier
 		rest, err := asn1.Unmarshal(app.Bytes, &oid)
 		if err != nil || !oid.Equal(oidSPNEGO) {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		var ctx asn1.RawValue
 		if _, err := asn1.Unmarshal(rest, &ctx); err != nil || ctx.Class != asn1.ClassContextSpecific || ctx.Tag != 0 {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		f, err := ctxFields(ctx.Bytes)
 		if err != nil {
@@ -135,32 +141,32 @@ func parseSPNEGO(b []byte) (*spnegoIn, error) {
 		}
 		mt, ok := f[0]
 		if !ok {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		var mechs []asn1.ObjectIdentifier
 		if _, err := asn1.Unmarshal(mt.FullBytes, &mechs); err != nil {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
-		in := &spnegoIn{init: true, mechTypes: mt.FullBytes, token: octets(f, 2), mic: octets(f, 3)}
-		in.ntlmFirst = len(mechs) > 0 && mechs[0].Equal(oidNTLM)
+		in := &Token{Init: true, MechTypes: mt.FullBytes, Mech: octets(f, 2), MIC: octets(f, 3)}
+		in.NTLMFirst = len(mechs) > 0 && mechs[0].Equal(oidNTLM)
 		hasNTLM := false
 		for _, m := range mechs {
 			hasNTLM = hasNTLM || m.Equal(oidNTLM)
 		}
 		if !hasNTLM {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		return in, nil
 	case 0xA1:
 		var ctx asn1.RawValue
 		if _, err := asn1.Unmarshal(b, &ctx); err != nil || ctx.Class != asn1.ClassContextSpecific || ctx.Tag != 1 {
-			return nil, errSPNEGO
+			return nil, ErrMalformedSPNEGO
 		}
 		f, err := ctxFields(ctx.Bytes)
 		if err != nil {
 			return nil, err
 		}
-		return &spnegoIn{ntlmFirst: true, token: octets(f, 2), mic: octets(f, 3)}, nil
+		return &Token{NTLMFirst: true, Mech: octets(f, 2), MIC: octets(f, 3)}, nil
 	}
-	return nil, errSPNEGO
+	return nil, ErrMalformedSPNEGO
 }
