@@ -83,6 +83,9 @@ func (e *emulated) assertClean(t *testing.T) {
 	for _, s := range e.Services() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(s.Name), "nxdeploy-"), "service %s left on the host", s.Name)
 	}
+	for _, name := range e.Tasks() {
+		assert.False(t, strings.HasPrefix(strings.ToLower(name), "nxdeploy-"), "task %s left on the host", name)
+	}
 	entries, err := os.ReadDir(filepath.Join(e.AdminDir, "nxdeploy"))
 	if err == nil {
 		assert.Empty(t, entries, "files left in ADMIN$\\nxdeploy")

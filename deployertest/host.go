@@ -22,6 +22,7 @@ import (
 	"github.com/nxdeploy/deployer/deployertest/internal/rpc"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/deployertest/internal/smbserver"
+	"github.com/nxdeploy/deployer/deployertest/internal/tasksched"
 )
 
 // Default credentials of an emulated host.
@@ -61,6 +62,7 @@ type config struct {
 	pipes        pipe.Opener
 	scmOpts      *scm.Options
 	refuseCreate bool
+	noTasks      bool
 	program      Program
 	listener     net.Listener
 	services     []Service
@@ -124,6 +126,10 @@ func WithUsers(users ...User) Option {
 func WithServiceCreationRefused() Option {
 	return func(c *config) { c.refuseCreate = true }
 }
+
+// WithoutTaskScheduler leaves the Task Scheduler out: the host has no
+// \pipe\atsvc, as when its Schedule service is disabled.
+func WithoutTaskScheduler() Option { return func(c *config) { c.noTasks = true } }
 
 // WithGuestOnly maps every logon to the Guest account
 // (SMB2_SESSION_FLAG_IS_GUEST); Guest may not use ADMIN$ or C$.
@@ -270,6 +276,9 @@ type Host struct {
 	// scm is the service control manager behind the svcctl pipe (nil on
 	// an Offline host or when withPipes replaced the RPC services).
 	scm *scm.Manager
+	// tasks is the Task Scheduler behind \pipe\atsvc (nil when the SCM is,
+	// or with WithoutTaskScheduler).
+	tasks *tasksched.Scheduler
 	// server is the SMB2 server.
 	server *smbserver.Server
 	// initial are the directories the host was created with (see Files).
@@ -445,7 +454,23 @@ func serve(cfg *config, ln net.Listener) (*Host, error) {
 		for _, u := range cfg.extraUsers {
 			names = append(names, u.Name)
 		}
-		pipes = rpc.NewOpener(rpc.Config{SCM: h.scm, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
+		if !cfg.noTasks {
+			h.tasks = tasksched.New(h.scm)
+		}
+		// An authenticated bind (the Task Scheduler's is sealed) logs on
+		// with the accounts the SMB server knows.
+		var rpcAccounts []rpc.Account
+		for _, a := range accounts {
+			hash := smbserver.NTHash(a.Password)
+			if a.NTHash != nil {
+				hash = *a.NTHash
+			}
+			if cfg.guestOnly || a.LogonStatus != 0 {
+				continue
+			}
+			rpcAccounts = append(rpcAccounts, rpc.Account{User: a.User, NTHash: hash, Admin: a.Admin})
+		}
+		pipes = rpc.NewOpener(rpc.Config{SCM: h.scm, Tasks: h.tasks, RPCAccounts: rpcAccounts, Shares: rshares, ServerName: h.Name, Workgroup: cfg.domain,
 			Accounts: names, Sessions: h.sessions, Registry: h.registry, RegistryRunning: h.remoteRegistryRunning,
 			OSMajor: cfg.windows.Major, OSMinor: cfg.windows.Minor, WindowsServer: cfg.windows.Server})
 	}

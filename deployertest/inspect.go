@@ -180,3 +180,13 @@ func (h *Host) Target() discovery.Host {
 	a, _ := netip.ParseAddr(h.IP)
 	return discovery.Host{Name: h.Name, Addr: a, Source: "deployertest"}
 }
+
+// Tasks returns the names of the tasks registered in the host's Task
+// Scheduler (root folder), sorted; nil when it has none or no Task
+// Scheduler.
+func (h *Host) Tasks() []string {
+	if h.tasks == nil {
+		return nil
+	}
+	return h.tasks.Tasks()
+}

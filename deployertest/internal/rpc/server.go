@@ -15,12 +15,14 @@ import (
 	"github.com/nxdeploy/deployer/deployertest/internal/pipe"
 	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
+	"github.com/nxdeploy/deployer/deployertest/internal/tasksched"
 	"github.com/oiweiwei/go-msrpc/dcerpc"
 	epm "github.com/oiweiwei/go-msrpc/msrpc/epm/epm/v3"
 	lsarpc "github.com/oiweiwei/go-msrpc/msrpc/lsad/lsarpc/v0"
 	rrp "github.com/oiweiwei/go-msrpc/msrpc/rrp/winreg/v1"
 	svcctl "github.com/oiweiwei/go-msrpc/msrpc/scmr/svcctl/v2"
 	srvsvc "github.com/oiweiwei/go-msrpc/msrpc/srvs/srvsvc/v3"
+	tschrpc "github.com/oiweiwei/go-msrpc/msrpc/tsch/itaskschedulerservice/v1"
 	wkssvc "github.com/oiweiwei/go-msrpc/msrpc/wkst/wkssvc/v1"
 )
 
@@ -85,6 +87,10 @@ type Config struct {
 	// RegistryRunning reports whether the Remote Registry service runs:
 	// \pipe\winreg exists only then, as on Windows. Nil means always.
 	RegistryRunning func() bool
+	// Tasks backs ITaskSchedulerService (\pipe\atsvc), which takes calls
+	// only at packet privacy (sealed), as Windows' Task Scheduler; nil
+	// leaves it out.
+	Tasks *tasksched.Scheduler
 	// RPCAccounts are the accounts an authenticated bind (NTLM, bare or in
 	// SPNEGO, at any level up to packet privacy) logs on with; with none,
 	// a bind with an auth verifier gets bind_nak
@@ -168,6 +174,12 @@ func (s *server) interfaces(name string, caller pipe.Caller) []*iface {
 		out = append(out, &iface{name: "winreg", syntax: winregSyntax,
 			open: func(context.Context) (dcerpc.ServerHandle, func()) {
 				return rrp.NewWinregServerHandle(newWinregServer(reg, caller)), nil
+			}})
+	}
+	if tasks := s.cfg.Tasks; tasks != nil && (name == "" || name == "atsvc") {
+		out = append(out, &iface{name: "atsvc", syntax: atsvcSyntax, privacy: true,
+			open: func(context.Context) (dcerpc.ServerHandle, func()) {
+				return tschrpc.NewTaskSchedulerServiceServerHandle(&atsvcServer{tasks: tasks, caller: caller}), nil
 			}})
 	}
 	if name == "" || name == "wkssvc" {
