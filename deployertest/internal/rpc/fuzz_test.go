@@ -59,7 +59,7 @@ func FuzzAssociation(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		mgr := scm.New(scm.Options{AdminDir: t.TempDir()})
 		defer mgr.Close()
-		s := newServer(Config{SCM: mgr, MaxFrag: 256})
+		s := newServer(Config{SCM: mgr, MaxFrag: 256, RPCAccounts: testAccounts()})
 		a := newAssociation(s, s.interfaces("", pipe.Caller{Admin: true}), "135")
 		defer a.close()
 		ctx := context.Background()
