@@ -29,6 +29,9 @@ type hostAttempt struct {
 	e   *entry
 	ctx context.Context // cancelled by Cancel, Drain's deadline, Close
 	key string
+	// viaTask says how the remote service ran when it ran as a task, for
+	// the With Collector event.
+	viaTask string
 
 	actx context.Context // ctx bounded by HostTimeout
 
@@ -191,6 +194,12 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 	d.noteLocked(e, Scheduled, nil)
 	d.mu.Unlock()
 	res, err := RunInstaller(actx, conn, d.cfg.Package, a.installOptions(id))
+	if conn.ViaTask() {
+		a.viaTask = "the remote service ran as a task of the Task Scheduler"
+		if conn.cfg.Via == ViaAuto {
+			a.viaTask += " (the host refused to create services)"
+		}
+	}
 	a.finishInstall(res, err, id, false)
 }
 
@@ -424,7 +433,7 @@ func (a *hostAttempt) finishInstall(res *InstallResult, err error, id string, re
 			pkg = &p
 		}
 		r.State, r.Package, r.RebootNeeded, r.Error = WithCollector, pkg, res.RebootNeeded, nil
-		msg := ""
+		msg := a.viaTask
 		if resumed {
 			msg = fmt.Sprintf("deployment %s had finished its installation while the Engine was stopped: its result was read", id)
 		}

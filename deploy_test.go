@@ -111,7 +111,7 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 	leakCheck := goleak.IgnoreCurrent()
 	faults := []demo.Fault{demo.Healthy, demo.Slow, demo.RebootNeeded, demo.MSIFailure, demo.BusyThenOK,
 		demo.WrongPassword, demo.AdminShareOff, demo.UAC, demo.Quarantine, demo.ServiceHangs, demo.Offline,
-		demo.GuestOnly, demo.Healthy, demo.Healthy}
+		demo.GuestOnly, demo.ServiceCreationRefused, demo.Healthy, demo.Healthy}
 	f := startFleet(t, faults)
 	var ev events
 	cfg := fleetConfig(f)
@@ -128,18 +128,19 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 		kind   derrors.Kind
 		reason derrors.Reason
 	}{
-		demo.Healthy:       {state: deployer.WithCollector},
-		demo.Slow:          {state: deployer.WithCollector},
-		demo.RebootNeeded:  {state: deployer.WithCollector},
-		demo.BusyThenOK:    {state: deployer.WithCollector},
-		demo.MSIFailure:    {deployer.Failed, derrors.MSIError, derrors.NoReason},
-		demo.WrongPassword: {deployer.Failed, derrors.LogonFailure, derrors.ReasonBadCredentials},
-		demo.AdminShareOff: {deployer.Failed, derrors.SharedAccessFailure, derrors.ReasonAdminShareMissing},
-		demo.UAC:           {deployer.Failed, derrors.SharedAccessFailure, derrors.ReasonAdminShareDenied},
-		demo.Quarantine:    {deployer.Failed, derrors.WindowsError, derrors.ReasonQuarantined},
-		demo.ServiceHangs:  {deployer.Failed, derrors.WindowsError, derrors.ReasonServiceStartTimeout},
-		demo.Offline:       {deployer.Failed, derrors.ConnectionRefused, derrors.NoReason},
-		demo.GuestOnly:     {deployer.Failed, derrors.LogonFailure, derrors.ReasonGuestOnly},
+		demo.Healthy:                {state: deployer.WithCollector},
+		demo.Slow:                   {state: deployer.WithCollector},
+		demo.RebootNeeded:           {state: deployer.WithCollector},
+		demo.BusyThenOK:             {state: deployer.WithCollector},
+		demo.ServiceCreationRefused: {state: deployer.WithCollector},
+		demo.MSIFailure:             {deployer.Failed, derrors.MSIError, derrors.NoReason},
+		demo.WrongPassword:          {deployer.Failed, derrors.LogonFailure, derrors.ReasonBadCredentials},
+		demo.AdminShareOff:          {deployer.Failed, derrors.SharedAccessFailure, derrors.ReasonAdminShareMissing},
+		demo.UAC:                    {deployer.Failed, derrors.SharedAccessFailure, derrors.ReasonAdminShareDenied},
+		demo.Quarantine:             {deployer.Failed, derrors.WindowsError, derrors.ReasonQuarantined},
+		demo.ServiceHangs:           {deployer.Failed, derrors.WindowsError, derrors.ReasonServiceStartTimeout},
+		demo.Offline:                {deployer.Failed, derrors.ConnectionRefused, derrors.NoReason},
+		demo.GuestOnly:              {deployer.Failed, derrors.LogonFailure, derrors.ReasonGuestOnly},
 	}
 	failed := map[string]deployer.HostRecord{}
 	for _, r := range sum.Failed {
@@ -178,6 +179,10 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, retries, "1618 twice, then success")
+	// The host refusing to create services installed through the Task
+	// Scheduler, and its event says so.
+	refused := ev.of(hostWith(f, demo.ServiceCreationRefused))
+	assert.Contains(t, refused[len(refused)-1].Message, "Task Scheduler")
 	last := ev.of(hostWith(f, demo.RebootNeeded))
 	assert.True(t, last[len(last)-1].RebootNeeded)
 
@@ -187,12 +192,12 @@ func TestDeployFleetReachesEveryState(t *testing.T) {
 	}
 	// The summary matches the hosts.
 	assert.Equal(t, len(f.Hosts), sum.Hosts)
-	assert.Equal(t, 6, sum.States[deployer.WithCollector])
-	assert.Equal(t, len(f.Hosts)-6, sum.States[deployer.Failed])
+	assert.Equal(t, 7, sum.States[deployer.WithCollector])
+	assert.Equal(t, len(f.Hosts)-7, sum.States[deployer.Failed])
 	assert.Equal(t, 1, sum.RebootNeeded)
 	assert.Equal(t, 2, sum.Errors[derrors.LogonFailure])
 	assert.Equal(t, 2, sum.Errors[derrors.SharedAccessFailure])
-	assert.Contains(t, sum.String(), "With Collector 6;")
+	assert.Contains(t, sum.String(), "With Collector 7;")
 	assertFleetClean(t, f)
 
 	// Once the fleet is gone, nothing of the run is left running.

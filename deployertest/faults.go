@@ -48,6 +48,12 @@ const (
 	// AccountLocked refuses the administrator's logon as locked out
 	// (STATUS_ACCOUNT_LOCKED_OUT).
 	AccountLocked Fault = "account locked out"
+	// ServiceCreationRefused refuses RCreateServiceW with
+	// ERROR_ACCESS_DENIED though the service manager grants the right to
+	// create (an RPC filter on that operation, as Windows 11 and Server 2025
+	// allow, or an EDR): the deployer runs its remote service as a task of
+	// the host's Task Scheduler instead, and installs.
+	ServiceCreationRefused Fault = "service creation refused (Task Scheduler used)"
 	// OldWindows is a Windows 7 SP1 host: a service built with Go 1.22 or
 	// later dies at start there (its runtime needs ProcessPrng, which Windows
 	// has from Windows 8 on), so StartService fails with 1053; a service
@@ -58,7 +64,7 @@ const (
 // Faults returns every fault, Healthy first.
 func Faults() []Fault {
 	return []Fault{Healthy, RebootNeeded, MSIFailure, BusyThenOK, Busy, WrongPassword, AdminShareOff, UAC,
-		Quarantine, ServiceHangs, Offline, Slow, GuestOnly, AccountLocked, OldWindows}
+		Quarantine, ServiceHangs, Offline, Slow, GuestOnly, AccountLocked, OldWindows, ServiceCreationRefused}
 }
 
 // FaultMix is a fleet of n hosts as a demo shows it: mostly healthy, with
@@ -66,7 +72,7 @@ func Faults() []Fault {
 // over the fleet.
 func FaultMix(n int) []Fault {
 	faults := []Fault{RebootNeeded, MSIFailure, BusyThenOK, WrongPassword, AdminShareOff, UAC, Quarantine,
-		ServiceHangs, Offline, Slow, GuestOnly, OldWindows, RebootNeeded, MSIFailure, BusyThenOK}
+		ServiceHangs, Offline, Slow, GuestOnly, OldWindows, ServiceCreationRefused, RebootNeeded, MSIFailure, BusyThenOK}
 	out := make([]Fault, n)
 	for i := range out {
 		out[i] = Healthy
@@ -142,6 +148,8 @@ func WithFault(f Fault) Option {
 				Match: func(n string) bool { return strings.Contains(strings.ToLower(n), "nxsvc") }}
 		case ServiceHangs:
 			in.NeverRunning = true
+		case ServiceCreationRefused:
+			c.refuseCreate = true
 		case Slow:
 			in.Duration *= 10
 		case GuestOnly:

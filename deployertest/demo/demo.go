@@ -40,6 +40,8 @@ const (
 	GuestOnly     = deployertest.GuestOnly
 	AccountLocked = deployertest.AccountLocked
 	OldWindows    = deployertest.OldWindows
+	// ServiceCreationRefused installs through the Task Scheduler.
+	ServiceCreationRefused = deployertest.ServiceCreationRefused
 )
 
 // System is the Windows version and architecture of a host.

@@ -74,9 +74,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -487,7 +489,7 @@ func deploy(o *options, sigs <-chan os.Signal, stdout, stderr io.Writer) (int, e
 		if o.jsonOut {
 			fmt.Fprintln(stderr, sum.String())
 		} else {
-			printSummary(stdout, sum, notes)
+			printSummary(stdout, sum, notes, p.remarksOf())
 		}
 	}
 	switch {
@@ -691,10 +693,20 @@ type progress struct {
 	state   map[string]deployer.State
 	changed bool
 	err     error
+	// remarks are the messages of hosts' With Collector events (how the
+	// host was reached, a result read after a restart).
+	remarks map[string]string
 }
 
 func newProgress(total int) *progress {
-	return &progress{total: total, state: make(map[string]deployer.State, total)}
+	return &progress{total: total, state: make(map[string]deployer.State, total), remarks: map[string]string{}}
+}
+
+// remarksOf returns the hosts' With Collector remarks.
+func (p *progress) remarksOf() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.remarks)
 }
 
 func (p *progress) add(ev deployer.Event) {
@@ -705,6 +717,9 @@ func (p *progress) add(ev deployer.Event) {
 	}
 	p.state[ev.Host] = ev.State
 	p.changed = true
+	if ev.State == deployer.WithCollector && ev.Message != "" {
+		p.remarks[ev.Host] = ev.Message
+	}
 }
 
 func (p *progress) setWriteErr(err error) {
@@ -835,8 +850,9 @@ func (p *progress) display(w io.Writer, terminal bool, interval time.Duration) f
 }
 
 // printSummary prints the final table: hosts per state, failures per error
-// message, then each failed host with the Deployer documentation's columns.
-func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
+// message, then the With Collector hosts with a remark (how they were
+// reached), then each failed host with the Deployer documentation's columns.
+func printSummary(w io.Writer, sum *deployer.Summary, notes, remarks map[string]string) {
 	fmt.Fprintf(w, "\n%d hosts\n\n", sum.Hosts)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "State\tHosts")
@@ -868,6 +884,17 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes map[string]string) {
 			fmt.Fprintf(tw, "%s\t%d\n", k.Message(), sum.Errors[k])
 		}
 		tw.Flush()
+	}
+	if len(remarks) > 0 {
+		hosts := slices.Sorted(maps.Keys(remarks))
+		fmt.Fprintf(w, "\nWith Collector, with a remark (%d):\n", len(hosts))
+		for _, h := range hosts {
+			line := "  " + h + ": " + remarks[h]
+			if n := notes[h]; n != "" {
+				line += "  [demo fault: " + n + "]"
+			}
+			fmt.Fprintln(w, line)
+		}
 	}
 	if len(sum.Failed) == 0 {
 		return

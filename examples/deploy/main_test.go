@@ -70,8 +70,10 @@ func TestRunDemo(t *testing.T) {
 	}
 	// 50 hosts, of which the 9 with a fatal fault fail (busy-then-OK, slow
 	// and reboot-needed hosts end With Collector, and so does the Windows 7
-	// host: the remote service runs there).
+	// host: the remote service runs there; and the host refusing to create
+	// services, through the Task Scheduler, which its remark says).
 	assert.Regexp(t, `(?m)^With Collector\s+41$`, out)
+	assert.Regexp(t, `(?m)^  PC-\d+: the remote service ran as a task of the Task Scheduler \(the host refused to create services\)  \[demo fault: service creation refused \(Task Scheduler used\)\]$`, out)
 	assert.Regexp(t, `(?m)^Failed\s+9$`, out)
 	assert.Regexp(t, `(?m)^Retrying\s+0$`, out)
 	assert.Contains(t, out, "[demo fault: msiexec 1603]")
