@@ -9,8 +9,8 @@
 //	rpc.NewOpener(rpc.Config{SCM: mgr, Shares: shares, ServerName: "HOST1"}) pipe.Opener
 //	rpc.ServeTCP(ctx, ln, cfg) error // ncacn_ip_tcp, all interfaces on one endpoint
 //
-// NewOpener serves the named pipes "svcctl" (alias "ntsvcs"), "srvsvc" and
-// "lsarpc" (alias "lsass") for the SMB2 server (package pipe is the
+// NewOpener serves the named pipes "svcctl" (alias "ntsvcs"), "srvsvc",
+// "atsvc" (when Config.Tasks is set) and "lsarpc" (alias "lsass") for the SMB2 server (package pipe is the
 // contract). Each pipe instance is one association, processed in order by
 // one goroutine until Close; its svcctl context handles are an scm.Session,
 // closed with the pipe. The pipe's caller (pipe.Caller.Admin) decides the SCM
@@ -28,10 +28,22 @@
 // offering neither is rejected with proposed_transfer_syntaxes_not_supported,
 // an unknown interface with abstract_syntax_not_supported; a bind-time
 // feature negotiation context gets negotiate_ack. NDR counts larger than
-// the stub are refused before go-msrpc allocates them. There is no
-// RPC-level security provider (on ncacn_np the SMB session carries the identity, and impacket
-// and goexec bind svcctl without auth): a bind with an auth verifier gets
-// bind_nak authentication_type_not_recognized, a request with one a fault.
+// the stub are refused before go-msrpc allocates them.
+//
+// Security: a bind without an auth verifier is taken as before (on
+// ncacn_np the SMB session carries the caller, and impacket and goexec bind
+// svcctl without RPC-level auth). A bind with one logs on with NTLMv2
+// against Config.RPCAccounts, bare (auth type 10: bind, bind_ack, auth3) or
+// in SPNEGO (auth type 9: bind, bind_ack, alter_context with the
+// mechListMIC, alter_context_resp), at the connect, integrity (sign) or
+// privacy (seal) level, as Windows does: each request fragment's verifier
+// is checked (and its stub decrypted) and each response fragment signed
+// (and sealed), with a sequence number and RC4 handle per direction (the
+// handles renewed after the mechListMIC). Other auth types, or none
+// configured, get bind_nak authentication_type_not_recognized; a failed
+// logon leaves the association without a security context, whose calls
+// fault with ERROR_ACCESS_DENIED. ITaskSchedulerService (\pipe\atsvc, over
+// Config.Tasks) takes calls only at packet privacy.
 //
 // srvsvc implements NetrShareEnum (NetShareEnumAll, levels 0, 1, 2),
 // NetrShareGetInfo (levels 0, 1, 2; level 2 needs an administrator) and
