@@ -36,6 +36,9 @@ func FuzzParsePDU(f *testing.F) {
 // association arbitrary PDUs:
 // it must never panic and must only emit well-formed PDUs within the
 // negotiated fragment size.
+// ntlmNegotiate is an NTLM NEGOTIATE asking for sign and seal.
+var ntlmNegotiate = []byte("NTLMSSP\x00\x01\x00\x00\x00\x35\x82\x08\xe2" + "\x00\x00\x00\x00\x00\x00\x00\x00" + "\x00\x00\x00\x00\x00\x00\x00\x00")
+
 func FuzzAssociation(f *testing.F) {
 	stub, err := ndr.Marshal(&svcctl.OpenSCMWRequest{DesiredAccess: scm.SCManagerAllAccess})
 	require.NoError(f, err)
@@ -53,6 +56,8 @@ func FuzzAssociation(f *testing.F) {
 	seeds = append(seeds, requestPDUs(8, 3, 15, stub64, 4096)[0])
 	frags := requestPDUs(6, 0, 17, make([]byte, 40), 8)
 	seeds = append(seeds, append(append([]byte(nil), frags[0]...), frags[1]...))
+	authenticate := append([]byte("NTLMSSP\x00\x03\x00\x00\x00"), make([]byte, 80)...)
+	seeds = append(seeds, append([]byte{1}, bindPDU(ptypeAuth3, 2, 0, 0, nil, authenticate)...))
 	for _, s := range seeds {
 		f.Add(s)
 	}
@@ -63,9 +68,16 @@ func FuzzAssociation(f *testing.F) {
 		a := newAssociation(s, s.interfaces("", pipe.Caller{Admin: true}), "135")
 		defer a.close()
 		ctx := context.Background()
+		// An odd first byte binds with an NTLM NEGOTIATE (the rest may
+		// carry an auth3 or alter_context with its AUTHENTICATE).
+		var auth []byte
+		if len(data) > 0 && data[0]&1 == 1 {
+			auth = ntlmNegotiate
+			data = data[1:]
+		}
 		_, err := a.process(ctx, bindPDU(ptypeBind, 1, 256, 256, []pduCtx{
 			{0, svcctlSyntax, []syntaxID{ndr20}}, {1, srvsvcSyntax, []syntaxID{ndr20}},
-			{2, lsarpcSyntax, []syntaxID{ndr20}}, {3, svcctlSyntax, []syntaxID{ndr64}}}, nil))
+			{2, lsarpcSyntax, []syntaxID{ndr20}}, {3, svcctlSyntax, []syntaxID{ndr64}}}, auth))
 		require.NoError(t, err)
 		for len(data) >= headerSize {
 			h, _ := parseHeader(data)
