@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"crypto/rc4"
 	"errors"
+	"github.com/nxdeploy/deployer/deployertest/internal/utf16le"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ var ErrMalformed = errors.New("ntlmssp: malformed NTLMSSP message")
 // MD4 of its UTF-16LE encoding.
 func NTHash(password string) [16]byte {
 	h := md4.New()
-	h.Write(utf16le(password))
+	h.Write(utf16le.Encode(password))
 	var out [16]byte
 	copy(out[:], h.Sum(nil))
 	return out
@@ -87,7 +88,7 @@ func BuildChallenge(id *Identity, negotiate []byte, challenge [8]byte, now time.
 	if flags&FlagESS == 0 {
 		flags |= FlagESS
 	}
-	target := utf16le(id.NetBIOSDom)
+	target := utf16le.Encode(id.NetBIOSDom)
 	var ti bytes.Buffer
 	av := func(id uint16, v []byte) {
 		var h [4]byte
@@ -96,11 +97,11 @@ func BuildChallenge(id *Identity, negotiate []byte, challenge [8]byte, now time.
 		ti.Write(h[:])
 		ti.Write(v)
 	}
-	av(2, utf16le(id.NetBIOSDom))
-	av(1, utf16le(id.NetBIOSName))
-	av(4, utf16le(id.DNSDomain))
-	av(3, utf16le(id.DNSName))
-	av(5, utf16le(id.DNSDomain))
+	av(2, utf16le.Encode(id.NetBIOSDom))
+	av(1, utf16le.Encode(id.NetBIOSName))
+	av(4, utf16le.Encode(id.DNSDomain))
+	av(3, utf16le.Encode(id.DNSName))
+	av(5, utf16le.Encode(id.DNSDomain))
 	ts := make([]byte, 8)
 	le.PutUint64(ts, filetime(now))
 	av(7, ts)
@@ -166,7 +167,7 @@ func ParseAuthenticate(msg []byte) (*Authenticate, error) {
 		if fields[i] != nil {
 			*fields[i] = b
 		} else if a.Flags&FlagUnicode != 0 {
-			*strs[i] = fromUTF16(b)
+			*strs[i] = utf16le.Decode(b)
 		} else {
 			*strs[i] = string(b)
 		}
@@ -190,7 +191,7 @@ func VerifyNTLMv2(a *Authenticate, ch *Challenge, ntHash [16]byte, extraDomains 
 	domains := append([]string{a.Domain}, extraDomains...)
 	for _, d := range domains {
 		m := hmac.New(md5.New, ntHash[:])
-		m.Write(utf16le(strings.ToUpper(a.User) + d))
+		m.Write(utf16le.Encode(strings.ToUpper(a.User) + d))
 		respKey := m.Sum(nil)
 		m = hmac.New(md5.New, respKey)
 		m.Write(ch.Nonce[:])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/nxdeploy/deployer/deployertest/internal/utf16le"
 	"net"
 	"strings"
 	"testing"
@@ -158,7 +159,7 @@ func TestFidelityAgainstSamba(t *testing.T) {
 			require.Equal(t, StatusSuccess, st)
 			st, dfid = c.create(dir, 0x00110080, shareAll, dispOpen, 0x1) // DELETE|SYNCHRONIZE|FILE_READ_ATTRIBUTES
 			require.Equal(t, StatusSuccess, st)
-			name := utf16le(dir + "-renamed")
+			name := utf16le.Encode(dir + "-renamed")
 			info := make([]byte, 20, 20+len(name))
 			le.PutUint32(info[16:], uint32(len(name)))
 			info = append(info, name...)
@@ -187,7 +188,7 @@ func TestFidelityAgainstSamba(t *testing.T) {
 			// One small page first, then every file not yet seen is deleted, then the rest of the listing.
 			seen := map[string]bool{}
 			query := func(flags byte, outLen uint32) uint32 {
-				pat := utf16le("*")
+				pat := utf16le.Encode("*")
 				b := make([]byte, 32, 32+len(pat))
 				le.PutUint16(b, 33)
 				b[2], b[3] = 12, flags // FileNamesInformation
@@ -203,7 +204,7 @@ func TestFidelityAgainstSamba(t *testing.T) {
 				buf := body[off : off+n]
 				for len(buf) >= 12 {
 					next, nameLen := int(le.Uint32(buf)), int(le.Uint32(buf[8:]))
-					seen[fromUTF16(buf[12:12+nameLen])] = true
+					seen[utf16le.Decode(buf[12:12+nameLen])] = true
 					if next == 0 {
 						break
 					}

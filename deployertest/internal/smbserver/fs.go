@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"errors"
+	"github.com/nxdeploy/deployer/deployertest/internal/utf16le"
 	"io"
 	"io/fs"
 	"os"
@@ -279,7 +280,7 @@ func (c *conn) create(r *request) response {
 		// Anonymous, Identification, Impersonation, Delegation ([MS-SMB2] 2.2.13).
 		return errResp(StatusBadImpersonationLevel)
 	}
-	name := fromUTF16(nb)
+	name := utf16le.Decode(nb)
 	if strings.HasPrefix(name, `\`) && r.tree.share.Type == ShareDisk {
 		// [MS-SMB2] 3.3.5.9: a name starting with a path separator is invalid.
 		return errResp(StatusInvalidParameter)
@@ -824,7 +825,7 @@ const (
 )
 
 func dirEntry(class byte, inf fileInfo) []byte {
-	name := utf16le(inf.name)
+	name := utf16le.Encode(inf.name)
 	var fixedLen int
 	switch class {
 	case fileDirectoryInformation:
@@ -889,7 +890,7 @@ func (c *conn) queryDirectory(r *request) response {
 		// FILE_LIST_DIRECTORY is FILE_READ_DATA on a directory ([MS-SMB2] 3.3.5.18).
 		return errResp(StatusAccessDenied)
 	}
-	pattern := fromUTF16(pb)
+	pattern := utf16le.Decode(pb)
 	if pattern == "" {
 		pattern = "*"
 	}

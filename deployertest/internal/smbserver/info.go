@@ -2,6 +2,7 @@ package smbserver
 
 import (
 	"errors"
+	"github.com/nxdeploy/deployer/deployertest/internal/utf16le"
 	"io/fs"
 	"path"
 	"strings"
@@ -172,7 +173,7 @@ func (c *conn) queryInfo(r *request) response {
 			data = make([]byte, 8)
 			le.PutUint32(data, inf.attrs)
 		case fileAllInformation, fileNameInformation:
-			n := utf16le(`\` + name)
+			n := utf16le.Encode(`\` + name)
 			nameInfo := make([]byte, 4, 4+len(n))
 			le.PutUint32(nameInfo, uint32(len(n)))
 			nameInfo = append(nameInfo, n...)
@@ -196,7 +197,7 @@ func (c *conn) queryInfo(r *request) response {
 			return errResp(StatusNoEasOnFile)
 		case fileNormalizedNameInformation:
 			// The share-relative name without a leading backslash ([MS-FSCC] 2.4.30); the share's root has none.
-			n := utf16le(name)
+			n := utf16le.Encode(name)
 			data = make([]byte, 4, 4+len(n))
 			le.PutUint32(data, uint32(len(n)))
 			data = append(data, n...)
@@ -206,14 +207,14 @@ func (c *conn) queryInfo(r *request) response {
 			data = make([]byte, 16)
 			le.PutUint64(data, uint64(inf.size))
 		case fileAlternateNameInformation:
-			n := utf16le(shortName(path.Base(strings.ReplaceAll(name, `\`, "/"))))
+			n := utf16le.Encode(shortName(path.Base(strings.ReplaceAll(name, `\`, "/"))))
 			data = make([]byte, 4, 4+len(n))
 			le.PutUint32(data, uint32(len(n)))
 			data = append(data, n...)
 			variable = true
 		case fileStreamInformation:
 			if !inf.isDir {
-				n := utf16le("::$DATA")
+				n := utf16le.Encode("::$DATA")
 				data = make([]byte, 24, 24+len(n))
 				le.PutUint32(data[4:], uint32(len(n)))
 				le.PutUint64(data[8:], uint64(inf.size))
@@ -266,7 +267,7 @@ func (c *conn) fsInfo(o *open, class byte) ([]byte, uint32) {
 	spu := uint32(bsize / 512)
 	switch class {
 	case fileFsVolumeInformation:
-		label := utf16le("")
+		label := utf16le.Encode("")
 		b := make([]byte, 18, 24+len(label))
 		le.PutUint64(b, filetime(c.srv.start))
 		le.PutUint32(b[8:], 0x5A17C0DE)
@@ -301,7 +302,7 @@ func (c *conn) fsInfo(o *open, class byte) ([]byte, uint32) {
 		le.PutUint32(b[4:], 0x20)
 		return b, StatusSuccess
 	case fileFsAttributeInformation:
-		n := utf16le("NTFS")
+		n := utf16le.Encode("NTFS")
 		b := make([]byte, 12, 12+len(n))
 		le.PutUint32(b, 0x00000001|0x00000002|0x00000004|0x00000008|0x00000040)
 		le.PutUint32(b[4:], 255)
@@ -483,7 +484,7 @@ func (c *conn) setInfo(r *request) response {
 		if uint64(20)+uint64(nl) > uint64(len(data)) {
 			return errResp(StatusInvalidParameter)
 		}
-		target := fromUTF16(data[20 : 20+nl])
+		target := utf16le.Decode(data[20 : 20+nl])
 		for len(target) > 0 && target[0] == '\\' {
 			target = target[1:]
 		}

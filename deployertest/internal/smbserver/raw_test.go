@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"github.com/nxdeploy/deployer/deployertest/internal/ntlmssp"
+	"github.com/nxdeploy/deployer/deployertest/internal/utf16le"
 	"io"
 	"net"
 	"os"
@@ -111,7 +112,7 @@ func ntlmAuthenticate(t *testing.T, ch []byte, user, domain, pass string) []byte
 	require.True(t, ok)
 	nt := ntlmssp.NTHash(pass)
 	m := hmac.New(md5.New, nt[:])
-	m.Write(utf16le(strings.ToUpper(user) + domain))
+	m.Write(utf16le.Encode(strings.ToUpper(user) + domain))
 	respKey := m.Sum(nil)
 	blob := []byte{1, 1, 0, 0, 0, 0, 0, 0}
 	ts := make([]byte, 8)
@@ -125,7 +126,7 @@ func ntlmAuthenticate(t *testing.T, ch []byte, user, domain, pass string) []byte
 	m.Write(serverChal[:])
 	m.Write(blob)
 	ntResp := append(m.Sum(nil), blob...)
-	fields := [][]byte{make([]byte, 24), ntResp, utf16le(domain), utf16le(user), utf16le("WS"), nil}
+	fields := [][]byte{make([]byte, 24), ntResp, utf16le.Encode(domain), utf16le.Encode(user), utf16le.Encode("WS"), nil}
 	msg := make([]byte, 64)
 	copy(msg, ntlmssp.Signature)
 	le.PutUint32(msg[8:], 3)
@@ -162,7 +163,7 @@ func (c *rawClient) logon(user, pass string) uint32 {
 }
 
 func (c *rawClient) treeConnect(share string) uint32 {
-	p := utf16le(`\\srv\` + share)
+	p := utf16le.Encode(`\\srv\` + share)
 	b := make([]byte, 8, 8+len(p))
 	le.PutUint16(b, 9)
 	le.PutUint16(b[4:], headerSize+8)
@@ -173,7 +174,7 @@ func (c *rawClient) treeConnect(share string) uint32 {
 }
 
 func createReq(name string, access, disp, opts uint32) []byte {
-	n := utf16le(name)
+	n := utf16le.Encode(name)
 	b := make([]byte, 56, 56+len(n)+1)
 	le.PutUint16(b, 57)
 	le.PutUint32(b[4:], 2)

@@ -1,6 +1,7 @@
 package smbserver
 
 import (
+	"github.com/nxdeploy/deployer/deployertest/internal/utf16le"
 	"os"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ func (c *conn) treeConnect(r *request) response {
 	if !ok {
 		return errResp(StatusInvalidParameter)
 	}
-	path := fromUTF16(p)
+	path := utf16le.Decode(p)
 	name := path
 	if i := strings.LastIndex(path, `\`); i >= 0 {
 		name = path[i+1:]

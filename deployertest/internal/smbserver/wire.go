@@ -2,9 +2,7 @@ package smbserver
 
 import (
 	"encoding/binary"
-	"strings"
 	"time"
-	"unicode/utf16"
 )
 
 // SMB2 command codes ([MS-SMB2] 2.2.1.2).
@@ -166,25 +164,6 @@ func (h *header) encode(b []byte) {
 	}
 	le.PutUint64(b[40:], h.SessionID)
 	copy(b[48:64], h.Signature[:])
-}
-
-// utf16le encodes s as UTF-16LE without a terminator.
-func utf16le(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 2*len(u))
-	for i, c := range u {
-		le.PutUint16(b[2*i:], c)
-	}
-	return b
-}
-
-// fromUTF16 decodes UTF-16LE bytes (an odd trailing byte is ignored).
-func fromUTF16(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = le.Uint16(b[2*i:])
-	}
-	return strings.TrimRight(string(utf16.Decode(u)), "\x00")
 }
 
 // buffer returns b[off-64 : off-64+n] of a body whose offsets count from the

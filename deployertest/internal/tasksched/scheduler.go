@@ -213,6 +213,11 @@ func (s *Scheduler) follow(t *task, p *scm.Process) {
 		p.Kill(SchedSTaskTerminated)
 		<-p.Done()
 	}
+	s.ended(t, p)
+}
+
+// ended records the end of t's run p, once p is done.
+func (s *Scheduler) ended(t *task, p *scm.Process) {
 	s.mu.Lock()
 	if t.proc == p {
 		t.proc, t.lastCode = nil, p.ExitCode()
@@ -251,11 +256,7 @@ func (s *Scheduler) Stop(path string, admin bool) uint32 {
 	}
 	p.Kill(SchedSTaskTerminated)
 	<-p.Done()
-	s.mu.Lock()
-	if t.proc == p {
-		t.proc, t.lastCode = nil, p.ExitCode()
-	}
-	s.mu.Unlock()
+	s.ended(t, p)
 	return SOK
 }
 
