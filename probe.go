@@ -347,7 +347,7 @@ func probeTasks(ctx context.Context, sess *smb.Session, opts ProbeOptions) error
 	tc, err := tsch.Open(ctx, sess.Host(), sess.Pipes(), tsch.Config{
 		Credentials: opts.SMB.Credentials,
 		ServerName:  strings.TrimPrefix(sess.Info().SPN, "cifs/"),
-		CallTimeout: opts.SMB.RequestTimeout,
+		RequestTimeout: opts.SMB.RequestTimeout,
 	})
 	if err != nil {
 		return err

@@ -127,7 +127,7 @@ func (c *Conn) taskClient(ctx context.Context) (*tsch.Client, error) {
 	tc, err := tsch.Open(ctx, c.label, c.sess.Pipes(), tsch.Config{
 		Credentials: scfg.Credentials,
 		ServerName:  strings.TrimPrefix(c.sess.Info().SPN, "cifs/"),
-		CallTimeout: scfg.RequestTimeout,
+		RequestTimeout: scfg.RequestTimeout,
 	})
 	if err != nil {
 		// The pipe's own failure (no \pipe\atsvc: no Task Scheduler

@@ -408,7 +408,7 @@ func testLAPS(ctx context.Context, t *testing.T, dc *addc.DC, source func(func(*
 	t.Run("Samba 4.17 has no group key service: the encrypted form carries why", func(t *testing.T) {
 		got := discover(&LAPSOptions{GKDI: laps.GKDIConfig{
 			Credentials: smb.Credentials{User: "Administrator", Domain: addc.Domain, Password: addc.AdminPassword},
-			Dial:        dc.Dial, CallTimeout: 20 * time.Second,
+			Dial:        dc.Dial, RequestTimeout: 20 * time.Second,
 		}})
 		h := got["WS0002"]
 		assert.Nil(t, h.LAPS)

@@ -174,7 +174,7 @@ func TestSambaAD(t *testing.T) {
 	t.Run("Samba 4.17 serves no group key service", func(t *testing.T) {
 		_, err := DialGKDI(ctx, dc.Addr.String(), GKDIConfig{
 			Credentials: smb.Credentials{User: "Administrator", Domain: addc.Domain, Password: addc.AdminPassword},
-			Dial:        dc.Dial, CallTimeout: 20 * time.Second,
+			Dial:        dc.Dial, RequestTimeout: 20 * time.Second,
 		})
 		require.Error(t, err)
 		de, ok := derrors.As(err)

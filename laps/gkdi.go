@@ -37,7 +37,7 @@ const (
 // Defaults of GKDIConfig.
 const (
 	DefaultGKDIConnectTimeout = 5 * time.Second
-	DefaultGKDICallTimeout    = 30 * time.Second
+	DefaultGKDIRequestTimeout    = 30 * time.Second
 	endpointMapperPort        = 135
 )
 
@@ -60,9 +60,9 @@ type GKDIConfig struct {
 	// ConnectTimeout bounds each TCP connect; DefaultGKDIConnectTimeout
 	// when zero.
 	ConnectTimeout time.Duration
-	// CallTimeout bounds each bind and call; DefaultGKDICallTimeout when
+	// RequestTimeout bounds each bind and call; DefaultGKDIRequestTimeout when
 	// zero.
-	CallTimeout time.Duration
+	RequestTimeout time.Duration
 }
 
 // GKDI is a client of a domain controller's Group Key Distribution service
@@ -94,8 +94,8 @@ func DialGKDI(ctx context.Context, dc string, cfg GKDIConfig) (*GKDI, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = DefaultGKDIConnectTimeout
 	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultGKDICallTimeout
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultGKDIRequestTimeout
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
@@ -122,7 +122,7 @@ func DialGKDI(ctx context.Context, dc string, cfg GKDIConfig) (*GKDI, error) {
 		Dial:           cfg.Dial,
 		Resolver:       cfg.Resolver,
 		ConnectTimeout: cfg.ConnectTimeout,
-		CallTimeout:    cfg.CallTimeout,
+		RequestTimeout:    cfg.RequestTimeout,
 		Mappers:        []rpcerrors.Mapper{hresult.Mapper{}},
 	}
 	conn, err := rpcpipe.Bind(ctx, rcfg, isdkey.NewISDKeyClient)
@@ -178,7 +178,7 @@ func mapKeyService(ctx context.Context, dc, addr string, cfg GKDIConfig) (int, e
 		Host:        dc,
 		BindStep:    StepKeyService,
 		Open:        tcpOpener(dc, addr, endpointMapperPort, cfg),
-		CallTimeout: cfg.CallTimeout,
+		RequestTimeout: cfg.RequestTimeout,
 		MaxRedials:  -1,
 	}
 	conn, err := rpcpipe.Bind(ctx, ecfg, epm.NewEpmClient)

@@ -27,9 +27,9 @@ const (
 	StepDeleteTask    derrors.Step = "delete task"
 )
 
-// DefaultCallTimeout bounds the bind and each call when Config.CallTimeout
+// DefaultRequestTimeout bounds the bind and each call when Config.RequestTimeout
 // is zero.
-const DefaultCallTimeout = 30 * time.Second
+const DefaultRequestTimeout = 30 * time.Second
 
 // Config says how a Client binds the Task Scheduler.
 type Config struct {
@@ -47,9 +47,9 @@ type Config struct {
 	// (go-msrpc issue #51). Only for servers that take no RPC-level
 	// authentication, such as Wine's.
 	Unsealed bool
-	// CallTimeout bounds the bind and each call; DefaultCallTimeout when
+	// RequestTimeout bounds the bind and each call; DefaultRequestTimeout when
 	// zero.
-	CallTimeout time.Duration
+	RequestTimeout time.Duration
 }
 
 // Client speaks [MS-TSCH] ITaskSchedulerService to one host over
@@ -63,8 +63,8 @@ type Client struct {
 // Open binds ITaskSchedulerService over \pipe\atsvc opened through open.
 // host names the host in errors (and for Kerberos).
 func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*Client, error) {
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = DefaultCallTimeout
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	conn, err := rpcpipe.Bind(ctx, rpcpipe.Config{
 		Host:        host,
@@ -73,7 +73,7 @@ func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*C
 		Seal:        !cfg.Unsealed,
 		Credentials: cfg.Credentials,
 		ServerName:  cfg.ServerName,
-		CallTimeout: cfg.CallTimeout,
+		RequestTimeout: cfg.RequestTimeout,
 		Mappers:     []rpcerrors.Mapper{hresult.Mapper{}},
 	}, tschrpc.NewTaskSchedulerServiceClient)
 	if err != nil {

@@ -35,7 +35,7 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultCallTimeout    = 30 * time.Second
+	DefaultRequestTimeout    = 30 * time.Second
 	DefaultServiceTimeout = 30 * time.Second
 )
 
@@ -49,8 +49,8 @@ type Config struct {
 	Seal bool
 	// Credentials is the account of a sealed bind.
 	Credentials smb.Credentials
-	// CallTimeout bounds the bind and each call; DefaultCallTimeout when zero.
-	CallTimeout time.Duration
+	// RequestTimeout bounds the bind and each call; DefaultRequestTimeout when zero.
+	RequestTimeout time.Duration
 	// ServiceTimeout bounds starting and stopping the Remote Registry
 	// service; DefaultServiceTimeout when zero.
 	ServiceTimeout time.Duration
@@ -76,8 +76,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.CallTimeout <= 0 {
-		c.CallTimeout = DefaultCallTimeout
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.ServiceTimeout <= 0 {
 		c.ServiceTimeout = DefaultServiceTimeout
@@ -127,7 +127,7 @@ func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*C
 		Open:        func(ctx context.Context) (net.Conn, error) { return open(ctx, "winreg") },
 		Seal:        cfg.Seal,
 		Credentials: cfg.Credentials,
-		CallTimeout: cfg.CallTimeout,
+		RequestTimeout: cfg.RequestTimeout,
 		Mappers:     []rpcerrors.Mapper{win32.Mapper{}},
 	}, rrp.NewWinregClient)
 	if err != nil {

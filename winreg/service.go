@@ -111,7 +111,7 @@ func ensureRemoteRegistry(ctx context.Context, host string, open smb.PipeOpener,
 	}
 	rr.client, err = svcctl.Dial(ctx, host, svcctl.Config{
 		Pipe:           func(ctx context.Context) (net.Conn, error) { return open(ctx, "svcctl") },
-		RequestTimeout: cfg.CallTimeout,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	if err != nil {
 		log.Info("service manager unavailable; using the registry as it is", "err", err)

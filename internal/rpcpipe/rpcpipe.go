@@ -21,7 +21,7 @@ import (
 
 // Defaults applied to a zero Config field.
 const (
-	DefaultCallTimeout = 30 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
 	DefaultMaxRedials  = 3
 )
 
@@ -63,9 +63,9 @@ type Config struct {
 	Dial           smb.DialFunc
 	Resolver       *net.Resolver
 	ConnectTimeout time.Duration
-	// CallTimeout bounds the pipe open and bind of a transport, and each
-	// call; DefaultCallTimeout when zero.
-	CallTimeout time.Duration
+	// RequestTimeout bounds the pipe open and bind of a transport, and each
+	// call; DefaultRequestTimeout when zero.
+	RequestTimeout time.Duration
 	// MaxRedials is how many transports in a row may be opened after losing
 	// one; DefaultMaxRedials when zero, none when negative.
 	MaxRedials int
@@ -75,8 +75,8 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
-	if c.CallTimeout <= 0 {
-		c.CallTimeout = DefaultCallTimeout
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 5 * time.Second
@@ -244,9 +244,9 @@ func (c *Conn[C]) security(ctx context.Context) ([]dcerpc.Option, func(), error)
 		dcerpc.WithMechanism(ssp.NTLM), dcerpc.WithSeal()}, func() {}, nil
 }
 
-// dial opens a pipe and binds, all within CallTimeout and ctx.
+// dial opens a pipe and binds, all within RequestTimeout and ctx.
 func (c *Conn[C]) dial(ctx context.Context) (*transport[C], error) {
-	wctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout+c.cfg.ConnectTimeout)
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout+c.cfg.ConnectTimeout)
 	defer cancel()
 	set := &pipeSet{}
 	var openErr error
@@ -278,7 +278,7 @@ func (c *Conn[C]) dial(ctx context.Context) (*transport[C], error) {
 	)
 	// The address only names the connection inside go-msrpc (which would
 	// resolve a name): the hook opens the pipe.
-	rpc, err = dcerpc.Dial(bctx, "127.0.0.1", dcerpc.WithDialer(dialerFunc(hook)), dcerpc.WithTimeout(c.cfg.CallTimeout))
+	rpc, err = dcerpc.Dial(bctx, "127.0.0.1", dcerpc.WithDialer(dialerFunc(hook)), dcerpc.WithTimeout(c.cfg.RequestTimeout))
 	if err == nil {
 		opts := append([]dcerpc.Option{dcerpc.WithEndpoint("ncacn_ip_tcp:[445]")}, sec...)
 		if len(c.cfg.Mappers) > 0 {
@@ -333,7 +333,7 @@ func (c *Conn[C]) teardown(t *transport[C], graceful bool) {
 		}()
 		go func() {
 			defer c.closing.Done()
-			timer := time.NewTimer(min(2*time.Second, c.cfg.CallTimeout))
+			timer := time.NewTimer(min(2*time.Second, c.cfg.RequestTimeout))
 			defer timer.Stop()
 			select {
 			case <-done:
@@ -404,7 +404,7 @@ func (c *Conn[C]) Call(ctx context.Context, step derrors.Step, idempotent bool, 
 			return err
 		}
 		t.callMu.Lock()
-		cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 		err = f(cctx, t.cli)
 		cancel()
 		t.callMu.Unlock()

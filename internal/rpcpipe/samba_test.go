@@ -92,7 +92,7 @@ func TestSamba(t *testing.T) {
 	bind := func(t *testing.T, seal bool, maxRedials int) *rpcpipe.Conn[rrp.WinregClient] {
 		c, err := rpcpipe.Bind(ctx, rpcpipe.Config{
 			Host: "rp1", BindStep: "open registry", Open: p.open, Seal: seal, Credentials: creds,
-			MaxRedials: maxRedials, Mappers: []rpcerrors.Mapper{win32.Mapper{}}, CallTimeout: 10 * time.Second,
+			MaxRedials: maxRedials, Mappers: []rpcerrors.Mapper{win32.Mapper{}}, RequestTimeout: 10 * time.Second,
 		}, rrp.NewWinregClient)
 		require.NoError(t, err)
 		t.Cleanup(func() { assert.NoError(t, c.Close()) })
