@@ -345,8 +345,8 @@ func probeAdmin(ctx context.Context, sess *smb.Session, opts ProbeOptions) error
 // tasks with the deployer's prefix.
 func probeTasks(ctx context.Context, sess *smb.Session, opts ProbeOptions) error {
 	tc, err := tsch.Open(ctx, sess.Host(), sess.Pipes(), tsch.Config{
-		Credentials: opts.SMB.Credentials,
-		ServerName:  strings.TrimPrefix(sess.Info().SPN, "cifs/"),
+		Credentials:    opts.SMB.Credentials,
+		ServerName:     strings.TrimPrefix(sess.Info().SPN, "cifs/"),
 		RequestTimeout: opts.SMB.RequestTimeout,
 	})
 	if err != nil {

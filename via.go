@@ -125,8 +125,8 @@ func (c *Conn) taskClient(ctx context.Context) (*tsch.Client, error) {
 	}
 	scfg := c.sess.Config()
 	tc, err := tsch.Open(ctx, c.label, c.sess.Pipes(), tsch.Config{
-		Credentials: scfg.Credentials,
-		ServerName:  strings.TrimPrefix(c.sess.Info().SPN, "cifs/"),
+		Credentials:    scfg.Credentials,
+		ServerName:     strings.TrimPrefix(c.sess.Info().SPN, "cifs/"),
 		RequestTimeout: scfg.RequestTimeout,
 	})
 	if err != nil {

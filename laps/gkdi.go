@@ -37,7 +37,7 @@ const (
 // Defaults of GKDIConfig.
 const (
 	DefaultGKDIConnectTimeout = 5 * time.Second
-	DefaultGKDIRequestTimeout    = 30 * time.Second
+	DefaultGKDIRequestTimeout = 30 * time.Second
 	endpointMapperPort        = 135
 )
 
@@ -122,7 +122,7 @@ func DialGKDI(ctx context.Context, dc string, cfg GKDIConfig) (*GKDI, error) {
 		Dial:           cfg.Dial,
 		Resolver:       cfg.Resolver,
 		ConnectTimeout: cfg.ConnectTimeout,
-		RequestTimeout:    cfg.RequestTimeout,
+		RequestTimeout: cfg.RequestTimeout,
 		Mappers:        []rpcerrors.Mapper{hresult.Mapper{}},
 	}
 	conn, err := rpcpipe.Bind(ctx, rcfg, isdkey.NewISDKeyClient)
@@ -175,11 +175,11 @@ var ErrNoKeyService = errors.New("laps: the domain controller does not serve the
 // mapKeyService asks the endpoint mapper for ISDKey's TCP port.
 func mapKeyService(ctx context.Context, dc, addr string, cfg GKDIConfig) (int, error) {
 	ecfg := rpcpipe.Config{
-		Host:        dc,
-		BindStep:    StepKeyService,
-		Open:        tcpOpener(dc, addr, endpointMapperPort, cfg),
+		Host:           dc,
+		BindStep:       StepKeyService,
+		Open:           tcpOpener(dc, addr, endpointMapperPort, cfg),
 		RequestTimeout: cfg.RequestTimeout,
-		MaxRedials:  -1,
+		MaxRedials:     -1,
 	}
 	conn, err := rpcpipe.Bind(ctx, ecfg, epm.NewEpmClient)
 	if err != nil {

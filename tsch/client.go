@@ -67,14 +67,14 @@ func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*C
 		cfg.RequestTimeout = DefaultRequestTimeout
 	}
 	conn, err := rpcpipe.Bind(ctx, rpcpipe.Config{
-		Host:        host,
-		BindStep:    StepOpenScheduler,
-		Open:        func(ctx context.Context) (net.Conn, error) { return open(ctx, "atsvc") },
-		Seal:        !cfg.Unsealed,
-		Credentials: cfg.Credentials,
-		ServerName:  cfg.ServerName,
+		Host:           host,
+		BindStep:       StepOpenScheduler,
+		Open:           func(ctx context.Context) (net.Conn, error) { return open(ctx, "atsvc") },
+		Seal:           !cfg.Unsealed,
+		Credentials:    cfg.Credentials,
+		ServerName:     cfg.ServerName,
 		RequestTimeout: cfg.RequestTimeout,
-		Mappers:     []rpcerrors.Mapper{hresult.Mapper{}},
+		Mappers:        []rpcerrors.Mapper{hresult.Mapper{}},
 	}, tschrpc.NewTaskSchedulerServiceClient)
 	if err != nil {
 		return nil, err

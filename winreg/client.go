@@ -35,7 +35,7 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultRequestTimeout    = 30 * time.Second
+	DefaultRequestTimeout = 30 * time.Second
 	DefaultServiceTimeout = 30 * time.Second
 )
 
@@ -122,13 +122,13 @@ func Open(ctx context.Context, host string, open smb.PipeOpener, cfg Config) (*C
 	}
 	c.rr = rr
 	c.conn, err = rpcpipe.Bind(ctx, rpcpipe.Config{
-		Host:        host,
-		BindStep:    StepOpenRegistry,
-		Open:        func(ctx context.Context) (net.Conn, error) { return open(ctx, "winreg") },
-		Seal:        cfg.Seal,
-		Credentials: cfg.Credentials,
+		Host:           host,
+		BindStep:       StepOpenRegistry,
+		Open:           func(ctx context.Context) (net.Conn, error) { return open(ctx, "winreg") },
+		Seal:           cfg.Seal,
+		Credentials:    cfg.Credentials,
 		RequestTimeout: cfg.RequestTimeout,
-		Mappers:     []rpcerrors.Mapper{win32.Mapper{}},
+		Mappers:        []rpcerrors.Mapper{win32.Mapper{}},
 	}, rrp.NewWinregClient)
 	if err != nil {
 		if code := ntstatus(err); code == statusObjectNameNotFound || code == statusPipeNotAvailable {

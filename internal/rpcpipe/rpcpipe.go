@@ -22,7 +22,7 @@ import (
 // Defaults applied to a zero Config field.
 const (
 	DefaultRequestTimeout = 30 * time.Second
-	DefaultMaxRedials  = 3
+	DefaultMaxRedials     = 3
 )
 
 // Sentinel causes inside the errors a Conn returns.
