@@ -191,6 +191,8 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 	job->timeout_s = 0;
 	job->grace_s = NXJOB_DEFAULT_GRACE;
 	job->has_sha256 = 0;
+	job->has_skip = 0;
+	job->skip_version = 0;
 	job->nprops = 0;
 	job->err_record = 0;
 	job->err_offset = 0;
@@ -230,7 +232,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 			return NXJOB_E_TRUNCATED;
 		p = buf + pos;
 		pos += plen;
-		if (tag < NXJOB_TAG_ID || tag > NXJOB_TAG_SHA256)
+		if (tag < NXJOB_TAG_ID || tag > NXJOB_TAG_SKIP_VERSION)
 			return NXJOB_E_TAG;
 		if (flags != 0 && !(tag == NXJOB_TAG_PROPERTY && flags == NXJOB_FLAG_SECRET))
 			return NXJOB_E_FLAGS;
@@ -266,12 +268,16 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 		}
 		case NXJOB_TAG_OPERATION:
 		case NXJOB_TAG_TIMEOUT:
-		case NXJOB_TAG_GRACE: {
+		case NXJOB_TAG_GRACE:
+		case NXJOB_TAG_SKIP_VERSION: {
 			uint32_t v;
 			if (plen != 4)
 				return NXJOB_E_SIZE;
 			v = rd32(p);
-			if (tag == NXJOB_TAG_OPERATION) {
+			if (tag == NXJOB_TAG_SKIP_VERSION) {
+				job->has_skip = 1;
+				job->skip_version = v;
+			} else if (tag == NXJOB_TAG_OPERATION) {
 				if (v != NXJOB_OP_INSTALL && v != NXJOB_OP_UNINSTALL)
 					return NXJOB_E_OPERATION;
 				job->op = v;
@@ -338,15 +344,48 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 	if (job->op == NXJOB_OP_INSTALL) {
 		if (job->package.s == 0)
 			return NXJOB_E_MISSING;
-		if (job->product.s != 0)
+		/* The product code of an installation is the package's, for
+		 * the skip check alone: both or neither. */
+		if (job->has_skip && job->product.s == 0)
+			return NXJOB_E_MISSING;
+		if (job->product.s != 0 && !job->has_skip)
 			return NXJOB_E_CONFLICT;
 	} else {
 		if (job->product.s == 0)
 			return NXJOB_E_MISSING;
-		if (job->package.s != 0 || job->has_sha256)
+		if (job->package.s != 0 || job->has_sha256 || job->has_skip)
 			return NXJOB_E_CONFLICT;
 	}
 	return NXJOB_OK;
+}
+
+int nxjob_version(const nx_char *s, uint32_t n, uint32_t *out)
+{
+	static const uint32_t limit[4] = {255u, 255u, 65535u, 0xFFFFFFFFu};
+	uint32_t field = 0, digits = 0, i;
+	uint64_t v = 0, f[4] = {0, 0, 0, 0};
+	for (i = 0; i <= n; i++) {
+		if (i == n || s[i] == '.') {
+			if (digits == 0 || v > limit[field])
+				return 0;
+			f[field] = v;
+			if (i == n)
+				break;
+			if (++field > 3)
+				return 0;
+			v = 0;
+			digits = 0;
+		} else if (is_digit(s[i]) && digits < 10) {
+			v = v * 10 + (uint64_t)(s[i] - '0');
+			digits++;
+		} else {
+			return 0;
+		}
+	}
+	if (field < 2)
+		return 0;
+	*out = (uint32_t)(f[0] << 24 | f[1] << 16 | f[2]);
+	return 1;
 }
 
 const char *nxjob_strerror(int code)
@@ -636,6 +675,13 @@ size_t nxfmt_progress(char *out, size_t cap, uint32_t seq, int percent, const ch
 size_t nxfmt_result(char *out, size_t cap, const nx_char *id, uint32_t code, const char *outcome,
 		    int msi_valid, uint32_t msi, const char *message, const nx_char *detail)
 {
+	return nxfmt_result_installed(out, cap, id, code, outcome, msi_valid, msi, message, detail, 0);
+}
+
+size_t nxfmt_result_installed(char *out, size_t cap, const nx_char *id, uint32_t code, const char *outcome,
+			      int msi_valid, uint32_t msi, const char *message, const nx_char *detail,
+			      const nx_char *installed)
+{
 	text t;
 	t.out = out;
 	t.cap = cap;
@@ -656,6 +702,10 @@ size_t nxfmt_result(char *out, size_t cap, const nx_char *id, uint32_t code, con
 		if (message && message[0])
 			tputs(&t, ": ");
 		tputw(&t, detail, 512);
+	}
+	if (installed && installed[0]) {
+		tputs(&t, "\ninstalled=");
+		tputw(&t, installed, 64);
 	}
 	tputs(&t, "\n");
 	return tend(&t);

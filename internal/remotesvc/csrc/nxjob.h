@@ -45,6 +45,7 @@ typedef uint16_t nx_char;
 #define NXJOB_TAG_TIMEOUT 6u
 #define NXJOB_TAG_GRACE 7u
 #define NXJOB_TAG_SHA256 8u
+#define NXJOB_TAG_SKIP_VERSION 9u
 
 /* Record flags. */
 #define NXJOB_FLAG_SECRET 1u
@@ -105,6 +106,12 @@ typedef struct {
 	uint32_t timeout_s;
 	uint32_t grace_s;
 	int has_sha256;      /* the package's SHA-256 is given */
+	/* install: when has_skip, product is the package's ProductCode and
+	 * skip_version its version (major << 24 | minor << 16 | build, as
+	 * Windows Installer packs a version): the same version installed
+	 * already means nothing to install. */
+	int has_skip;
+	uint32_t skip_version;
 	uint8_t sha256[32];
 	uint32_t nprops;
 	nxjob_prop props[NXJOB_MAX_PROPS];
@@ -123,6 +130,13 @@ size_t nxjob_arena_units(size_t len);
  * it. It returns NXJOB_OK or an NXJOB_E_* code; it never reads outside buf
  * nor writes outside job and arena, whatever buf holds. */
 int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena, size_t arena_units);
+
+/* nxjob_version parses a Windows Installer version "major.minor.build"
+ * or "major.minor.build.revision" (major and minor at most 255, build at
+ * most 65535, revision ignored, each field 1-10 decimal digits) of n units
+ * into *out packed as major << 24 | minor << 16 | build; it returns 0 when
+ * s is not such a version. */
+int nxjob_version(const nx_char *s, uint32_t n, uint32_t *out);
 
 /* nxjob_strerror describes an NXJOB_* code in ASCII. */
 const char *nxjob_strerror(int code);
@@ -166,6 +180,13 @@ size_t nxfmt_progress(char *out, size_t cap, uint32_t seq, int percent, const ch
  * absent (NULL; msi_valid 0). */
 size_t nxfmt_result(char *out, size_t cap, const nx_char *id, uint32_t code, const char *outcome,
 		    int msi_valid, uint32_t msi, const char *message, const nx_char *detail);
+
+/* nxfmt_result_installed is nxfmt_result with the line "installed=<v>":
+ * the version of the product the host had before the job (installed, 64
+ * units at most shown), NULL or empty for none. */
+size_t nxfmt_result_installed(char *out, size_t cap, const nx_char *id, uint32_t code, const char *outcome,
+			      int msi_valid, uint32_t msi, const char *message, const nx_char *detail,
+			      const nx_char *installed);
 
 /* nxscrub overwrites, in buf, every leftmost non-overlapping occurrence of
  * needle (nunits units) with '*' characters of the same length, and returns

@@ -44,6 +44,7 @@
 #define NX_CODE_TIMEOUT (NX_CODE_BASE + 3u)
 #define NX_CODE_STOPPED (NX_CODE_BASE + 4u)
 #define NX_CODE_BAD_PACKAGE (NX_CODE_BASE + 5u)
+#define NX_CODE_ALREADY_INSTALLED (NX_CODE_BASE + 6u)
 
 /* Why the installation is being cancelled. */
 #define NX_CANCEL_NONE 0
@@ -52,6 +53,9 @@
 
 #define NX_MAX_DIR 200
 #define NX_MAX_PATH (NX_MAX_DIR + 32)
+
+/* Milliseconds between two looks for the stop file. */
+#define NX_STOP_POLL 500u
 
 /* Minimum milliseconds between two progress files with the same action. */
 #define NX_PROGRESS_INTERVAL 250u
@@ -73,6 +77,9 @@ static struct {
 	DWORD last_write;
 	int last_percent;
 	DWORD grace_ms;
+	/* The product's version Windows Installer had before the job, for a
+	 * job with the skip check ("" when it had none). */
+	WCHAR installed[64];
 } g;
 
 static void *nx_alloc(SIZE_T n) { return HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, n); }
@@ -155,7 +162,8 @@ static void write_result(uint32_t code, const char *outcome, int msi_valid, uint
 	char text[1024];
 	size_t n;
 	const nx_char *id = (g.job && g.job->id.s) ? g.job->id.s : NULL;
-	n = nxfmt_result(text, sizeof text, id, code, outcome, msi_valid, msi, message, NULL);
+	n = nxfmt_result_installed(text, sizeof text, id, code, outcome, msi_valid, msi, message, NULL,
+				   (const nx_char *)g.installed);
 	write_atomic(L"result", L"result.tmp", text, n, 40);
 }
 
@@ -250,20 +258,50 @@ static void hard_stop(void)
 	ExitProcess(code);
 }
 
-/* watchdog cancels the installation at the job's timeout, and ends the
- * process when a cancel is not honoured within the grace period. */
+/* stop_file reports whether the deployment directory holds a file "stop":
+ * the Engine's stop request for a program that runs as a Task Scheduler
+ * task, which no service stop can reach. */
+static int stop_file(void)
+{
+	WCHAR path[NX_MAX_PATH + 1];
+	HANDLE h;
+	dir_path(path, L"stop");
+	h = CreateFileW(path, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+			FILE_ATTRIBUTE_NORMAL, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 0;
+	CloseHandle(h);
+	return 1;
+}
+
+/* watchdog cancels the installation on a stop request (a service stop, or
+ * the stop file, looked for every NX_STOP_POLL ms) and at the job's
+ * timeout, and ends the process when a cancel is not honoured within the
+ * grace period. */
 static DWORD WINAPI watchdog(LPVOID arg)
 {
 	HANDLE wait[2];
-	DWORD r;
+	DWORD r, start = GetTickCount(), limit = g.job->timeout_s * 1000u, elapsed, slice;
 	(void)arg;
 	wait[0] = g.done_event;
 	wait[1] = g.stop_event;
-	r = WaitForMultipleObjects(2, wait, FALSE, g.job->timeout_s * 1000u);
-	if (r == WAIT_OBJECT_0)
-		return 0;
-	if (r == WAIT_TIMEOUT)
-		request_cancel(NX_CANCEL_TIMEOUT);
+	for (;;) {
+		if (stop_file()) {
+			request_cancel(NX_CANCEL_STOP);
+			break;
+		}
+		elapsed = GetTickCount() - start;
+		if (elapsed >= limit) {
+			request_cancel(NX_CANCEL_TIMEOUT);
+			break;
+		}
+		slice = limit - elapsed < NX_STOP_POLL ? limit - elapsed : NX_STOP_POLL;
+		r = WaitForMultipleObjects(2, wait, FALSE, slice);
+		if (r == WAIT_OBJECT_0)
+			return 0;
+		if (r == WAIT_OBJECT_0 + 1)
+			break;
+	}
 	if (WaitForSingleObject(g.done_event, g.grace_ms) == WAIT_OBJECT_0)
 		return 0;
 	hard_stop();
@@ -454,6 +492,26 @@ done:
 	CloseHandle(h);
 }
 
+/* already_installed asks Windows Installer, for a job with the skip check,
+ * what it has of the job's product: it records the installed version in
+ * g.installed and returns 1 when that is the job's version (major, minor
+ * and build, as Windows Installer compares versions). */
+static int already_installed(void)
+{
+	DWORD n = sizeof g.installed / sizeof g.installed[0];
+	uint32_t have;
+	const WCHAR *product = (const WCHAR *)g.job->product.s;
+	g.installed[0] = 0;
+	if (!g.job->has_skip || MsiQueryProductStateW(product) != INSTALLSTATE_DEFAULT)
+		return 0;
+	if (MsiGetProductInfoW(product, INSTALLPROPERTY_VERSIONSTRING, g.installed, &n) != ERROR_SUCCESS) {
+		g.installed[0] = 0;
+		return 0;
+	}
+	return nxjob_version((const nx_char *)g.installed, (uint32_t)wlen(g.installed), &have) &&
+	       have == g.job->skip_version;
+}
+
 /* install runs the job through the Windows Installer API and returns the
  * service's exit code. */
 static uint32_t install(void)
@@ -507,6 +565,13 @@ static uint32_t install(void)
 		}
 	}
 	dir_path(log_path, L"install.log");
+	if (already_installed()) {
+		write_result(NX_CODE_ALREADY_INSTALLED, "already-installed", 0, 0,
+			     "the product is already installed in the package's version: nothing installed");
+		if (!g.job->package_unc)
+			DeleteFileW(package_path);
+		return NX_CODE_ALREADY_INSTALLED;
+	}
 	if (g.job->has_sha256 && !package_matches(package, g.job->sha256)) {
 		write_result(NX_CODE_BAD_PACKAGE, "bad-package", 0, 0,
 			     "the package on the computer is not the one the Engine sent (SHA-256)");

@@ -50,6 +50,7 @@ const (
 	tagTimeout   = 6
 	tagGrace     = 7
 	tagSHA256    = 8
+	tagSkip      = 9
 	flagSecret   = 1
 )
 
@@ -95,8 +96,16 @@ type Job struct {
 	// Package is, for Install, the package's file name in the deployment
 	// directory, or a UNC path \\server\share\...\file.msi.
 	Package string
-	// ProductCode is, for Uninstall, the product's code in braces.
+	// ProductCode is, for Uninstall, the product's code in braces; for
+	// Install, the package's own, given with SkipIfInstalled and only then.
 	ProductCode string
+	// SkipIfInstalled, for Install, is the package's ProductVersion
+	// ("major.minor.build", a fourth field is ignored as Windows Installer
+	// ignores it): the service asks Windows Installer what it has of
+	// ProductCode (MsiQueryProductState, MsiGetProductInfo) and, when that
+	// version is installed, installs nothing and ends with
+	// CodeAlreadyInstalled. Decode returns it as "major.minor.build".
+	SkipIfInstalled string
 	// PackageSHA256, when set (32 bytes), is the package's SHA-256: the
 	// service installs nothing from a file that differs (CodeBadPackage).
 	PackageSHA256 []byte
@@ -131,6 +140,9 @@ func (j Job) Encode() ([]byte, error) {
 	}
 	if j.Grace < 0 || j.Grace > MaxGrace {
 		return nil, fmt.Errorf("job: grace %v outside [0, %v]", j.Grace, MaxGrace)
+	}
+	if _, ok := PackVersion(j.SkipIfInstalled); j.SkipIfInstalled != "" && !ok {
+		return nil, fmt.Errorf("job: skip-if-installed version %q is not a Windows Installer version (major.minor.build)", j.SkipIfInstalled)
 	}
 	b := j.marshal()
 	if _, err := Decode(b); err != nil {
@@ -167,6 +179,9 @@ func (j Job) recordName(n uint32) (string, bool) {
 	if j.PackageSHA256 != nil {
 		names = append(names, "package SHA-256")
 	}
+	if j.SkipIfInstalled != "" {
+		names = append(names, "skip-if-installed version")
+	}
 	for i, p := range j.Properties {
 		names = append(names, fmt.Sprintf("property %d (%s)", i+1, safeName(p.Name)))
 	}
@@ -197,6 +212,9 @@ func (j Job) marshal() []byte {
 	}
 	if j.PackageSHA256 != nil {
 		w.record(tagSHA256, 0, j.PackageSHA256)
+	}
+	if v, ok := PackVersion(j.SkipIfInstalled); ok {
+		w.u32(tagSkip, v)
 	}
 	for _, p := range j.Properties {
 		name := utf16.Encode([]rune(p.Name))
@@ -358,6 +376,7 @@ func Decode(b []byte) (Job, error) {
 		hasPkg bool
 		hasPrd bool
 		hasID  bool
+		hasSkp bool
 	)
 	fail := func(c ErrorCode, rec uint32, off int) (Job, error) {
 		return Job{}, &ParseError{Code: c, Record: rec, Offset: uint32(off)}
@@ -393,7 +412,7 @@ func Decode(b []byte) (Job, error) {
 		}
 		p := b[pos : pos+int(plen)]
 		pos += int(plen)
-		if tag < tagID || tag > tagSHA256 {
+		if tag < tagID || tag > tagSkip {
 			return fail(ErrTag, r, start)
 		}
 		if flags != 0 && !(tag == tagProperty && flags == flagSecret) {
@@ -431,12 +450,14 @@ func Decode(b []byte) (Job, error) {
 				}
 				j.ProductCode, hasPrd = decodeUTF16(u), true
 			}
-		case tagOperation, tagTimeout, tagGrace:
+		case tagOperation, tagTimeout, tagGrace, tagSkip:
 			if plen != 4 {
 				return fail(ErrSize, r, start)
 			}
 			v := binary.LittleEndian.Uint32(p)
 			switch tag {
+			case tagSkip:
+				j.SkipIfInstalled, hasSkp = UnpackVersion(v), true
 			case tagOperation:
 				if v != uint32(Install) && v != uint32(Uninstall) {
 					return fail(ErrOperation, r, start)
@@ -505,14 +526,19 @@ func Decode(b []byte) (Job, error) {
 		if !hasPkg {
 			return fail(ErrMissing, 0, pos)
 		}
-		if hasPrd {
+		// The product code of an installation is the package's, for the
+		// skip check alone: both or neither.
+		if hasSkp && !hasPrd {
+			return fail(ErrMissing, 0, pos)
+		}
+		if hasPrd && !hasSkp {
 			return fail(ErrConflict, 0, pos)
 		}
 	} else {
 		if !hasPrd {
 			return fail(ErrMissing, 0, pos)
 		}
-		if hasPkg || j.PackageSHA256 != nil {
+		if hasPkg || j.PackageSHA256 != nil || hasSkp {
 			return fail(ErrConflict, 0, pos)
 		}
 	}
@@ -630,4 +656,40 @@ func validPropertyName(u []uint16) bool {
 		}
 	}
 	return true
+}
+
+// PackVersion packs a Windows Installer version "major.minor.build" or
+// "major.minor.build.revision" (major and minor at most 255, build at most
+// 65535; the revision, which Windows Installer ignores, is dropped) as
+// major<<24 | minor<<16 | build, as nxsvc's nxjob_version does; false when
+// s is not such a version.
+func PackVersion(s string) (uint32, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) < 3 || len(parts) > 4 {
+		return 0, false
+	}
+	limits := [4]uint64{255, 255, 65535, 1<<32 - 1}
+	var f [4]uint64
+	for i, p := range parts {
+		if p == "" || len(p) > 10 {
+			return 0, false
+		}
+		var v uint64
+		for _, c := range []byte(p) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + uint64(c-'0')
+		}
+		if v > limits[i] {
+			return 0, false
+		}
+		f[i] = v
+	}
+	return uint32(f[0]<<24 | f[1]<<16 | f[2]), true
+}
+
+// UnpackVersion formats a packed version as "major.minor.build".
+func UnpackVersion(v uint32) string {
+	return fmt.Sprintf("%d.%d.%d", v>>24, v>>16&0xFF, v&0xFFFF)
 }

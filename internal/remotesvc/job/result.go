@@ -30,6 +30,11 @@ const (
 	// names by its SHA-256 (changed or truncated on its way), so nothing
 	// was installed.
 	CodeBadPackage uint32 = CodeBase + 5
+	// CodeAlreadyInstalled means the job asked to skip a product already
+	// installed in the package's version (Job.SkipIfInstalled) and Windows
+	// Installer has it in that version: nothing was installed. The result
+	// file's Installed says which version.
+	CodeAlreadyInstalled uint32 = CodeBase + 6
 	// CodeLast is the last code of the service's own range.
 	CodeLast uint32 = CodeBase + 0xFF
 )
@@ -51,6 +56,8 @@ func CodeName(code uint32) string {
 		return "stopped"
 	case CodeBadPackage:
 		return "bad-package"
+	case CodeAlreadyInstalled:
+		return "already-installed"
 	}
 	return ""
 }
@@ -80,6 +87,9 @@ const (
 	// OutcomeBadPackage means the package's SHA-256 differs from the job's
 	// (CodeBadPackage).
 	OutcomeBadPackage Outcome = "bad-package"
+	// OutcomeAlreadyInstalled means the product was already installed in
+	// the job's SkipIfInstalled version (CodeAlreadyInstalled).
+	OutcomeAlreadyInstalled Outcome = "already-installed"
 )
 
 // Result is the service's result file.
@@ -96,6 +106,9 @@ type Result struct {
 	HasMSI bool
 	// Error describes what went wrong, in words.
 	Error string
+	// Installed is, for a job with SkipIfInstalled, the version of the
+	// product Windows Installer had before the job ("" when it had none).
+	Installed string
 }
 
 // Progress is the service's progress file.
@@ -128,7 +141,11 @@ func (r Result) Encode() []byte {
 	if r.HasMSI {
 		b.WriteString("\nmsi=" + strconv.FormatUint(uint64(r.MSI), 10))
 	}
-	b.WriteString("\nerror=" + oneLine(r.Error) + "\n")
+	b.WriteString("\nerror=" + oneLine(r.Error))
+	if r.Installed != "" {
+		b.WriteString("\ninstalled=" + oneLine(r.Installed))
+	}
+	b.WriteString("\n")
 	return []byte(b.String())
 }
 
@@ -155,7 +172,7 @@ func DecodeResult(b []byte) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("result file: %w", err)
 	}
-	r := Result{ID: kv["id"], Outcome: Outcome(kv["outcome"]), Error: kv["error"]}
+	r := Result{ID: kv["id"], Outcome: Outcome(kv["outcome"]), Error: kv["error"], Installed: kv["installed"]}
 	if r.Code, err = number(kv, "code", true); err != nil {
 		return Result{}, fmt.Errorf("result file: %w", err)
 	}

@@ -37,7 +37,10 @@ type Job struct {
 	Timeout    uint32
 	Grace      uint32
 	SHA256     []byte
-	Properties []Property
+	// HasSkip and SkipVersion are the skip-if-installed record.
+	HasSkip     bool
+	SkipVersion uint32
+	Properties  []Property
 	// CommandLine is nxjob_cmdline's line for a job that parsed.
 	CommandLine []uint16
 }
@@ -79,6 +82,7 @@ func Parse(b []byte) Job {
 	if job.has_sha256 != 0 {
 		out.SHA256 = C.GoBytes(unsafe.Pointer(&job.sha256[0]), 32)
 	}
+	out.HasSkip, out.SkipVersion = job.has_skip != 0, uint32(job.skip_version)
 	props := unsafe.Slice(&job.props[0], int(job.nprops))
 	for _, p := range props {
 		out.Properties = append(out.Properties, Property{Name: goStr(p.name), Value: goStr(p.value), Secret: p.secret != 0})
@@ -94,6 +98,15 @@ func Parse(b []byte) Job {
 		panic("nxjob_cmdline did not terminate its line")
 	}
 	return out
+}
+
+// Version runs nxjob_version on s: the packed version and whether s is one.
+func Version(s []uint16) (uint32, bool) {
+	p := cUnits(s)
+	defer C.free(unsafe.Pointer(p))
+	var v C.uint32_t
+	ok := C.nxjob_version(p, C.uint32_t(len(s)), &v) != 0
+	return uint32(v), ok
 }
 
 func goStr(s C.nx_str) []uint16 {
@@ -158,7 +171,7 @@ func FormatProgress(capBytes int, seq uint32, percent int, phase string, action 
 }
 
 // FormatResult is nxfmt_result into a buffer of capBytes.
-func FormatResult(capBytes int, id []uint16, code uint32, outcome string, hasMSI bool, msi uint32, message string) []byte {
+func FormatResult(capBytes int, id []uint16, code uint32, outcome string, hasMSI bool, msi uint32, message string, installed []uint16) []byte {
 	out := (*C.char)(C.calloc(C.size_t(capBytes+1), 1))
 	defer C.free(unsafe.Pointer(out))
 	coutcome := C.CString(outcome)
@@ -171,7 +184,9 @@ func FormatResult(capBytes int, id []uint16, code uint32, outcome string, hasMSI
 	if hasMSI {
 		valid = 1
 	}
-	n := C.nxfmt_result(out, C.size_t(capBytes), cid, C.uint32_t(code), coutcome, valid, C.uint32_t(msi), cmsg, nil)
+	cinst := cUnits(installed)
+	defer C.free(unsafe.Pointer(cinst))
+	n := C.nxfmt_result_installed(out, C.size_t(capBytes), cid, C.uint32_t(code), coutcome, valid, C.uint32_t(msi), cmsg, nil, cinst)
 	return C.GoBytes(unsafe.Pointer(out), C.int(n))
 }
 

@@ -28,6 +28,8 @@ func seedJobs() []job.Job {
 			}},
 		{ID: "x", Operation: job.Install, Package: `\\engine\nxshare\Collector.msi`, Timeout: time.Second, Grace: time.Hour},
 		{ID: "s", Operation: job.Install, Package: "package.msi", PackageSHA256: bytes.Repeat([]byte{0xab}, 32), Timeout: time.Minute},
+		{ID: "k", Operation: job.Install, Package: "package.msi", ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}",
+			SkipIfInstalled: "2.10.300", PackageSHA256: bytes.Repeat([]byte{0xcd}, 32), Timeout: time.Minute},
 		{ID: "u.1", Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 7 * 24 * time.Hour},
 	}
 }
@@ -80,6 +82,10 @@ func agree(t *testing.T, b []byte) {
 	}
 	require.Equal(t, uint32(grace/time.Second), c.Grace)
 	require.Equal(t, g.PackageSHA256, c.SHA256)
+	require.Equal(t, g.SkipIfInstalled != "", c.HasSkip)
+	if c.HasSkip {
+		require.Equal(t, g.SkipIfInstalled, job.UnpackVersion(c.SkipVersion))
+	}
 	require.Len(t, c.Properties, len(g.Properties))
 	for i, p := range g.Properties {
 		require.Equal(t, p.Name, str(c.Properties[i].Name))
@@ -204,7 +210,7 @@ func TestFilesParseInGo(t *testing.T) {
 		{nil, job.CodeBadJob, "bad-job", false, 0, "job file: bad magic\nsecond line"},
 		{utf16.Encode([]rune("d")), job.CodeTimeout, "timeout", true, 1602, "cancelled at the job's timeout"},
 	} {
-		b := FormatResult(1024, tc.id, tc.code, tc.outcome, tc.hasMSI, tc.msi, tc.message)
+		b := FormatResult(1024, tc.id, tc.code, tc.outcome, tc.hasMSI, tc.msi, tc.message, nil)
 		r, err := job.DecodeResult(b)
 		require.NoError(t, err, "%q", b)
 		assert.Equal(t, str(tc.id), r.ID)
@@ -216,13 +222,50 @@ func TestFilesParseInGo(t *testing.T) {
 	}
 	// The Go encoders write what nxsvc writes.
 	r := job.Result{ID: "dep-1", Code: 1602, Outcome: job.OutcomeCancelled, MSI: 1602, HasMSI: true, Error: "cancelled by a stop request"}
-	assert.Equal(t, string(FormatResult(1024, utf16.Encode([]rune(r.ID)), r.Code, string(r.Outcome), true, r.MSI, r.Error)), string(r.Encode()))
+	assert.Equal(t, string(FormatResult(1024, utf16.Encode([]rune(r.ID)), r.Code, string(r.Outcome), true, r.MSI, r.Error, nil)), string(r.Encode()))
+	ai := job.Result{ID: "dep-2", Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled, Error: "already installed", Installed: "2.1.0"}
+	assert.Equal(t, string(FormatResult(1024, utf16.Encode([]rune(ai.ID)), ai.Code, string(ai.Outcome), false, 0, ai.Error, utf16.Encode([]rune(ai.Installed)))), string(ai.Encode()))
+	got, err := job.DecodeResult(ai.Encode())
+	require.NoError(t, err)
+	assert.Equal(t, ai, got)
 	pr := job.Progress{Seq: 9, Percent: -1, Phase: "script", Action: "InstallFiles"}
 	assert.Equal(t, string(FormatProgress(512, pr.Seq, pr.Percent, pr.Phase, utf16.Encode([]rune(pr.Action)))), string(pr.Encode()))
 
 	// A buffer too small truncates, but never overflows.
-	short := FormatResult(8, nil, 1, "done", false, 0, "")
+	short := FormatResult(8, nil, 1, "done", false, 0, "", nil)
 	assert.Len(t, short, 7)
+}
+
+// TestVersionAgrees holds nxsvc's version parser (nxjob_version, which reads
+// MsiGetProductInfo's VersionString) to job.PackVersion, which encodes the
+// job's SkipIfInstalled.
+func TestVersionAgrees(t *testing.T) {
+	for _, s := range []string{"1.2.3", "1.2.3.4", "255.255.65535", "256.0.0", "0.256.0", "0.0.65536", "1.2", "1.2.3.4.5",
+		"", ".1.2", "1..2", "1.2.3.", "01.002.0003", "1.2.3.4294967295", "1.2.3.4294967296", "12345678901.0.0", "1.2.x", "1.2.3 "} {
+		v, ok := job.PackVersion(s)
+		cv, cok := Version(utf16.Encode([]rune(s)))
+		require.Equal(t, ok, cok, "%q", s)
+		if ok {
+			require.Equal(t, v, cv, "%q", s)
+		}
+	}
+	v, ok := job.PackVersion("2.10.300")
+	require.True(t, ok)
+	assert.Equal(t, "2.10.300", job.UnpackVersion(v))
+}
+
+// FuzzVersion holds nxjob_version to job.PackVersion on any text.
+func FuzzVersion(f *testing.F) {
+	f.Add("1.2.3")
+	f.Add("255.255.65535.7")
+	f.Fuzz(func(t *testing.T, s string) {
+		v, ok := job.PackVersion(s)
+		cv, cok := Version(utf16.Encode([]rune(s)))
+		require.Equal(t, ok, cok, "%q", s)
+		if ok {
+			require.Equal(t, v, cv, "%q", s)
+		}
+	})
 }
 
 // refScrub is the reference for nxscrub: leftmost non-overlapping matches
