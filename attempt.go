@@ -168,10 +168,13 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 		return
 	}
 
+	var askService *PackageIdentity
 	if !d.cfg.SkipInstalledCheck {
-		if a.checkInstalled(conn) {
+		done, ask := a.checkInstalled(conn)
+		if done {
 			return
 		}
+		askService = ask
 	}
 
 	// The deployment id is durable before anything of it exists on the
@@ -193,14 +196,64 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 	e.rec.State = Installing
 	d.noteLocked(e, Scheduled, nil)
 	d.mu.Unlock()
-	res, err := RunInstaller(actx, conn, d.cfg.Package, a.installOptions(id))
+	opts := a.installOptions(id)
+	if askService != nil {
+		opts.skipIfInstalled = askService
+	}
+	res, err := RunInstaller(actx, conn, d.cfg.Package, opts)
 	if conn.ViaTask() {
 		a.viaTask = "the remote service ran as a task of the Task Scheduler"
 		if conn.cfg.Via == ViaAuto {
 			a.viaTask += " (the host refused to create services)"
 		}
 	}
+	if askService != nil && err == nil && res != nil {
+		if a.noteServiceCheck(res, *askService) {
+			return
+		}
+	}
 	a.finishInstall(res, err, id, false)
+}
+
+// noteServiceCheck reports what the remote service found of the product
+// before installing (the check without Remote Registry): the same version
+// settles the host With Collector without installing, as the registry
+// check does, and noteServiceCheck returns true; an older or newer version
+// is said in an event.
+func (a *hostAttempt) noteServiceCheck(res *InstallResult, pkg PackageIdentity) bool {
+	d, e := a.d, a.e
+	ic := serviceCheck(res, pkg)
+	ic.byService = true
+	switch ic.state {
+	case onHostSame:
+		a.endSteps()
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		r := &e.rec
+		r.Steps = a.snapshotSteps()
+		r.Progress = nil
+		r.DeploymentID, r.DeploymentPackage = "", nil
+		if res.CleanupErr != nil {
+			if !slices.Contains(r.Leftovers, res.DeploymentID) {
+				r.Leftovers = append(r.Leftovers, res.DeploymentID)
+			}
+			r.CleanupError = cleanupInfo(a.key, res.CleanupErr)
+		}
+		from := r.State
+		p := d.pkg
+		r.State, r.Package, r.Error, r.Skipped = WithCollector, &p, nil, SkipAlreadyOnHost
+		d.noteLocked(e, from, func(ev *Event) {
+			ev.Skipped, ev.Message, ev.Package = SkipAlreadyOnHost, ic.message(pkg), &p
+			ev.CleanupError = r.CleanupError.clone()
+		})
+		d.settleLocked(e)
+		return true
+	case onHostOlder, onHostNewer:
+		d.mu.Lock()
+		d.noteLocked(e, e.rec.State, func(ev *Event) { ev.Message = ic.message(pkg) })
+		d.mu.Unlock()
+	}
+	return false
 }
 
 // connect logs on within the account's budget: the logon is reserved once
@@ -540,8 +593,10 @@ func (d *Deployer) restoreAfterCleanupLocked(e *entry) {
 // checkInstalled reads what the host has of the package's product before
 // anything is pushed (installed.go). The same version settles the host With
 // Collector without installing, and checkInstalled returns true; an older or
-// newer version is said in an event and the installation goes on.
-func (a *hostAttempt) checkInstalled(conn *Conn) bool {
+// newer version is said in an event and the installation goes on. When
+// Remote Registry does not run, it returns the package for the remote
+// service to check instead (InstallOptions.skipIfInstalled).
+func (a *hostAttempt) checkInstalled(conn *Conn) (bool, *PackageIdentity) {
 	d, e := a.d, a.e
 	a.step(winreg.StepReadRegistry)
 	d.mu.Lock()
@@ -552,6 +607,9 @@ func (a *hostAttempt) checkInstalled(conn *Conn) bool {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	ic := checkInstalled(a.actx, conn, pkg, logger)
+	if ic.state == onHostAskService {
+		return false, &pkg
+	}
 	if ic.state == onHostSame {
 		a.endSteps()
 	}
@@ -568,9 +626,9 @@ func (a *hostAttempt) checkInstalled(conn *Conn) bool {
 			ev.Skipped, ev.Message, ev.Package = SkipAlreadyOnHost, ic.message(pkg), &p
 		})
 		d.settleLocked(e)
-		return true
+		return true, nil
 	case onHostOlder, onHostNewer:
 		d.noteLocked(e, e.rec.State, func(ev *Event) { ev.Message = ic.message(pkg) })
 	}
-	return false
+	return false, nil
 }

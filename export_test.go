@@ -13,3 +13,11 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (*RemoteService
 	}
 	return pushService(ctx, c, spec, dirState{})
 }
+
+// WithSkipIfInstalled returns opts asking the remote service to install
+// nothing when the host has pkg's product in pkg's version, as a Deployer
+// does when Remote Registry does not run (installed.go).
+func WithSkipIfInstalled(opts InstallOptions, pkg PackageIdentity) InstallOptions {
+	opts.skipIfInstalled = &pkg
+	return opts
+}

@@ -63,6 +63,12 @@ type InstallOptions struct {
 	// PollInterval is the first interval between status queries; it backs
 	// off to 2 s. 0 means 250 ms.
 	PollInterval time.Duration
+
+	// skipIfInstalled, set by a Deployer whose installed check could not
+	// read the registry, is the package's identity: the remote service
+	// installs nothing when Windows Installer has its ProductCode in its
+	// ProductVersion (InstallResult.AlreadyInstalled).
+	skipIfInstalled *PackageIdentity
 }
 
 // maxUNCLen bounds Package.UNC: Windows Installer opens packages by paths
@@ -110,6 +116,13 @@ type InstallResult struct {
 	// NotInstalled is set by Uninstall when the host did not have the
 	// product (Windows Installer's 1605): it is absent, as asked.
 	NotInstalled bool
+	// AlreadyInstalled is set when the remote service was asked to install
+	// nothing if the host has the package's product in the package's
+	// version, and it had: nothing was installed (the package was pushed
+	// and removed). InstalledBefore is the version the host had before
+	// the job, when it was asked ("" when it had none).
+	AlreadyInstalled bool
+	InstalledBefore  string
 	// Duration is the time from upload to the service's stop.
 	Duration time.Duration
 	// CleanupErr is the failure to remove the service or files afterwards,
@@ -139,8 +152,10 @@ const maxLogRead = 16 << 20
 // back). A host whose Windows the service cannot run on is refused before
 // anything is pushed (ReasonWindowsTooOld). The service may run as a
 // one-shot task of the Task Scheduler instead (ConnectConfig.Via): with the
-// same files, results and cleanup; a cancelled task's program is ended by
-// the Task Scheduler (SchRpcStop), without the service's rollback.
+// same files, results and cleanup; a cancelled task's program is asked to
+// cancel through a stop file in its directory (Windows Installer rolls the
+// product back, as for a service stop), and ended by the Task Scheduler
+// (SchRpcStop) when it has not within the cancel grace period.
 //
 // It returns the result and nil on success (exit code 0, or 3010/1641 with
 // RebootNeeded), even when the cleanup afterwards failed (see
@@ -219,6 +234,11 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		}
 		j.Package = pkg.UNC
 	}
+	if s := opts.skipIfInstalled; productCode == "" && s != nil && s.ProductCode != "" {
+		if _, ok := job.PackVersion(s.ProductVersion); ok {
+			j.ProductCode, j.SkipIfInstalled = s.ProductCode, s.ProductVersion
+		}
+	}
 	if _, err := j.Encode(); err != nil {
 		return res, derrors.New(c.label, derrors.StepUpload, derrors.InstallationError, err)
 	}
@@ -284,6 +304,17 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 	res.Log = logSum
 	if err != nil {
 		return res, err
+	}
+	if j.SkipIfInstalled != "" {
+		// What the host had before: in the result file.
+		if r, ok := c.readResult(ctx, dir); ok {
+			res.InstalledBefore = r.Installed
+		}
+		if code == job.CodeAlreadyInstalled {
+			res.AlreadyInstalled = true
+			res.Exited, res.ExitCode, res.Outcome = true, 0, derrors.MSISuccess
+			return res, nil
+		}
 	}
 	if productCode != "" && code == derrors.ErrorUnknownProduct {
 		// Removing a product the host does not have: already absent.

@@ -1,11 +1,14 @@
 package deployer
 
-// installed.go: before anything is pushed, what the host already has. The
-// product's Uninstall key, read over \pipe\winreg on the host's session
-// (starting the Remote Registry service when it is stopped and putting it
-// back as it was), says whether the package's product is installed and in
-// which version: the same version makes the host With Collector without
-// installing, an older one makes the installation an upgrade.
+// installed.go: what the host already has of the package's product. When
+// the Remote Registry service already runs (one status query through the
+// connection's service manager), the product's Uninstall key is read over
+// \pipe\winreg before anything is pushed. Otherwise the remote service
+// asks Windows Installer itself before installing (the job's
+// SkipIfInstalled): the package is pushed, but Remote Registry is neither
+// enabled nor started. Either way the same version makes the host With
+// Collector without installing, an older one makes the installation an
+// upgrade, a newer one is installed as asked.
 
 import (
 	"context"
@@ -13,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/nxdeploy/deployer/svcctl"
 	"github.com/nxdeploy/deployer/winreg"
 )
 
@@ -30,6 +34,9 @@ const (
 	onHostOlder
 	// onHostNewer: a newer version is installed.
 	onHostNewer
+	// onHostAskService: Remote Registry does not run; the remote service
+	// checks the product before installing.
+	onHostAskService
 )
 
 // installedCheck is the outcome of reading the host's registry.
@@ -39,6 +46,9 @@ type installedCheck struct {
 	version string
 	// name is the installed product's DisplayName.
 	name string
+	// byService: the remote service asked Windows Installer (the package
+	// was pushed), rather than the registry being read.
+	byService bool
 }
 
 // checkInstalled reads the package's product from the host's registry.
@@ -55,9 +65,12 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 			"host", c.label, "version", pkg.ProductVersion)
 		return installedCheck{}
 	}
-	// The Remote Registry service is handled through the connection's own
-	// service manager, when it has one, rather than a second svcctl pipe.
-	reg, err := winreg.Open(ctx, c.label, c.Session().Pipes(), winreg.Config{Logger: logger, ServiceManager: c.mgr})
+	if !remoteRegistryRunning(ctx, c) {
+		// Starting Remote Registry (enable, start, stop, disable) costs
+		// more than the remote service's own check.
+		return installedCheck{state: onHostAskService}
+	}
+	reg, err := winreg.Open(ctx, c.label, c.Session().Pipes(), winreg.Config{Logger: logger, LeaveService: true})
 	if err != nil {
 		logger.Debug("installed check skipped: the registry cannot be read; installing as without it",
 			"host", c.label, "err", err.Error())
@@ -79,24 +92,69 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 	if out.version == "" && !p.Version.IsZero() {
 		out.version = p.Version.String()
 	}
-	switch n := p.Version.Compare(want); {
-	case p.Version.IsZero():
-		// No version recorded: an upgrade may be needed; install.
-		out.state = onHostOlder
-	case n == 0:
+	out.state = compareVersions(p.Version, want)
+	return out
+}
+
+// remoteRegistryRunning reports whether the host's Remote Registry service
+// runs, asked through the connection's service manager; false when there
+// is none (a Task Scheduler connection) or it cannot say.
+func remoteRegistryRunning(ctx context.Context, c *Conn) bool {
+	if c.mgr == nil {
+		return false
+	}
+	svc, err := c.mgr.OpenService(ctx, winreg.RemoteRegistryService, svcctl.ServiceQueryStatus)
+	if err != nil {
+		return false
+	}
+	st, err := svc.QueryStatus(ctx)
+	_ = svc.CloseContext(ctx)
+	return err == nil && st.State == svcctl.Running
+}
+
+// serviceCheck is what the remote service found of the product before the
+// job (InstallResult.AlreadyInstalled and InstalledBefore), as the
+// registry check says it.
+func serviceCheck(res *InstallResult, pkg PackageIdentity) installedCheck {
+	if res == nil || res.InstalledBefore == "" {
+		return installedCheck{state: onHostAbsent}
+	}
+	out := installedCheck{version: res.InstalledBefore, state: onHostOlder}
+	if res.AlreadyInstalled {
 		out.state = onHostSame
-	case n < 0:
-		out.state = onHostOlder
-	default:
-		out.state = onHostNewer
+		return out
+	}
+	have, herr := winreg.ParseVersion(res.InstalledBefore)
+	want, werr := winreg.ParseVersion(pkg.ProductVersion)
+	if herr == nil && werr == nil {
+		out.state = compareVersions(have, want)
 	}
 	return out
+}
+
+// compareVersions says what having version have means for installing want.
+func compareVersions(have, want winreg.Version) onHost {
+	switch n := have.Compare(want); {
+	case have.IsZero():
+		// No version recorded: an upgrade may be needed; install.
+		return onHostOlder
+	case n == 0:
+		return onHostSame
+	case n < 0:
+		return onHostOlder
+	default:
+		return onHostNewer
+	}
 }
 
 // message describes the check for an event.
 func (ic installedCheck) message(pkg PackageIdentity) string {
 	switch ic.state {
 	case onHostSame:
+		if ic.byService {
+			return fmt.Sprintf("the host already has product %s version %s (Windows Installer, asked by the remote service): With Collector without installing",
+				pkg.ProductCode, ic.version)
+		}
 		return fmt.Sprintf("the host already has product %s version %s (its Uninstall key): With Collector without installing",
 			pkg.ProductCode, ic.version)
 	case onHostOlder:

@@ -37,18 +37,24 @@ func TestDeployerInstalledCheck(t *testing.T) {
 		skipCheck bool
 		registry  deployertest.RemoteRegistryState
 		installs  bool
+		pushed    bool // the remote service ran (to check the product itself)
 		skipped   deployer.SkipReason
 		message   string
 	}{
-		{"same version", okVersion, false, deployertest.RemoteRegistryDisabled, false, deployer.SkipAlreadyOnHost, "already has product " + okProductCode + " version 1.2.3"},
-		{"same version, registry stopped", okVersion, false, deployertest.RemoteRegistryStopped, false, deployer.SkipAlreadyOnHost, "With Collector without installing"},
-		{"older version", "1.2.0", false, deployertest.RemoteRegistryDisabled, true, "", "upgrading to 1.2.3"},
-		{"newer version", "2.0.0", false, deployertest.RemoteRegistryRunning, true, "", "newer than the package's 1.2.3"},
-		{"not installed", "", false, deployertest.RemoteRegistryDisabled, true, "", ""},
-		{"check off", okVersion, true, deployertest.RemoteRegistryDisabled, true, "", ""},
-		// Remote Registry will not start: the check cannot tell, so the
-		// installation goes on (the debug log says why).
-		{"registry unreadable", okVersion, false, deployertest.RemoteRegistryBroken, true, "", ""},
+		{"same version", okVersion, false, deployertest.RemoteRegistryDisabled, false, true, deployer.SkipAlreadyOnHost,
+			"already has product " + okProductCode + " version 1.2.3 (Windows Installer, asked by the remote service)"},
+		{"same version, registry stopped", okVersion, false, deployertest.RemoteRegistryStopped, false, true, deployer.SkipAlreadyOnHost, "With Collector without installing"},
+		{"same version, registry running", okVersion, false, deployertest.RemoteRegistryRunning, false, false, deployer.SkipAlreadyOnHost,
+			"already has product " + okProductCode + " version 1.2.3 (its Uninstall key)"},
+		{"older version", "1.2.0", false, deployertest.RemoteRegistryDisabled, true, true, "", "upgrading to 1.2.3"},
+		{"older version, registry running", "1.2.0", false, deployertest.RemoteRegistryRunning, true, true, "", "upgrading to 1.2.3"},
+		{"newer version", "2.0.0", false, deployertest.RemoteRegistryRunning, true, true, "", "newer than the package's 1.2.3"},
+		{"newer version, registry disabled", "2.0.0", false, deployertest.RemoteRegistryDisabled, true, true, "", "newer than the package's 1.2.3"},
+		{"not installed", "", false, deployertest.RemoteRegistryDisabled, true, true, "", ""},
+		{"check off", okVersion, true, deployertest.RemoteRegistryDisabled, true, true, "", ""},
+		// Remote Registry will not start: it is not started at all; the
+		// remote service checks the product.
+		{"registry unstartable", okVersion, false, deployertest.RemoteRegistryBroken, false, true, deployer.SkipAlreadyOnHost, "asked by the remote service"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -97,7 +103,7 @@ func TestDeployerInstalledCheck(t *testing.T) {
 				}
 			}
 			mu.Unlock()
-			assert.Equal(t, tc.installs, ran, "an installation ran: %q", msgs)
+			assert.Equal(t, tc.pushed, ran, "the remote service ran: %q", msgs)
 			if tc.message != "" {
 				assert.Contains(t, strings.Join(msgs, "\n"), tc.message)
 			}
@@ -109,14 +115,11 @@ func TestDeployerInstalledCheck(t *testing.T) {
 			after, _ := h.Service("RemoteRegistry")
 			assert.Equal(t, before.StartType, after.StartType, "Remote Registry's start type put back")
 			assert.Equal(t, before.State, after.State, "Remote Registry's state put back")
-			if tc.skipCheck {
-				assert.Equal(t, 0, after.Runs, "the check off never starts Remote Registry")
+			if tc.registry != deployertest.RemoteRegistryRunning {
+				assert.Equal(t, 0, after.Runs, "Remote Registry is never started: the remote service checks the product")
 			}
-			unreadable := strings.Contains(logs.String(), "installed check skipped: the registry cannot be read")
-			assert.Equal(t, tc.registry == deployertest.RemoteRegistryBroken, unreadable, "%s", logs.String())
-			if unreadable {
-				assert.Contains(t, logs.String(), "1068", "the refusal's code in the debug log")
-			}
+			assert.NotContains(t, logs.String(), "installed check skipped: the registry cannot be read",
+				"the registry is read only where Remote Registry runs")
 			h.assertClean(t)
 		})
 	}

@@ -371,9 +371,13 @@ func (rs *RemoteService) Status(ctx context.Context) (svcctl.Status, error) {
 	return st, relabel(err, rs.conn.label)
 }
 
-// Stop stops the service and waits until it is stopped.
+// Stop stops the service and waits until it is stopped. A task's program
+// is first asked to cancel through the stop file in its directory (so
+// Windows Installer rolls the product back, as for a service stop), given
+// the cancel grace period to end, then ended by the Task Scheduler.
 func (rs *RemoteService) Stop(ctx context.Context) (svcctl.Status, error) {
 	if rs.task {
+		rs.conn.cancelTaskRun(ctx, rs.Name, rs.DeploymentID)
 		return rs.conn.stopTask(ctx, rs.Name)
 	}
 	st, err := stopAndWait(ctx, rs.svc)

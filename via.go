@@ -12,11 +12,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/smb"
 	"github.com/nxdeploy/deployer/svcctl"
 	"github.com/nxdeploy/deployer/tsch"
 )
@@ -319,8 +321,47 @@ func (c *Conn) removeTask(ctx context.Context, id string) error {
 	if err != nil || !ours {
 		return err
 	}
+	c.cancelTaskRun(ctx, name, id)
 	_, serr := c.stopTask(ctx, name)
 	return errors.Join(serr, relabel(c.tasks.Delete(ctx, name), c.label))
+}
+
+// stopFile is the file whose presence in a deployment directory asks the
+// remote service to cancel its installation, as a service stop does: a
+// program run as a task cannot be sent a service stop, and SchRpcStop
+// ends it without Windows Installer's rollback.
+const stopFile = "stop"
+
+// cancelTaskRun asks deployment id's program, when its task runs, to
+// cancel the installation: it writes the stop file into the deployment
+// directory and waits, within cancelGrace, until the program has ended
+// (Windows Installer rolled back with 1602 and the result is written).
+// What is still running then is ended by the caller's SchRpcStop.
+func (c *Conn) cancelTaskRun(ctx context.Context, name, id string) {
+	tc, err := c.taskClient(ctx)
+	if err != nil {
+		return
+	}
+	if _, state, err := tc.Info(ctx, name); err != nil || state != tsch.StateRunning {
+		return
+	}
+	rel := path.Join(c.shareDir(id), stopFile)
+	if err := c.writeFile(ctx, rel, false, strings.NewReader(stopFile), int64(len(stopFile)), smb.UploadOptions{}); err != nil {
+		return
+	}
+	deadline := time.Now().Add(cancelGrace)
+	for wait := 100 * time.Millisecond; time.Now().Before(deadline); wait = min(2*wait, time.Second) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if _, state, err := tc.Info(ctx, name); err != nil || state != tsch.StateRunning {
+			return
+		}
+	}
 }
 
 // sweepTasks returns the deployments whose tasks ("<prefix>-<id>", ours by

@@ -8,7 +8,11 @@
 // service-specific exit code.
 //
 // What it models of nxsvc: the job file's rules (package job decodes it as
-// nxsvc's parser does), the package's SHA-256 check, the package deleted
+// nxsvc's parser does), the skip check (a job with SkipIfInstalled whose
+// product the registry lists in that version ends CodeAlreadyInstalled
+// without installing, and the version found goes to the result file), the
+// stop file (a file "stop" in the directory cancels as a stop request
+// does, for a program run as a task), the package's SHA-256 check, the package deleted
 // once installed, a package on a share the host cannot reach (1619),
 // a stop answered with 1602, the job's timeout (CodeTimeout, Windows
 // Installer's 1602 in the result), the property dump of Windows Installer's
@@ -31,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/registry"
@@ -76,14 +81,17 @@ const errUnknownProduct = 1605
 
 // dir is one run of the service in its deployment directory.
 type dir struct {
-	reg *registry.Registry
-	run *scm.Run
-	win string // the directory's Windows path, no trailing backslash
+	// installed is the product's version the registry listed before a job
+	// with SkipIfInstalled, for the result file.
+	installed string
+	reg       *registry.Registry
+	run       *scm.Run
+	win       string // the directory's Windows path, no trailing backslash
 }
 
 func (d dir) hostPath(name string) (string, bool) { return d.run.HostPath(d.win + `\` + name) }
 
-func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
+func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 	p, ok := d.hostPath(job.FileJob)
 	var b []byte
 	err := errors.New("the job file cannot be read")
@@ -128,6 +136,26 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 			}
 			return d.finish(j, errInstallPackageOpenFailed, job.OutcomeDone, "")
 		}
+		var installed string
+		if j.SkipIfInstalled != "" && d.reg != nil {
+			// MsiQueryProductState and MsiGetProductInfo(VersionString):
+			// what the registry lists of the package's product.
+			if v, ok := d.reg.HasProduct(strings.ToUpper(j.ProductCode)); ok {
+				installed = v
+				have, hok := job.PackVersion(v)
+				want, _ := job.PackVersion(j.SkipIfInstalled)
+				if hok && have == want {
+					d.run.ReportRunning()
+					if p, ok := d.hostPath(j.Package); ok {
+						_ = os.Remove(p)
+					}
+					d.write(job.FileResult, job.Result{ID: j.ID, Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled,
+						Error: "the product is already installed in the package's version: nothing installed", Installed: v}.Encode())
+					return job.CodeAlreadyInstalled, true
+				}
+			}
+		}
+		d.installed = installed
 		if j.PackageSHA256 != nil && !d.packageMatches(j.Package, j.PackageSHA256) {
 			d.run.ReportRunning()
 			d.write(job.FileResult, job.Result{ID: j.ID, Code: job.CodeBadPackage, Outcome: job.OutcomeBadPackage,
@@ -157,9 +185,15 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 
 	jctx, cancel := context.WithTimeout(ctx, j.Timeout)
 	defer cancel()
+	// The stop file cancels as a stop request does (nxsvc's watchdog looks
+	// for it every 500 ms; the model, every 20 ms).
+	sctx, stopCancel := context.WithCancel(jctx)
+	defer stopCancel()
+	stopWatch, stopped := d.watchStopFile(stopCancel)
 	stop := d.followProgress()
-	code, _ := inner(jctx, &innerRun)
+	code, _ := inner(sctx, &innerRun)
 	stop()
+	stopWatch()
 	d.dumpProperties(j)
 	if j.Operation == job.Install {
 		// Windows Installer keeps its own copy; nxsvc deletes the package.
@@ -174,7 +208,7 @@ func (d dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 		}
 	}()
 	switch {
-	case ctx.Err() != nil:
+	case ctx.Err() != nil || stopped.Load():
 		return d.finish(j, code, job.OutcomeCancelled, "cancelled by a stop request")
 	case jctx.Err() != nil:
 		return d.finish(j, code, job.OutcomeTimeout, "cancelled at the job's timeout")
@@ -207,7 +241,7 @@ func (d dir) packageMatches(name string, want []byte) bool {
 
 // finish writes the last progress and the result, and returns the exit code.
 func (d dir) finish(j job.Job, msi uint32, outcome job.Outcome, message string) (uint32, bool) {
-	r := job.Result{ID: j.ID, Code: msi, Outcome: outcome, MSI: msi, HasMSI: true, Error: message}
+	r := job.Result{ID: j.ID, Code: msi, Outcome: outcome, MSI: msi, HasMSI: true, Error: message, Installed: d.installed}
 	if outcome == job.OutcomeTimeout {
 		r.Code = job.CodeTimeout
 	}
@@ -219,6 +253,36 @@ func (d dir) finish(j job.Job, msi uint32, outcome job.Outcome, message string) 
 	}
 	d.write(job.FileResult, r.Encode())
 	return r.Code, r.Code != 0
+}
+
+// watchStopFile cancels the installation (cancel) once the directory holds
+// a file "stop", until the returned function is called; stopped says it
+// did.
+func (d *dir) watchStopFile(cancel context.CancelFunc) (func(), *atomic.Bool) {
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if p, ok := d.hostPath("stop"); ok {
+				if _, err := os.Stat(p); err == nil {
+					stopped.Store(true)
+					cancel()
+					return
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }, &stopped
 }
 
 // actionLine is an action start in the log, with scm.Installer's progress.
