@@ -17,7 +17,8 @@
 // values the job marks secret are named in MsiHiddenProperties and also
 // overwritten in the log afterwards. A stop request is answered by returning
 // IDCANCEL to Windows Installer's next message, so the product rolls back
-// and the API returns 1602; only when Windows Installer has not returned
+// and the API returns 1602 (a file "stop" in its directory is a stop
+// request too, for nxsvc run as a task); only when Windows Installer has not returned
 // after the job's grace period does nxsvc end its process.
 //
 // # Why C, built with mingw-w64

@@ -34,7 +34,8 @@
 //	3 PACKAGE    string: install only; a file name in the directory (at most
 //	             128 characters) or a UNC path \\server\share\...\file.msi
 //	             (at most 1024)
-//	4 PRODUCT    string: uninstall only; {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}
+//	4 PRODUCT    string: {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}; the product to
+//	             remove, or for an install with SKIPVERSION the package's own
 //	5 PROPERTY   u16 name length (code units), name, value (the rest);
 //	             flags bit 0: the value is secret. Names are Windows Installer
 //	             identifiers ([A-Za-z_][A-Za-z0-9_.]*, at most 72); REBOOT and
@@ -46,6 +47,17 @@
 //	             before it ends its process
 //	8 SHA256     32 bytes, install only: the package's SHA-256; the service
 //	             installs nothing from a file that differs (CodeBadPackage)
+//	9 SKIPVERSION u32, install only, with PRODUCT: the package's version
+//	             packed as major<<24 | minor<<16 | build (PackVersion); the
+//	             service asks Windows Installer (MsiQueryProductState,
+//	             MsiGetProductInfo VersionString) and, when PRODUCT is
+//	             installed in that version, installs nothing and ends with
+//	             CodeAlreadyInstalled; the version it found (any) is the
+//	             result file's "installed" line
+//
+// A file "stop" in the deployment directory (the Engine writes it to cancel
+// a program run as a Task Scheduler task, which no service stop reaches) is
+// a stop request: the service looks for it every 500 ms while it installs.
 //
 // ID, OPERATION and TIMEOUT are required, with PACKAGE for an install and
 // PRODUCT for an uninstall. A file breaking any rule is refused as a whole
