@@ -67,7 +67,7 @@ func ExampleHost_Files() {
 	}
 	defer conn.Close()
 	var during []string
-	_, err = deployer.RunInstaller(ctx, conn, deployer.Package{Path: "../examples/deploy/testdata/ok.msi"},
+	_, err = deployer.RunInstaller(ctx, conn, deployer.Package{Path: "../msi/testdata/ok.msi"},
 		deployer.InstallOptions{DeploymentID: "example", Progress: func(p deployer.InstallProgress) {
 			if p.Phase == "start" {
 				during, _ = h.Files(`C:\Windows`)

@@ -318,6 +318,13 @@ func (dc *DC) waitReady(ctx context.Context) error {
 			err = dc.listening(ctx, 88, 445)
 		}
 		if err == nil {
+			// The DNS server comes up on its own schedule: a test that
+			// resolves the DC right away met "connection refused" on 53.
+			lctx, lcancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err = dc.Resolver().LookupNetIP(lctx, "ip4", dc.FQDN)
+			lcancel()
+		}
+		if err == nil {
 			return nil
 		}
 		last = err
