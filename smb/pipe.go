@@ -176,15 +176,22 @@ func (p *Pipe) Write(b []byte) (n int, err error) {
 // answer with; a longer message is read on with READ.
 const maxTransceiveOutput = 64 << 10
 
+// transceiveBuffers lend the room for one transceive's answer; the answer
+// itself, usually a few hundred bytes, is kept in a slice of its size.
+var transceiveBuffers = sync.Pool{New: func() any { b := make([]byte, maxTransceiveOutput); return &b }}
+
 // transceive sends req and returns the answer: the pipe's next message.
 // When the server refuses transceive, it sends req with WRITE and returns
 // nil, so the caller READs the answer.
 func (p *Pipe) transceive(req []byte) ([]byte, error) {
-	out := make([]byte, maxTransceiveOutput)
-	n, err := p.f.Transcieve(req, out)
+	buf := transceiveBuffers.Get().(*[]byte)
+	n, err := p.f.Transcieve(req, *buf)
 	if err == nil {
-		return out[:n], nil
+		out := append([]byte(nil), (*buf)[:n]...)
+		transceiveBuffers.Put(buf)
+		return out, nil
 	}
+	transceiveBuffers.Put(buf)
 	var re *smb2.ResponseError
 	if errors.As(err, &re) && transceiveRefused(re.Code) {
 		p.mu.Lock()

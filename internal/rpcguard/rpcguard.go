@@ -75,7 +75,6 @@ type Conn struct {
 	opts Options
 
 	in      []byte // bytes read from the connection, not parsed yet
-	rbuf    []byte
 	pending []byte // checked bytes not yet read
 	held    []byte // fragments of the response being assembled
 	stub    []byte // its stub so far
@@ -207,13 +206,15 @@ func (g *Conn) next() error {
 // (a short read fails with STATUS_BUFFER_OVERFLOW), so each read asks for
 // 64 KiB, the most a fragment can be.
 func (g *Conn) fill(n int) error {
-	if g.rbuf == nil {
-		g.rbuf = make([]byte, 1<<16)
+	if len(g.in) >= n {
+		return nil
 	}
+	buf := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(buf)
 	for empty := 0; len(g.in) < n; {
-		k, err := g.Conn.Read(g.rbuf)
+		k, err := g.Conn.Read(*buf)
 		if k > 0 {
-			g.in = append(g.in, g.rbuf[:k]...)
+			g.in = append(g.in, (*buf)[:k]...)
 			empty = 0
 		} else if err == nil {
 			// go-smb2 answers an empty READ reply with (0, nil): do not spin.
@@ -231,6 +232,11 @@ func (g *Conn) fill(n int) error {
 	}
 	return nil
 }
+
+// readBuffers lend fill its 64 KiB read buffer for the time of a read: the
+// bytes read are kept in g.in, so a connection holds no buffer between
+// calls.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<16); return &b }}
 
 // check runs c, turning a panic in it into an error.
 func check(c Checker, opnum uint16, stub []byte) (err error) {

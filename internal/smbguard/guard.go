@@ -1,6 +1,7 @@
 package smbguard
 
 import (
+	"bufio"
 	"crypto/sha512"
 	"encoding/binary"
 	"errors"
@@ -61,8 +62,16 @@ type Conn struct {
 	opts Options
 
 	// read side, used only by the goroutine that reads (go-smb2's receiver)
+	r       *bufio.Reader
 	pending []byte
 	hdr     [4]byte
+
+	// write side: go-smb2 writes a frame's 4-byte size and its message in
+	// two calls; the size is held and sent with the message in one
+	// system call (writev), not two TCP segments.
+	wmu    sync.Mutex
+	held   [4]byte
+	isHeld bool
 
 	mu    sync.Mutex
 	fault *derrors.Error
@@ -72,10 +81,15 @@ type Conn struct {
 
 // New wraps c.
 func New(c net.Conn, opts Options) *Conn {
-	g := &Conn{Conn: c, opts: opts}
+	g := &Conn{Conn: c, opts: opts, r: bufio.NewReaderSize(c, readBuffer)}
 	g.st.writes = make(map[uint64]uint32)
 	return g
 }
+
+// readBuffer is what one read of the connection asks for at least: a
+// frame's size and a small reply arrive in one system call; a larger
+// reply's rest is read straight into its frame.
+const readBuffer = 4 << 10
 
 // Err returns the error that closed the connection, or nil.
 func (g *Conn) Err() *derrors.Error {
@@ -110,7 +124,7 @@ func (g *Conn) next() error {
 	if f := g.Err(); f != nil {
 		return f
 	}
-	if _, err := io.ReadFull(g.Conn, g.hdr[:]); err != nil {
+	if _, err := io.ReadFull(g.r, g.hdr[:]); err != nil {
 		return err
 	}
 	size := int(binary.BigEndian.Uint32(g.hdr[:]))
@@ -122,7 +136,7 @@ func (g *Conn) next() error {
 	}
 	buf := make([]byte, 4+size)
 	copy(buf, g.hdr[:])
-	if _, err := io.ReadFull(g.Conn, buf[4:]); err != nil {
+	if _, err := io.ReadFull(g.r, buf[4:]); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
@@ -155,16 +169,32 @@ func (g *Conn) reject(cause error) error {
 }
 
 // Write reads the requests go-smb2 sends (to learn the length of each write
-// and the messages the SMB 3.1.1 key derivation hashes), then sends them.
+// and the messages the SMB 3.1.1 key derivation hashes), then sends them. A
+// frame's size written alone is held and sent with the next Write, the
+// frame's message, in one system call.
 func (g *Conn) Write(p []byte) (int, error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
 	g.mu.Lock()
+	atBoundary := g.out.nhdr == 0
 	err := g.out.feed(p, &g.st, g.opts)
 	g.mu.Unlock()
 	if err != nil {
 		_ = g.reject(err)
 		return 0, g.Err()
 	}
-	return g.Conn.Write(p)
+	if !g.isHeld {
+		if atBoundary && len(p) == 4 && binary.BigEndian.Uint32(p) > 0 {
+			copy(g.held[:], p)
+			g.isHeld = true
+			return len(p), nil
+		}
+		return g.Conn.Write(p)
+	}
+	g.isHeld = false
+	bufs := net.Buffers{g.held[:], p}
+	n, err := bufs.WriteTo(g.Conn)
+	return max(int(n)-len(g.held), 0), err
 }
 
 // Facts is what the server said in the clear during negotiate and session

@@ -185,3 +185,50 @@ func TestRejectIsTyped(t *testing.T) {
 	_, err = g.Read(make([]byte, 4))
 	assert.Same(t, e, err, "the fault stays")
 }
+
+// recordingConn keeps every Write it is given.
+type recordingConn struct {
+	net.Conn
+	writes [][]byte
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.writes = append(c.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+// TestGuardSendsSizeWithMessage: a frame's size, written alone as go-smb2
+// writes it, is held until its message comes and leaves with it (one
+// writev on a TCP connection); whatever else is written passes at once,
+// and the bytes sent are those written, in order.
+func TestGuardSendsSizeWithMessage(t *testing.T) {
+	neg, ss := framed(request(cmdNegotiate, 0)), framed(request(cmdSessionSetup, 1))
+	tests := []struct {
+		name   string
+		writes [][]byte
+		// sent says how many bytes the connection has after each write.
+		sent []int
+	}{
+		{"size, then message", [][]byte{neg[:4], neg[4:]}, []int{0, len(neg)}},
+		{"whole frames", [][]byte{neg, ss}, []int{len(neg), len(neg) + len(ss)}},
+		{"size in pieces", [][]byte{neg[:3], neg[3:]}, []int{3, len(neg)}},
+		{"message in pieces", [][]byte{neg[:4], neg[4:10], neg[10:], ss[:4], ss[4:]},
+			[]int{0, 10, len(neg), len(neg), len(neg) + len(ss)}},
+		{"an empty frame passes", [][]byte{{0, 0, 0, 0}, neg[:4], neg[4:]}, []int{4, 4, 4 + len(neg)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &recordingConn{}
+			g := New(c, Options{Host: "pc"})
+			var want []byte
+			for i, w := range tt.writes {
+				n, err := g.Write(w)
+				require.NoError(t, err)
+				assert.Equal(t, len(w), n, "write %d reports its own bytes", i)
+				want = append(want, w...)
+				assert.Equal(t, tt.sent[i], len(bytes.Join(c.writes, nil)), "after write %d", i)
+			}
+			assert.Equal(t, want, bytes.Join(c.writes, nil))
+		})
+	}
+}
