@@ -1,12 +1,14 @@
 package smb
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"strings"
+	"sync"
 	"time"
 
 	smb2 "github.com/oiweiwei/go-smb2.fork"
@@ -349,7 +351,22 @@ func (sh *Share) ReadAt(ctx context.Context, name string, offset int64, max int)
 	ocancel()
 	// A small file (a progress or result file) is read with one READ; only
 	// a file that fills the first read has its size asked for.
-	buf := make([]byte, min(max, firstReadSize))
+	var buf, lent []byte
+	if max >= firstReadSize {
+		p := firstReads.Get().(*[]byte)
+		defer firstReads.Put(p)
+		buf, lent = *p, *p
+	} else {
+		buf = make([]byte, max)
+	}
+	// own returns the bytes read in a slice of their own, never in the
+	// lent buffer.
+	own := func(b []byte) []byte {
+		if lent != nil && len(b) > 0 && &b[0] == &lent[0] {
+			return bytes.Clone(b)
+		}
+		return b
+	}
 	read, eof := 0, false
 	readInto := func(b []byte) error {
 		for read < len(b) {
@@ -378,7 +395,7 @@ func (sh *Share) ReadAt(ctx context.Context, name string, offset int64, max int)
 		return nil, nil
 	}
 	if eof || len(buf) == max {
-		return buf[:read], nil
+		return own(buf[:read]), nil
 	}
 	sctx, scancel := sh.s.requestContext(ctx)
 	*fsFile = *fsFile.WithContext(sctx)
@@ -389,7 +406,7 @@ func (sh *Share) ReadAt(ctx context.Context, name string, offset int64, max int)
 	}
 	n := min(st.Size()-offset, int64(max))
 	if n <= int64(read) {
-		return buf[:read], nil
+		return own(buf[:read]), nil
 	}
 	buf = append(buf[:read], make([]byte, n-int64(read))...)
 	if err := readInto(buf); err != nil {
@@ -400,6 +417,10 @@ func (sh *Share) ReadAt(ctx context.Context, name string, offset int64, max int)
 
 // firstReadSize is what ReadAt reads before it asks for the file's size.
 const firstReadSize = 64 << 10
+
+// firstReads lend ReadAt the buffer of its first read; what it returns is
+// a copy of the bytes read, usually a small file's few hundred.
+var firstReads = sync.Pool{New: func() any { b := make([]byte, firstReadSize); return &b }}
 
 // ReadFile reads a whole file of up to max bytes, as ReadAt from offset 0.
 func (sh *Share) ReadFile(ctx context.Context, name string, max int) ([]byte, error) {
