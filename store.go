@@ -302,22 +302,22 @@ func validRecord(r HostRecord) error {
 	return nil
 }
 
-// encodeJournalLine writes {"crc":N,"rec":RECORD} and a newline: the
-// journalLine shape, framed by hand, so the record is encoded once.
-func encodeJournalLine(r HostRecord) ([]byte, error) {
+// appendJournalLine appends {"crc":N,"rec":RECORD} and a newline to dst:
+// the journalLine shape, framed by hand, so the record is encoded once (in
+// scratch, returned for reuse).
+func appendJournalLine(dst, scratch []byte, r HostRecord) (line, rec []byte, err error) {
 	// The error table's texts are not kept: they come back from the
 	// error's values when the record is read (decodeJournalLine).
 	r.Error, r.CleanupError = r.Error.compact(), r.CleanupError.compact()
 	if _, ok := stateNames[r.State]; !ok {
-		return nil, fmt.Errorf("deployer: invalid state %d", int(r.State))
+		return dst, scratch, fmt.Errorf("deployer: invalid state %d", int(r.State))
 	}
-	rec := appendRecord(make([]byte, 0, 512), &r)
-	b := make([]byte, 0, len(rec)+32)
-	b = append(b, `{"crc":`...)
-	b = strconv.AppendUint(b, uint64(crc32.ChecksumIEEE(rec)), 10)
-	b = append(b, `,"rec":`...)
-	b = append(b, rec...)
-	return append(b, "}\n"...), nil
+	rec = appendRecord(scratch[:0], &r)
+	dst = append(dst, `{"crc":`...)
+	dst = strconv.AppendUint(dst, uint64(crc32.ChecksumIEEE(rec)), 10)
+	dst = append(dst, `,"rec":`...)
+	dst = append(dst, rec...)
+	return append(dst, "}\n"...), rec, nil
 }
 
 // compact writes every record to a temporary file, syncs it, renames it over
@@ -331,14 +331,15 @@ func (s *FileStore) compact() error {
 	defer os.Remove(tmp.Name()) // a no-op after the rename
 	w := bufio.NewWriter(tmp)
 	var size int64
+	var line, scratch []byte
 	for _, r := range sortedRecords(s.recs) {
-		b, err := encodeJournalLine(r)
+		line, scratch, err = appendJournalLine(line[:0], scratch, r)
 		if err != nil {
 			tmp.Close()
 			return fmt.Errorf("deployer: store %s: %w", s.path, err)
 		}
-		w.Write(b)
-		size += int64(len(b))
+		w.Write(line)
+		size += int64(len(line))
 	}
 	err = w.Flush()
 	if err == nil {
@@ -403,16 +404,16 @@ const (
 // PutBatch appends recs to the journal and returns once they are synced.
 // Concurrent calls share syncs.
 func (s *FileStore) PutBatch(ctx context.Context, recs []HostRecord) error {
-	var buf []byte
+	buf := make([]byte, 0, 512*len(recs))
+	var scratch []byte
 	for _, r := range recs {
 		if r.Key == "" {
 			return errNoKey
 		}
-		b, err := encodeJournalLine(r)
-		if err != nil {
+		var err error
+		if buf, scratch, err = appendJournalLine(buf, scratch, r); err != nil {
 			return fmt.Errorf("deployer: store %s: %w", s.path, err)
 		}
-		buf = append(buf, b...)
 	}
 	s.mu.Lock()
 	if s.f == nil {

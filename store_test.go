@@ -342,6 +342,35 @@ func TestJournalEncodingIsEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestJournalLinesShareABuffer: lines appended one after another to one
+// batch, with one scratch buffer for the records, are each the journalLine
+// encoding/json writes, and each decodes to its record.
+func TestJournalLinesShareABuffer(t *testing.T) {
+	recs := []HostRecord{richRecord(1), sampleRecord(2, Failed), {Key: "k", State: Discovered, Updated: time.Unix(0, 0).UTC()}}
+	var batch, scratch []byte
+	for _, r := range recs {
+		var err error
+		batch, scratch, err = appendJournalLine(batch, scratch, r)
+		require.NoError(t, err)
+	}
+	lines := bytes.SplitAfter(batch, []byte("\n"))
+	require.Len(t, lines, len(recs)+1)
+	assert.Empty(t, lines[len(recs)])
+	for i, r := range recs {
+		r.Error, r.CleanupError = r.Error.compact(), r.CleanupError.compact()
+		rec, err := json.Marshal(r)
+		require.NoError(t, err)
+		want, err := json.Marshal(journalLine{CRC: crc32.ChecksumIEEE(rec), Rec: rec})
+		require.NoError(t, err)
+		assert.Equal(t, string(want)+"\n", string(lines[i]), "line %d", i)
+		got, err := decodeJournalLine(lines[i])
+		require.NoError(t, err)
+		assert.Equal(t, recs[i].Key, got.Key)
+	}
+	_, _, err := appendJournalLine(nil, nil, HostRecord{Key: "k", State: State(42)})
+	assert.ErrorContains(t, err, "invalid state")
+}
+
 // FuzzJournalString: any string survives the hand-written encoder as JSON.
 func FuzzJournalString(f *testing.F) {
 	for _, s := range []string{"", "plain", "\"\\\n\r\t\b\f", "<>&", "\u2028\u2029", "\xff\xfe", "é漢字", "\x00\x1f\x7f"} {
