@@ -676,3 +676,137 @@ func TestWineBadPackage(t *testing.T) {
 	assertExit(t, ok.run(ctx), 0)
 	assert.NoFileExists(t, filepath.Join(ok.host, "package.msi"), "nxsvc deletes the package once installed")
 }
+
+// okProduct is msi/testdata/ok.msi's ProductCode (version 1.2.3).
+const okProduct = "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}"
+
+// buildOKAt builds msi/testdata/ok.wxs with wixl at version (the same
+// ProductCode and UpgradeCode) into dst.
+func buildOKAt(t *testing.T, version, dst string) {
+	t.Helper()
+	src := filepath.Join("..", "..", "msi", "testdata")
+	dir := t.TempDir()
+	wxs, err := os.ReadFile(filepath.Join(src, "ok.wxs"))
+	require.NoError(t, err)
+	require.Contains(t, string(wxs), `Version="1.2.3"`)
+	wxs = bytes.Replace(wxs, []byte(`Version="1.2.3"`), []byte(`Version="`+version+`"`), 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "ok.wxs"), wxs, 0o644))
+	hello, err := os.ReadFile(filepath.Join(src, "hello.txt"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "hello.txt"), hello, 0o644))
+	cmd := exec.Command("wixl", "-a", "x64", "-o", "pkg.msi", "ok.wxs")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "wixl: %s", out)
+	b, err := os.ReadFile(filepath.Join(dir, "pkg.msi"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dst, b, 0o644))
+}
+
+// uninstallKey is `reg query` of the product's Uninstall key, or "" when
+// Windows Installer has not registered it.
+func uninstallKey(ctx context.Context, t *testing.T, w *winelab.Wine, code string) string {
+	t.Helper()
+	out, err := w.Run(ctx, "reg", "query", `HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\`+code)
+	if err != nil {
+		return ""
+	}
+	return out
+}
+
+// TestWineSkipIfInstalled installs ok.msi (1.2.3) through nxsvc, then runs
+// a job with the package's ProductCode and SkipIfInstalled 1.2.3: nxsvc
+// asks Windows Installer (MsiQueryProductState, MsiGetProductInfo), ends
+// with CodeAlreadyInstalled and installs nothing. A job for the same
+// product at 1.2.4 is not skipped: Windows Installer runs (1638 without
+// REINSTALL, as on Windows; installed with REINSTALL=ALL
+// REINSTALLMODE=vomus), and the result file names the version the host had.
+func TestWineSkipIfInstalled(t *testing.T) {
+	w, ctx := wineLab(t, "wixl")
+	ensureAbsent(t, ctx, w, okProduct, `C:\Program Files\NxTest`)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		ensureAbsent(t, cctx, w, okProduct, `C:\Program Files\NxTest`)
+	})
+	ok, err := os.ReadFile(filepath.Join("..", "..", "msi", "testdata", "ok.msi"))
+	require.NoError(t, err)
+
+	// A first job with the skip check, on a host without the product: it
+	// installs, and the result file has no installed= line.
+	first := newDeployment(t, w, "skip-first")
+	require.NoError(t, os.WriteFile(filepath.Join(first.host, "package.msi"), ok, 0o644))
+	j := first.installJob()
+	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.3"
+	first.writeJob(j)
+	assertExit(t, first.run(ctx), 0)
+	assert.Equal(t, job.Result{ID: first.id, Code: 0, Outcome: job.OutcomeDone, MSI: 0, HasMSI: true}, first.result())
+	key := uninstallKey(ctx, t, w, okProduct)
+	require.NotEmpty(t, key, "ok.msi is installed")
+	require.Contains(t, key, "1.2.3")
+
+	// The same version again: nothing installed.
+	before := snapshot(t, w)
+	same := newDeployment(t, w, "skip-same")
+	require.NoError(t, os.WriteFile(filepath.Join(same.host, "package.msi"), ok, 0o644))
+	j = same.installJob()
+	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.3"
+	same.writeJob(j)
+	st := same.run(ctx)
+	assertExit(t, st, job.CodeAlreadyInstalled)
+	t.Logf("skip: WIN32_EXIT_CODE %d, SERVICE_EXIT_CODE %#x", st.Win32ExitCode, st.ServiceExitCode)
+	raw, err := os.ReadFile(filepath.Join(same.host, job.FileResult))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "\ninstalled=1.2.3\n")
+	assert.Equal(t, job.Result{ID: same.id, Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled,
+		Error: "the product is already installed in the package's version: nothing installed", Installed: "1.2.3"}, same.result())
+	assert.NoFileExists(t, filepath.Join(same.host, job.FileLog), "Windows Installer was not called (no log)")
+	assert.NoFileExists(t, filepath.Join(same.host, job.FileJob))
+	assert.NoFileExists(t, filepath.Join(same.host, job.FileProgress))
+	assert.NoFileExists(t, filepath.Join(same.host, "package.msi"), "the package is deleted")
+	assert.Equal(t, key, uninstallKey(ctx, t, w, okProduct), "the product's registration is unchanged")
+	for _, f := range changed(before, snapshot(t, w)) {
+		if !strings.HasPrefix(f, `windows/nxdeploy/`+same.id+"/") && !strings.HasPrefix(f, "windows/inf/") {
+			t.Errorf("the skipped job changed %s on the host", f)
+		}
+	}
+
+	// Another version of the same product is not skipped: Windows
+	// Installer runs. Without REINSTALL it refuses a second package of an
+	// installed ProductCode (1638, ERROR_PRODUCT_VERSION), as Windows does.
+	other := newDeployment(t, w, "skip-other")
+	buildOKAt(t, "1.2.4", filepath.Join(other.host, "package.msi"))
+	j = other.installJob()
+	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.4"
+	other.writeJob(j)
+	st = other.run(ctx)
+	r := other.result()
+	t.Logf("1.2.4 over 1.2.3: exit %d/%d, result %+v", st.Win32ExitCode, st.ServiceExitCode, r)
+	assertExit(t, st, 1638)
+	assert.Equal(t, job.Result{ID: other.id, Code: 1638, Outcome: job.OutcomeDone, MSI: 1638, HasMSI: true, Installed: "1.2.3"}, r,
+		"Windows Installer ran; the result names the version the host had")
+	assert.FileExists(t, filepath.Join(other.host, job.FileLog), "Windows Installer ran (its log)")
+	assert.Equal(t, key, uninstallKey(ctx, t, w, okProduct))
+
+	// With the minor upgrade's properties, 1.2.4 installs over 1.2.3.
+	upg := newDeployment(t, w, "skip-upgrade")
+	buildOKAt(t, "1.2.4", filepath.Join(upg.host, "package.msi"))
+	j = upg.installJob(job.Property{Name: "REINSTALL", Value: "ALL"}, job.Property{Name: "REINSTALLMODE", Value: "vomus"})
+	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.4"
+	upg.writeJob(j)
+	st = upg.run(ctx)
+	r = upg.result()
+	t.Logf("1.2.4 over 1.2.3 (REINSTALL=ALL REINSTALLMODE=vomus): exit %d/%d, result %+v", st.Win32ExitCode, st.ServiceExitCode, r)
+	assertExit(t, st, 0)
+	assert.Equal(t, job.Result{ID: upg.id, Code: 0, Outcome: job.OutcomeDone, MSI: 0, HasMSI: true, Installed: "1.2.3"}, r)
+	assert.Contains(t, uninstallKey(ctx, t, w, okProduct), "1.2.4", "Windows Installer registered 1.2.4")
+
+	// And 1.2.4 is now what the skip check finds.
+	again := newDeployment(t, w, "skip-again")
+	buildOKAt(t, "1.2.4", filepath.Join(again.host, "package.msi"))
+	j = again.installJob()
+	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.4"
+	again.writeJob(j)
+	assertExit(t, again.run(ctx), job.CodeAlreadyInstalled)
+	assert.Equal(t, "1.2.4", again.result().Installed)
+}
