@@ -810,3 +810,67 @@ func TestWineSkipIfInstalled(t *testing.T) {
 	assertExit(t, again.run(ctx), job.CodeAlreadyInstalled)
 	assert.Equal(t, "1.2.4", again.result().Installed)
 }
+
+// TestWineStopFile runs nxsvc as a plain process (not under the service
+// manager: it runs the job in the foreground, as it does as a Task
+// Scheduler task) on the slow package and creates the file "stop" in its
+// directory mid-install: nxsvc cancels as for a service stop (1602,
+// outcome cancelled), the product rolls back, the process exits, and the
+// job, progress and package are gone.
+func TestWineStopFile(t *testing.T) {
+	w, ctx := wineLab(t, "wixl")
+	const product = "{4E580000-0000-4000-8000-000000000040}"
+	for _, at := range []string{"Wait3", "Script2"} {
+		t.Run(at, func(t *testing.T) {
+			ensureAbsent(t, ctx, w, product, `C:\Program Files\NxSlow`)
+			d := newDeployment(t, w, "stopfile-"+strings.ToLower(at))
+			d.stage("slow")
+			d.writeJob(d.installJob())
+			type exit struct {
+				err error
+				at  time.Time
+			}
+			done := make(chan exit, 1)
+			go func() {
+				_, err := w.Run(ctx, d.dir+`\nxsvc.exe`, d.dir)
+				done <- exit{err, time.Now()}
+			}()
+			p := d.waitAction(at)
+			t.Logf("stop file during %s (%d%%, %s)", p.Action, p.Percent, p.Phase)
+			begin := time.Now()
+			require.NoError(t, os.WriteFile(filepath.Join(d.host, "stop"), nil, 0o644))
+			var e exit
+			select {
+			case e = <-done:
+			case <-ctx.Done():
+				t.Fatal("nxsvc did not exit after the stop file")
+			}
+			t.Logf("process exited %v after the stop file", e.at.Sub(begin).Round(time.Millisecond))
+			// Linux keeps the low 8 bits of the Windows exit code.
+			var runErr *winelab.RunError
+			require.ErrorAs(t, e.err, &runErr)
+			assert.Equal(t, 1602&0xFF, runErr.ExitCode, "exit code 1602 (low byte)")
+			r := d.result()
+			assert.Equal(t, job.Result{ID: d.id, Code: 1602, Outcome: job.OutcomeCancelled, MSI: 1602, HasMSI: true,
+				Error: "cancelled by a stop request"}, r)
+			logText := d.log()
+			if at == "Wait3" {
+				assert.NotContains(t, logText, ": Wait6. Return value", "the install did not run to its end")
+				assert.NotContains(t, logText, "InstallInitialize", "cancelled before the script")
+			} else {
+				assert.LessOrEqual(t, strings.Count(logText, ": Script6. Return value"), 1, "the script did not run to its end")
+				assert.Contains(t, logText, "InstallFinalize", "cancelled inside the script")
+			}
+			assert.False(t, productRegistered(ctx, w, product), "the product rolled back: not registered")
+			dir, err := w.Path(`C:\Program Files\NxSlow`)
+			require.NoError(t, err)
+			assert.NoDirExists(t, dir, "the product rolled back: no file left")
+			for _, f := range []string{job.FileJob, job.FileProgress, "package.msi"} {
+				assert.NoFileExists(t, filepath.Join(d.host, f), "nxsvc removed %s", f)
+			}
+			for _, l := range winelab.CommandLines() {
+				assert.NotContains(t, l, d.dir+`\nxsvc.exe`, "no nxsvc process left")
+			}
+		})
+	}
+}
