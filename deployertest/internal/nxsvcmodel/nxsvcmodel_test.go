@@ -193,3 +193,35 @@ func TestModelProgressAndCancel(t *testing.T) {
 	assert.Equal(t, uint32(1602), r.MSI)
 	assert.True(t, strings.HasPrefix(r.Error, "cancelled"))
 }
+
+// TestModelStopFile writes the file "stop" into the deployment directory
+// mid-install, as the Engine does for a program run as a Task Scheduler
+// task: the model cancels as nxsvc does (1602, outcome cancelled), the
+// installer did not run to its end, and the job, progress and package are
+// removed.
+func TestModelStopFile(t *testing.T) {
+	const steps = 20
+	h := newHost(t, scm.InstallerOptions{Duration: 3 * time.Second, ProgressLines: steps})
+	sh, dir := h.deploy("stopfile", job.Job{ID: "stopfile", Operation: job.Install, Package: "package.msi", Timeout: time.Minute}, "")
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, job.FileProgress))
+		if err != nil {
+			return false
+		}
+		p, err := job.DecodeProgress(b)
+		return err == nil && p.Percent >= 20
+	}, 10*time.Second, 5*time.Millisecond, "the install is under way")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stop"), nil, 0o644))
+	st := h.wait(sh)
+	assert.Equal(t, uint32(1066), st.Win32ExitCode)
+	assert.Equal(t, uint32(1602), st.ServiceSpecificExitCode)
+	assert.Equal(t, job.Result{ID: "stopfile", Code: 1602, Outcome: job.OutcomeCancelled, MSI: 1602, HasMSI: true,
+		Error: "cancelled by a stop request"}, readResult(t, dir))
+	b, err := os.ReadFile(filepath.Join(dir, job.FileLog))
+	require.NoError(t, err)
+	assert.Contains(t, string(b), "Installation operation cancelled by a stop request")
+	assert.NotContains(t, string(b), "Progress 20/20", "the installer did not run to its end")
+	for _, f := range []string{job.FileJob, job.FileProgress, "package.msi"} {
+		assert.NoFileExists(t, filepath.Join(dir, f), "%s is removed", f)
+	}
+}
