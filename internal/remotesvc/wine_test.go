@@ -105,7 +105,13 @@ func buildMSI(t *testing.T, name, dst string) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, f), b, 0o644))
 	}
-	cmd := exec.Command("wixl", "-a", "x64", "-o", "pkg.msi", name+".wxs")
+	wixl(t, dir, name+".wxs", dst)
+}
+
+// wixl builds dir/wxs (its sources beside it) into dst.
+func wixl(t *testing.T, dir, wxs, dst string) {
+	t.Helper()
+	cmd := exec.Command("wixl", "-a", "x64", "-o", "pkg.msi", wxs)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "wixl: %s", out)
@@ -694,13 +700,7 @@ func buildOKAt(t *testing.T, version, dst string) {
 	hello, err := os.ReadFile(filepath.Join(src, "hello.txt"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "hello.txt"), hello, 0o644))
-	cmd := exec.Command("wixl", "-a", "x64", "-o", "pkg.msi", "ok.wxs")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "wixl: %s", out)
-	b, err := os.ReadFile(filepath.Join(dir, "pkg.msi"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(dst, b, 0o644))
+	wixl(t, dir, "ok.wxs", dst)
 }
 
 // uninstallKey is `reg query` of the product's Uninstall key, or "" when
