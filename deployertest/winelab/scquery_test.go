@@ -117,6 +117,7 @@ func TestLaunchFailedIsRetriedOnlyForWinesOwnFailure(t *testing.T) {
 	}{
 		{RunError{ExitCode: 1, Stderr: "Application could not be started, or no application associated with the specified file.\nShellExecuteEx failed: Internal error.\n"}, true},
 		{RunError{ExitCode: 1, Stdout: "ShellExecuteEx failed: File not found.\n"}, true},
+		{RunError{ExitCode: 1, Stderr: "wine: fixed a temporary directory error, please try running the same command again\n"}, true},
 		{RunError{ExitCode: 1060, Stdout: "[SC] OpenService FAILED 1060:\n"}, false},
 		{RunError{ExitCode: 1}, false},
 	}

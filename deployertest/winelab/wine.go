@@ -220,7 +220,10 @@ func (w *Wine) Run(ctx context.Context, args ...string) (string, error) {
 // the program's failure.
 func launchFailed(e *RunError) bool {
 	text := e.Stdout + e.Stderr
-	return strings.Contains(text, "ShellExecuteEx failed") || strings.Contains(text, "Application could not be started")
+	return strings.Contains(text, "ShellExecuteEx failed") || strings.Contains(text, "Application could not be started") ||
+		// The loader found its server directory under /tmp wrong, repaired
+		// it and asks for the command again.
+		strings.Contains(text, "fixed a temporary directory error, please try running the same command again")
 }
 
 func (w *Wine) runOnce(ctx context.Context, args ...string) (string, error) {
