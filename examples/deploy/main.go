@@ -204,6 +204,7 @@ type options struct {
 	writeService                   string
 	jsonOut                        bool
 	reinstall                      bool
+	retryFailed                    bool
 	progressEvery                  time.Duration
 	drainTimeout                   time.Duration
 	uploadMiB                      int64
@@ -280,6 +281,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Var(&o.serviceBinaries, "service-binary", "push this code-signed remote service `file` (from -write-service-binaries, signed) to hosts of its architecture (repeatable)")
 	fs.StringVar(&o.writeService, "write-service-binaries", "", "write the remote service's builds (nxsvc-amd64.exe, nxsvc-386.exe) to `dir`, to sign, and exit")
 	fs.BoolVar(&o.jsonOut, "json", false, "print one event per line as JSON")
+	fs.BoolVar(&o.retryFailed, "retry-failed", false, "with -store: try again every host the journal has as Failed (once what its error names, such as the password, is fixed); without it they stay Failed")
 	fs.BoolVar(&o.reinstall, "reinstall", false, "install even on hosts whose registry shows the package's product at its version (skips that check)")
 	fs.DurationVar(&o.progressEvery, "progress-interval", 2*time.Second, "interval of progress lines when standard output is not a terminal")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 0, "after an interrupt, how long installations under way may finish before they are stopped (0: until a second interrupt)")
@@ -327,6 +329,8 @@ func (o *options) validate() error {
 		return usagef("-bind-user needs -ldap-password-env (the password is never taken from a flag)")
 	case o.concurrency < 1:
 		return usagef("-concurrency must be at least 1")
+	case o.retryFailed && o.storePath == "":
+		return usagef("-retry-failed needs -store: the journal knows which hosts failed")
 	case o.port < 1 || o.port > 65535:
 		return usagef("-port %d is not a TCP port", o.port)
 	case o.hostTimeout < 0 || o.installTimeout < 0 || o.retryWindow < 0 || o.connectTimeout < 0 || o.requestTimeout < 0 ||
@@ -467,6 +471,14 @@ func deploy(o *options, sigs <-chan os.Signal, stdout, stderr io.Writer) (int, e
 		if resumed, err = d.Resume(); err != nil {
 			stopDisplay()
 			return exitRunError, err
+		}
+		if o.retryFailed {
+			again, err := d.RescheduleFailed(0)
+			if err != nil {
+				stopDisplay()
+				return exitRunError, err
+			}
+			resumed = append(resumed, again...)
 		}
 	}
 	interrupted := handleInterrupts(d, sigs, o.drainTimeout, stderr)
@@ -866,7 +878,7 @@ func printSummary(w io.Writer, sum *deployer.Summary, notes, remarks map[string]
 		fmt.Fprintf(tw, "  already With Collector with this package\t%d\n", n)
 	}
 	if n := sum.Skipped[deployer.SkipNotRetryable]; n > 0 {
-		fmt.Fprintf(tw, "  failed earlier, not retried (reschedule them once fixed)\t%d\n", n)
+		fmt.Fprintf(tw, "  failed earlier, not retried (fix the cause, then run with -retry-failed)\t%d\n", n)
 	}
 	if sum.Cleanup > 0 {
 		fmt.Fprintf(tw, "Hosts still holding a deployment (removed by the next run)\t%d\n", sum.Cleanup)

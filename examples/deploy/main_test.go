@@ -210,6 +210,40 @@ func TestRunCSVOfDemoHostsResumesWithStore(t *testing.T) {
 	assert.Contains(t, errOut, "skipped (installed) 3; skipped (not retryable) 2;")
 }
 
+// TestRunRetryFailed: a wrong password fails every host once; a re-run with
+// the right one leaves them Failed (the journal says the error is not
+// retried without a change) until -retry-failed asks for them again.
+func TestRunRetryFailed(t *testing.T) {
+	fleet, err := demo.Start(demo.Options{Faults: []demo.Fault{demo.Healthy, demo.Healthy}, InstallTime: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.Close() })
+	dir := t.TempDir()
+	csvPath := filepath.Join(dir, "hosts.csv")
+	require.NoError(t, os.WriteFile(csvPath, []byte(fleet.CSV()), 0o600))
+	args := []string{"-csv", csvPath, "-msi", testMSI, "-user", fleet.User, "-password-env", "DEPLOY_TEST_PW",
+		"-port", strconv.Itoa(fleet.Port), "-store", filepath.Join(dir, "hosts.journal")}
+
+	t.Setenv("DEPLOY_TEST_PW", "wrong-"+fleet.Password)
+	code, out, errOut := runDeploy(t, args...)
+	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
+	assert.Regexp(t, `(?m)^Failed\s+2$`, out)
+	assert.Contains(t, out, "logon failure")
+
+	t.Setenv("DEPLOY_TEST_PW", fleet.Password)
+	code, out, errOut = runDeploy(t, args...)
+	require.Equal(t, exitHostsFailed, code, "stderr: %s", errOut)
+	assert.Regexp(t, `(?m)^Failed\s+2$`, out)
+	assert.Contains(t, out, "run with -retry-failed")
+
+	code, out, errOut = runDeploy(t, append(args, "-retry-failed")...)
+	require.Equal(t, exitOK, code, "stderr: %s\n%s", errOut, out)
+	assert.Regexp(t, `(?m)^With Collector\s+2$`, out)
+
+	code, _, errOut = runDeploy(t, "-csv", csvPath, "-msi", testMSI, "-user", fleet.User, "-password-env", "DEPLOY_TEST_PW", "-retry-failed")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errOut, "-retry-failed needs -store")
+}
+
 // TestRunKerberosByAddress deploys with -kerberos to a host given only by
 // its address: it fails with the typed reason before anything is sent, and
 // the run completes.
