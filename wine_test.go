@@ -371,14 +371,16 @@ func testWineCancel(t *testing.T, w *winelab.Wine) {
 			if p.Percent >= 0 {
 				percents = append(percents, p.Percent)
 			}
-			if strings.HasPrefix(p.Action, "Script2") {
+			// Inside the script, past its first action: the progress is
+			// polled, so under load Script2 itself may be missed.
+			if strings.HasPrefix(p.Action, "Script") && !strings.HasPrefix(p.Action, "Script1") {
 				t.Logf("cancelling during %s (%d%%)", p.Action, p.Percent)
 				stoppedAt = time.Now()
 				stop()
 			}
 		},
 	})
-	require.False(t, stoppedAt.IsZero(), "the install reached Script2: %v", err)
+	require.False(t, stoppedAt.IsZero(), "the install reached the script past Script1: %v", err)
 	t.Logf("progress before the cancel: actions %v, percentages %v", actions, percents)
 	assert.NotEmpty(t, percents, "Windows Installer's percentages reached the progress events")
 	dir := `C:\Windows\nxdeploy\winecancel`

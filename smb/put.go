@@ -22,7 +22,10 @@ func (sh *Share) Put(ctx context.Context, dst string, src io.ReaderAt, size int6
 		return derrors.New(sh.s.label, derrors.StepUpload, derrors.UnknownError, errors.New("smb: negative size"))
 	}
 	chunk, conc := sh.writeSizes(size, opts)
-	octx, ocancel := sh.s.requestContext(ctx)
+	if err := ctx.Err(); err != nil {
+		return sh.s.wrap(derrors.StepUpload, err)
+	}
+	octx, ocancel := sh.s.openContext(ctx)
 	fsFile := sh.fs.WithContext(octx)
 	f, err := fsFile.OpenFile(joinPath(splitPath(dst)), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	ocancel()

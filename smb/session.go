@@ -372,6 +372,16 @@ func (s *Session) cleanupContext(ctx context.Context) (context.Context, context.
 	return context.WithTimeout(context.WithoutCancel(ctx), s.cfg.requestTimeout())
 }
 
+// openContext bounds a CREATE that opens a file handle by the request
+// timeout, but not by ctx: a CREATE abandoned when ctx ends is still carried
+// out by the host, which then holds a handle the client never learns of, so
+// the file cannot be deleted until the session ends (the cleanup of a
+// cancelled upload failed with STATUS_SHARING_VIOLATION). The open completes
+// and the caller closes the handle, with ctx's error.
+func (s *Session) openContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return s.cleanupContext(ctx)
+}
+
 // serverName is the server part of UNC paths: the address, which every
 // server accepts (a name would need the right one for each host).
 func (s *Session) serverName() string {

@@ -335,7 +335,10 @@ func (sh *Share) ReadAt(ctx context.Context, name string, offset int64, max int)
 	if offset < 0 || max < 0 {
 		return nil, derrors.New(sh.s.label, "", derrors.UnknownError, fmt.Errorf("smb: read of %s at %d, %d bytes", name, offset, max))
 	}
-	octx, ocancel := sh.s.requestContext(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, sh.s.wrap("", err)
+	}
+	octx, ocancel := sh.s.openContext(ctx)
 	fsFile := sh.fs.WithContext(octx)
 	f, err := fsFile.Open(name)
 	if err != nil {

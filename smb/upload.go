@@ -98,7 +98,10 @@ func (sh *Share) Upload(ctx context.Context, dst string, src io.ReaderAt, size i
 	// The file handle is bound to fsFile; its context is swapped from the
 	// open request's to the writers' to the cleanup's, so a cancelled
 	// upload can still close and delete its temporary file.
-	octx, ocancel := sh.s.requestContext(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, sh.s.wrap(derrors.StepUpload, err)
+	}
+	octx, ocancel := sh.s.openContext(ctx)
 	fsFile := sh.fs.WithContext(octx)
 	f, err := fsFile.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	ocancel()
