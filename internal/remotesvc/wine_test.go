@@ -718,9 +718,11 @@ func uninstallKey(ctx context.Context, t *testing.T, w *winelab.Wine, code strin
 // a job with the package's ProductCode and SkipIfInstalled 1.2.3: nxsvc
 // asks Windows Installer (MsiQueryProductState, MsiGetProductInfo), ends
 // with CodeAlreadyInstalled and installs nothing. A job for the same
-// product at 1.2.4 is not skipped: Windows Installer runs (1638 without
-// REINSTALL, as on Windows; installed with REINSTALL=ALL
-// REINSTALLMODE=vomus), and the result file names the version the host had.
+// product at 1.2.4 is not skipped: with only the skip record (no REINSTALL
+// property), nxsvc installs it as a minor upgrade (REINSTALL=ALL
+// REINSTALLMODE=vomus; without them Windows Installer refuses with 1638, as
+// on Windows), the Uninstall key shows 1.2.4, and the result file names the
+// version the host had. 1.2.3 over 1.2.4, a downgrade, is still refused.
 func TestWineSkipIfInstalled(t *testing.T) {
 	w, ctx := wineLab(t, "wixl")
 	ensureAbsent(t, ctx, w, okProduct, `C:\Program Files\NxTest`)
@@ -771,35 +773,26 @@ func TestWineSkipIfInstalled(t *testing.T) {
 		}
 	}
 
-	// Another version of the same product is not skipped: Windows
-	// Installer runs. Without REINSTALL it refuses a second package of an
-	// installed ProductCode (1638, ERROR_PRODUCT_VERSION), as Windows does.
-	other := newDeployment(t, w, "skip-other")
-	buildOKAt(t, "1.2.4", filepath.Join(other.host, "package.msi"))
-	j = other.installJob()
-	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.4"
-	other.writeJob(j)
-	st = other.run(ctx)
-	r := other.result()
-	t.Logf("1.2.4 over 1.2.3: exit %d/%d, result %+v", st.Win32ExitCode, st.ServiceExitCode, r)
-	assertExit(t, st, 1638)
-	assert.Equal(t, job.Result{ID: other.id, Code: 1638, Outcome: job.OutcomeDone, MSI: 1638, HasMSI: true, Installed: "1.2.3"}, r,
-		"Windows Installer ran; the result names the version the host had")
-	assert.FileExists(t, filepath.Join(other.host, job.FileLog), "Windows Installer ran (its log)")
-	assert.Equal(t, key, uninstallKey(ctx, t, w, okProduct))
-
-	// With the minor upgrade's properties, 1.2.4 installs over 1.2.3.
+	// Another, newer version of the same product is not skipped, and the
+	// job names no REINSTALL: Windows Installer refuses a second package of
+	// an installed ProductCode without it (1638, ERROR_PRODUCT_VERSION), so
+	// nxsvc, finding 1.2.3 older than the package's 1.2.4, installs it as a
+	// minor upgrade (REINSTALL=ALL REINSTALLMODE=vomus) and 1.2.4 installs
+	// over 1.2.3.
 	upg := newDeployment(t, w, "skip-upgrade")
 	buildOKAt(t, "1.2.4", filepath.Join(upg.host, "package.msi"))
-	j = upg.installJob(job.Property{Name: "REINSTALL", Value: "ALL"}, job.Property{Name: "REINSTALLMODE", Value: "vomus"})
+	j = upg.installJob()
 	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.4"
 	upg.writeJob(j)
 	st = upg.run(ctx)
-	r = upg.result()
-	t.Logf("1.2.4 over 1.2.3 (REINSTALL=ALL REINSTALLMODE=vomus): exit %d/%d, result %+v", st.Win32ExitCode, st.ServiceExitCode, r)
+	r := upg.result()
+	t.Logf("1.2.4 over 1.2.3 (the skip record only): exit %d/%d, result %+v", st.Win32ExitCode, st.ServiceExitCode, r)
 	assertExit(t, st, 0)
-	assert.Equal(t, job.Result{ID: upg.id, Code: 0, Outcome: job.OutcomeDone, MSI: 0, HasMSI: true, Installed: "1.2.3"}, r)
-	assert.Contains(t, uninstallKey(ctx, t, w, okProduct), "1.2.4", "Windows Installer registered 1.2.4")
+	assert.Equal(t, job.Result{ID: upg.id, Code: 0, Outcome: job.OutcomeDone, MSI: 0, HasMSI: true, Installed: "1.2.3"}, r,
+		"Windows Installer ran; the result names the version the host had")
+	key = uninstallKey(ctx, t, w, okProduct)
+	assert.Contains(t, key, "1.2.4", "Windows Installer registered 1.2.4")
+	assert.NotContains(t, key, "1.2.3")
 
 	// And 1.2.4 is now what the skip check finds.
 	again := newDeployment(t, w, "skip-again")
@@ -809,6 +802,19 @@ func TestWineSkipIfInstalled(t *testing.T) {
 	again.writeJob(j)
 	assertExit(t, again.run(ctx), job.CodeAlreadyInstalled)
 	assert.Equal(t, "1.2.4", again.result().Installed)
+
+	// An older package (1.2.3 over 1.2.4) is a downgrade: nxsvc adds
+	// nothing and Windows Installer refuses it (1638), the product stays
+	// at 1.2.4.
+	down := newDeployment(t, w, "skip-downgrade")
+	require.NoError(t, os.WriteFile(filepath.Join(down.host, "package.msi"), ok, 0o644))
+	j = down.installJob()
+	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.3"
+	down.writeJob(j)
+	st = down.run(ctx)
+	assertExit(t, st, 1638)
+	assert.Equal(t, job.Result{ID: down.id, Code: 1638, Outcome: job.OutcomeDone, MSI: 1638, HasMSI: true, Installed: "1.2.4"}, down.result())
+	assert.Equal(t, key, uninstallKey(ctx, t, w, okProduct), "the product's registration is unchanged")
 }
 
 // TestWineStopFile runs nxsvc as a plain process (not under the service

@@ -193,6 +193,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 	job->has_sha256 = 0;
 	job->has_skip = 0;
 	job->skip_version = 0;
+	job->minor_upgrade = 0;
 	job->nprops = 0;
 	job->err_record = 0;
 	job->err_offset = 0;
@@ -449,6 +450,31 @@ static void put_str(line *l, nx_str s)
 		put(l, s.s[i]);
 }
 
+/* has_prop reports whether the job sets the property lit (exactly: Windows
+ * Installer's property names are case-sensitive). */
+static int has_prop(const nxjob *job, const char *lit)
+{
+	uint32_t i, j;
+	for (i = 0; i < job->nprops; i++) {
+		nx_str s = job->props[i].name;
+		for (j = 0; j < s.n && lit[j] && s.s[j] == (nx_char)(unsigned char)lit[j]; j++)
+			;
+		if (j == s.n && !lit[j])
+			return 1;
+	}
+	return 0;
+}
+
+int nxjob_minor_upgrade(const nxjob *job, const nx_char *installed, uint32_t n)
+{
+	uint32_t have;
+	if (job->op != NXJOB_OP_INSTALL || !job->has_skip || !installed)
+		return 0;
+	if (!nxjob_version(installed, n, &have) || have >= job->skip_version)
+		return 0;
+	return !has_prop(job, "REINSTALL") && !has_prop(job, "REINSTALLMODE");
+}
+
 size_t nxjob_cmdline(const nxjob *job, nx_char *out, size_t cap)
 {
 	line l;
@@ -472,6 +498,8 @@ size_t nxjob_cmdline(const nxjob *job, nx_char *out, size_t cap)
 		if (p->secret)
 			secrets++;
 	}
+	if (job->minor_upgrade)
+		put_ascii(&l, " REINSTALL=ALL REINSTALLMODE=vomus");
 	if (secrets > 0) {
 		int first = 1;
 		put_ascii(&l, " MsiHiddenProperties=\"");

@@ -112,6 +112,10 @@ typedef struct {
 	 * already means nothing to install. */
 	int has_skip;
 	uint32_t skip_version;
+	/* Set by nxsvc, not by the parser (which clears it): the command line
+	 * carries REINSTALL=ALL REINSTALLMODE=vomus, the minor upgrade of an
+	 * older installed version (see nxjob_minor_upgrade). */
+	int minor_upgrade;
 	uint8_t sha256[32];
 	uint32_t nprops;
 	nxjob_prop props[NXJOB_MAX_PROPS];
@@ -138,12 +142,24 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena, size
  * s is not such a version. */
 int nxjob_version(const nx_char *s, uint32_t n, uint32_t *out);
 
+/* nxjob_minor_upgrade returns 1 when the job, installing with the skip
+ * check, meets its product installed at the version installed (n units,
+ * as MsiGetProductInfo's VersionString gives it) OLDER than the package's,
+ * and the job's properties set neither REINSTALL nor REINSTALLMODE:
+ * Windows Installer refuses such a package with 1638
+ * (ERROR_PRODUCT_VERSION) unless the install is a minor upgrade
+ * (REINSTALL=ALL REINSTALLMODE=vomus). A newer installed version is no
+ * upgrade (Windows Installer rightly refuses the downgrade), nor is an
+ * unreadable one. */
+int nxjob_minor_upgrade(const nxjob *job, const nx_char *installed, uint32_t n);
+
 /* nxjob_strerror describes an NXJOB_* code in ASCII. */
 const char *nxjob_strerror(int code);
 
 /* nxjob_cmdline writes the Windows Installer command line for the job
  * (REBOOT=ReallySuppress, the properties as NAME="value" with quotes
- * doubled, and MsiHiddenProperties naming the secret ones) into out, NUL
+ * doubled, REINSTALL=ALL REINSTALLMODE=vomus when job->minor_upgrade, and
+ * MsiHiddenProperties naming the secret ones) into out, NUL
  * terminated, when it fits in cap units. It returns the line's length in
  * code units without the NUL; the caller retries with a larger buffer when
  * that is not less than cap. */

@@ -495,11 +495,14 @@ done:
 /* already_installed asks Windows Installer, for a job with the skip check,
  * what it has of the job's product: it records the installed version in
  * g.installed and returns 1 when that is the job's version (major, minor
- * and build, as Windows Installer compares versions). */
+ * and build, as Windows Installer compares versions). An older version
+ * makes the job a minor upgrade (g.job->minor_upgrade, see
+ * nxjob_minor_upgrade): without REINSTALL Windows Installer would refuse
+ * the package with 1638. */
 static int already_installed(void)
 {
 	DWORD n = sizeof g.installed / sizeof g.installed[0];
-	uint32_t have;
+	uint32_t have, len;
 	const WCHAR *product = (const WCHAR *)g.job->product.s;
 	g.installed[0] = 0;
 	if (!g.job->has_skip || MsiQueryProductStateW(product) != INSTALLSTATE_DEFAULT)
@@ -508,8 +511,9 @@ static int already_installed(void)
 		g.installed[0] = 0;
 		return 0;
 	}
-	return nxjob_version((const nx_char *)g.installed, (uint32_t)wlen(g.installed), &have) &&
-	       have == g.job->skip_version;
+	len = (uint32_t)wlen(g.installed);
+	g.job->minor_upgrade = nxjob_minor_upgrade(g.job, (const nx_char *)g.installed, len);
+	return nxjob_version((const nx_char *)g.installed, len, &have) && have == g.job->skip_version;
 }
 
 /* install runs the job through the Windows Installer API and returns the
@@ -549,13 +553,6 @@ static uint32_t install(void)
 		if (g.job->props[i].secret)
 			log_mode &= ~(DWORD)INSTALLLOGMODE_PROPERTYDUMP;
 	}
-	need = nxjob_cmdline(g.job, NULL, 0);
-	cmdline = nx_alloc((need + 1) * sizeof(nx_char));
-	if (!cmdline) {
-		write_result(NX_CODE_SETUP_FAILED, "setup-failed", 0, 0, "out of memory");
-		return NX_CODE_SETUP_FAILED;
-	}
-	nxjob_cmdline(g.job, cmdline, need + 1);
 	if (g.job->op == NXJOB_OP_INSTALL) {
 		if (g.job->package_unc) {
 			package = (const WCHAR *)g.job->package.s;
@@ -572,6 +569,14 @@ static uint32_t install(void)
 			DeleteFileW(package_path);
 		return NX_CODE_ALREADY_INSTALLED;
 	}
+	/* After already_installed: a minor upgrade changes the line. */
+	need = nxjob_cmdline(g.job, NULL, 0);
+	cmdline = nx_alloc((need + 1) * sizeof(nx_char));
+	if (!cmdline) {
+		write_result(NX_CODE_SETUP_FAILED, "setup-failed", 0, 0, "out of memory");
+		return NX_CODE_SETUP_FAILED;
+	}
+	nxjob_cmdline(g.job, cmdline, need + 1);
 	if (g.job->has_sha256 && !package_matches(package, g.job->sha256)) {
 		write_result(NX_CODE_BAD_PACKAGE, "bad-package", 0, 0,
 			     "the package on the computer is not the one the Engine sent (SHA-256)");

@@ -134,6 +134,26 @@ func CommandLineCap(b []byte, capUnits int) ([]uint16, int) {
 	return append([]uint16(nil), unsafe.Slice((*uint16)(unsafe.Pointer(out)), capUnits+1)...), int(n)
 }
 
+// MinorUpgrade runs nxjob_minor_upgrade for the job in b with the
+// installed version installed, sets the job's minor_upgrade to its verdict
+// as nxsvc does, and returns the verdict and nxjob_cmdline's line. b must
+// parse.
+func MinorUpgrade(b []byte, installed []uint16) (bool, []uint16) {
+	job, rc, free := parse(b)
+	defer free()
+	if rc != C.NXJOB_OK {
+		panic("MinorUpgrade: job does not parse")
+	}
+	p := cUnits(installed)
+	defer C.free(unsafe.Pointer(p))
+	job.minor_upgrade = C.nxjob_minor_upgrade(job, p, C.uint32_t(len(installed)))
+	need := C.nxjob_cmdline(job, nil, 0)
+	line := (*C.nx_char)(C.calloc(need+1, 2))
+	defer C.free(unsafe.Pointer(line))
+	C.nxjob_cmdline(job, line, need+1)
+	return job.minor_upgrade != 0, append([]uint16(nil), unsafe.Slice((*uint16)(unsafe.Pointer(line)), int(need))...)
+}
+
 // Progress is nxsvc's progress arithmetic.
 type Progress struct{ p C.nxprog }
 

@@ -371,3 +371,46 @@ func FuzzParse(f *testing.F) {
 		agree(t, b)
 	})
 }
+
+func TestMinorUpgrade(t *testing.T) {
+	const product = "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}"
+	skip := func(props ...job.Property) job.Job {
+		return job.Job{ID: "m", Operation: job.Install, Package: "package.msi", ProductCode: product,
+			SkipIfInstalled: "1.2.4", Timeout: time.Minute, Properties: props}
+	}
+	secret := job.Property{Name: "TENANT_KEY", Value: "k", Secret: true}
+	for _, tc := range []struct {
+		name      string
+		job       job.Job
+		installed string
+		upgrade   bool
+		line      string
+	}{
+		{"older build", skip(), "1.2.3", true, `REBOOT=ReallySuppress REINSTALL=ALL REINSTALLMODE=vomus`},
+		{"older minor, revision ignored", skip(secret), "1.1.9.7", true,
+			`REBOOT=ReallySuppress TENANT_KEY="k" REINSTALL=ALL REINSTALLMODE=vomus MsiHiddenProperties="TENANT_KEY"`},
+		{"same version", skip(), "1.2.4", false, `REBOOT=ReallySuppress`},
+		{"same version, other revision", skip(), "1.2.4.9", false, `REBOOT=ReallySuppress`},
+		{"newer: a downgrade Windows Installer refuses", skip(), "1.3.0", false, `REBOOT=ReallySuppress`},
+		{"unreadable version", skip(), "1.2", false, `REBOOT=ReallySuppress`},
+		{"none installed", skip(), "", false, `REBOOT=ReallySuppress`},
+		{"caller sets REINSTALL", skip(job.Property{Name: "REINSTALL", Value: "Core"}), "1.2.3", false,
+			`REBOOT=ReallySuppress REINSTALL="Core"`},
+		{"caller sets REINSTALLMODE", skip(job.Property{Name: "REINSTALLMODE", Value: "amus"}), "1.2.3", false,
+			`REBOOT=ReallySuppress REINSTALLMODE="amus"`},
+		{"a private property of another case is not REINSTALL", skip(job.Property{Name: "Reinstall", Value: "x"}), "1.2.3", true,
+			`REBOOT=ReallySuppress Reinstall="x" REINSTALL=ALL REINSTALLMODE=vomus`},
+		{"no skip record", job.Job{ID: "n", Operation: job.Install, Package: "package.msi", Timeout: time.Minute}, "1.2.3", false,
+			`REBOOT=ReallySuppress`},
+		{"uninstall", job.Job{ID: "u", Operation: job.Uninstall, ProductCode: product, Timeout: time.Minute}, "1.2.3", false,
+			`REBOOT=ReallySuppress`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.job.Encode()
+			require.NoError(t, err)
+			got, line := MinorUpgrade(b, utf16.Encode([]rune(tc.installed)))
+			assert.Equal(t, tc.upgrade, got)
+			assert.Equal(t, tc.line, str(line))
+		})
+	}
+}
