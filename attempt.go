@@ -169,12 +169,13 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 	}
 
 	var askService *PackageIdentity
+	var minorUpgrade bool
 	if !d.cfg.SkipInstalledCheck {
-		done, ask := a.checkInstalled(conn)
+		done, ask, upgrade := a.checkInstalled(conn)
 		if done {
 			return
 		}
-		askService = ask
+		askService, minorUpgrade = ask, upgrade
 	}
 
 	// The deployment id is durable before anything of it exists on the
@@ -200,6 +201,7 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 	if askService != nil {
 		opts.skipIfInstalled = askService
 	}
+	opts.minorUpgrade = minorUpgrade
 	res, err := RunInstaller(actx, conn, d.cfg.Package, opts)
 	if conn.ViaTask() {
 		a.viaTask = "the remote service ran as a task of the Task Scheduler"
@@ -207,7 +209,9 @@ func (d *Deployer) attempt(ctx context.Context, e *entry) {
 			a.viaTask += " (the host refused to create services)"
 		}
 	}
-	if askService != nil && err == nil && res != nil {
+	if askService != nil && res != nil && (err == nil || res.InstalledBefore != "") {
+		// Also after a failure: a newer version the host has is why
+		// Windows Installer refused the package (1638).
 		if a.noteServiceCheck(res, *askService) {
 			return
 		}
@@ -593,10 +597,11 @@ func (d *Deployer) restoreAfterCleanupLocked(e *entry) {
 // checkInstalled reads what the host has of the package's product before
 // anything is pushed (installed.go). The same version settles the host With
 // Collector without installing, and checkInstalled returns true; an older or
-// newer version is said in an event and the installation goes on. When
-// Remote Registry does not run, it returns the package for the remote
+// newer version is said in an event and the installation goes on, an older
+// one as a minor upgrade (the third result, InstallOptions.minorUpgrade).
+// When Remote Registry does not run, it returns the package for the remote
 // service to check instead (InstallOptions.skipIfInstalled).
-func (a *hostAttempt) checkInstalled(conn *Conn) (bool, *PackageIdentity) {
+func (a *hostAttempt) checkInstalled(conn *Conn) (bool, *PackageIdentity, bool) {
 	d, e := a.d, a.e
 	a.step(winreg.StepReadRegistry)
 	d.mu.Lock()
@@ -608,7 +613,7 @@ func (a *hostAttempt) checkInstalled(conn *Conn) (bool, *PackageIdentity) {
 	}
 	ic := checkInstalled(a.actx, conn, pkg, logger)
 	if ic.state == onHostAskService {
-		return false, &pkg
+		return false, &pkg, false
 	}
 	if ic.state == onHostSame {
 		a.endSteps()
@@ -626,9 +631,9 @@ func (a *hostAttempt) checkInstalled(conn *Conn) (bool, *PackageIdentity) {
 			ev.Skipped, ev.Message, ev.Package = SkipAlreadyOnHost, ic.message(pkg), &p
 		})
 		d.settleLocked(e)
-		return true, nil
+		return true, nil, false
 	case onHostOlder, onHostNewer:
 		d.noteLocked(e, e.rec.State, func(ev *Event) { ev.Message = ic.message(pkg) })
 	}
-	return false, nil
+	return false, nil, ic.minorUpgrade
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +70,32 @@ type InstallOptions struct {
 	// installs nothing when Windows Installer has its ProductCode in its
 	// ProductVersion (InstallResult.AlreadyInstalled).
 	skipIfInstalled *PackageIdentity
+	// minorUpgrade, set by a Deployer whose registry check found the
+	// package's ProductCode at an older version, makes the installation a
+	// minor upgrade (minorUpgradeProperties): Windows Installer refuses a
+	// second package of an installed ProductCode (1638) without it.
+	minorUpgrade bool
+}
+
+// minorUpgradeProperties are the properties that make Windows Installer
+// install a package over an older version of its ProductCode (a minor
+// upgrade) instead of refusing it with 1638 (ERROR_PRODUCT_VERSION). They
+// are added to a job only when the caller sets neither; the remote service
+// adds the same when it finds the older version itself (SkipIfInstalled).
+var minorUpgradeProperties = []job.Property{{Name: "REINSTALL", Value: "ALL"}, {Name: "REINSTALLMODE", Value: "vomus"}}
+
+// withMinorUpgrade returns props with minorUpgradeProperties appended,
+// unless props set REINSTALL or REINSTALLMODE (Windows Installer's
+// property names are case-sensitive): the caller's choice stands.
+func withMinorUpgrade(props []job.Property) []job.Property {
+	for _, p := range props {
+		for _, m := range minorUpgradeProperties {
+			if p.Name == m.Name {
+				return props
+			}
+		}
+	}
+	return append(slices.Clip(props), minorUpgradeProperties...)
 }
 
 // maxUNCLen bounds Package.UNC: Windows Installer opens packages by paths
@@ -234,6 +261,12 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		}
 		j.Package = pkg.UNC
 	}
+	upgraded := false
+	if opts.minorUpgrade && productCode == "" {
+		n := len(j.Properties)
+		j.Properties = withMinorUpgrade(j.Properties)
+		upgraded = len(j.Properties) > n
+	}
 	if s := opts.skipIfInstalled; productCode == "" && s != nil && s.ProductCode != "" {
 		if _, ok := job.PackVersion(s.ProductVersion); ok {
 			j.ProductCode, j.SkipIfInstalled = s.ProductCode, s.ProductVersion
@@ -324,7 +357,7 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		res.Exited, res.ExitCode, res.Outcome, res.NotInstalled = true, code, derrors.MSISuccess, true
 		return res, nil
 	}
-	return res, withRepro(c.judge(ctx, res, pkg, code, dir), pkg, productCode, opts.Properties)
+	return res, withRepro(c.judge(ctx, res, pkg, code, dir), pkg, productCode, opts.Properties, upgraded)
 }
 
 // reproLog is where the command of withRepro writes its verbose log: the
@@ -335,8 +368,10 @@ const reproLog = `C:\Temp\MSI_logs.txt`
 // by hand on the computer with a verbose log: the package under its own
 // name (copied next to the command) or its UNC path, or the product code
 // to remove, and each property with a placeholder instead of its value,
-// which never leaves RunInstaller.
-func withRepro(err error, pkg Package, productCode string, props []msi.Property) error {
+// which never leaves RunInstaller; upgraded adds the minor upgrade's
+// properties the Engine added (minorUpgradeProperties, not secret) as they
+// were given.
+func withRepro(err error, pkg Package, productCode string, props []msi.Property, upgraded bool) error {
 	e, ok := derrors.As(err)
 	if !ok || e.Kind != derrors.MSIError {
 		return err
@@ -344,6 +379,11 @@ func withRepro(err error, pkg Package, productCode string, props []msi.Property)
 	shown := make([]msi.Property, len(props))
 	for i, p := range props {
 		shown[i] = msi.Property{Name: p.Name, Value: "<" + p.Name + " value>"}
+	}
+	if upgraded {
+		for _, p := range minorUpgradeProperties {
+			shown = append(shown, msi.Property{Name: p.Name, Value: p.Value})
+		}
 	}
 	var (
 		line string

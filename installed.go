@@ -8,7 +8,11 @@ package deployer
 // SkipIfInstalled): the package is pushed, but Remote Registry is neither
 // enabled nor started. Either way the same version makes the host With
 // Collector without installing, an older one makes the installation an
-// upgrade, a newer one is installed as asked.
+// upgrade, a newer one is installed as asked. The upgrade is a minor
+// upgrade (REINSTALL=ALL REINSTALLMODE=vomus, added by the Engine or by the
+// remote service unless the caller set REINSTALL or REINSTALLMODE):
+// Windows Installer refuses a second package of an installed ProductCode
+// with 1638 otherwise.
 
 import (
 	"context"
@@ -49,6 +53,10 @@ type installedCheck struct {
 	// byService: the remote service asked Windows Installer (the package
 	// was pushed), rather than the registry being read.
 	byService bool
+	// minorUpgrade: the registry has the product at a recorded version
+	// older than the package's, so the installation is a minor upgrade
+	// (InstallOptions.minorUpgrade). An unrecorded version is not one.
+	minorUpgrade bool
 }
 
 // checkInstalled reads the package's product from the host's registry.
@@ -93,6 +101,7 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 		out.version = p.Version.String()
 	}
 	out.state = compareVersions(p.Version, want)
+	out.minorUpgrade = !p.Version.IsZero() && p.Version.Compare(want) < 0
 	return out
 }
 

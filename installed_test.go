@@ -29,7 +29,9 @@ const (
 // emulated hosts that already have its product (same version, older,
 // newer) or not, with the check on and off, and checks the state, the
 // events, what ran on the host, and that the Remote Registry service is
-// back as it was.
+// back as it was. An older version is upgraded (a minor upgrade: REINSTALL
+// added by the Engine from the registry, or by the remote service); a
+// newer one is refused by Windows Installer, as on Windows (1638).
 func TestDeployerInstalledCheck(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -38,23 +40,24 @@ func TestDeployerInstalledCheck(t *testing.T) {
 		registry  deployertest.RemoteRegistryState
 		installs  bool
 		pushed    bool // the remote service ran (to check the product itself)
+		refused   bool // Windows Installer refused another version (1638): Failed
 		skipped   deployer.SkipReason
 		message   string
 	}{
-		{"same version", okVersion, false, deployertest.RemoteRegistryDisabled, false, true, deployer.SkipAlreadyOnHost,
+		{"same version", okVersion, false, deployertest.RemoteRegistryDisabled, false, true, false, deployer.SkipAlreadyOnHost,
 			"already has product " + okProductCode + " version 1.2.3 (Windows Installer, asked by the remote service)"},
-		{"same version, registry stopped", okVersion, false, deployertest.RemoteRegistryStopped, false, true, deployer.SkipAlreadyOnHost, "With Collector without installing"},
-		{"same version, registry running", okVersion, false, deployertest.RemoteRegistryRunning, false, false, deployer.SkipAlreadyOnHost,
+		{"same version, registry stopped", okVersion, false, deployertest.RemoteRegistryStopped, false, true, false, deployer.SkipAlreadyOnHost, "With Collector without installing"},
+		{"same version, registry running", okVersion, false, deployertest.RemoteRegistryRunning, false, false, false, deployer.SkipAlreadyOnHost,
 			"already has product " + okProductCode + " version 1.2.3 (its Uninstall key)"},
-		{"older version", "1.2.0", false, deployertest.RemoteRegistryDisabled, true, true, "", "upgrading to 1.2.3"},
-		{"older version, registry running", "1.2.0", false, deployertest.RemoteRegistryRunning, true, true, "", "upgrading to 1.2.3"},
-		{"newer version", "2.0.0", false, deployertest.RemoteRegistryRunning, true, true, "", "newer than the package's 1.2.3"},
-		{"newer version, registry disabled", "2.0.0", false, deployertest.RemoteRegistryDisabled, true, true, "", "newer than the package's 1.2.3"},
-		{"not installed", "", false, deployertest.RemoteRegistryDisabled, true, true, "", ""},
-		{"check off", okVersion, true, deployertest.RemoteRegistryDisabled, true, true, "", ""},
+		{"older version", "1.2.0", false, deployertest.RemoteRegistryDisabled, true, true, false, "", "upgrading to 1.2.3"},
+		{"older version, registry running", "1.2.0", false, deployertest.RemoteRegistryRunning, true, true, false, "", "upgrading to 1.2.3"},
+		{"newer version", "2.0.0", false, deployertest.RemoteRegistryRunning, true, true, true, "", "newer than the package's 1.2.3"},
+		{"newer version, registry disabled", "2.0.0", false, deployertest.RemoteRegistryDisabled, true, true, true, "", "newer than the package's 1.2.3"},
+		{"not installed", "", false, deployertest.RemoteRegistryDisabled, true, true, false, "", ""},
+		{"check off", okVersion, true, deployertest.RemoteRegistryDisabled, true, true, false, "", ""},
 		// Remote Registry will not start: it is not started at all; the
 		// remote service checks the product.
-		{"registry unstartable", okVersion, false, deployertest.RemoteRegistryBroken, false, true, deployer.SkipAlreadyOnHost, "asked by the remote service"},
+		{"registry unstartable", okVersion, false, deployertest.RemoteRegistryBroken, false, true, false, deployer.SkipAlreadyOnHost, "asked by the remote service"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,12 +87,18 @@ func TestDeployerInstalledCheck(t *testing.T) {
 			defer cancel()
 			sum, err := d.Run(ctx, []discovery.Host{h.target()})
 			require.NoError(t, err)
-			assert.Equal(t, 1, sum.States[deployer.WithCollector], "%+v", sum)
 			recs := d.Hosts()
 			require.Len(t, recs, 1)
+			if tc.refused {
+				assert.Equal(t, 1, sum.States[deployer.Failed], "%+v", sum)
+				require.NotNil(t, recs[0].Error)
+				assert.Equal(t, uint32(1638), recs[0].Error.Code, "ERROR_PRODUCT_VERSION: %+v", recs[0].Error)
+			} else {
+				assert.Equal(t, 1, sum.States[deployer.WithCollector], "%+v", sum)
+				require.NotNil(t, recs[0].Package)
+				assert.Equal(t, okVersion, recs[0].Package.ProductVersion)
+			}
 			assert.Equal(t, tc.skipped, recs[0].Skipped)
-			require.NotNil(t, recs[0].Package)
-			assert.Equal(t, okVersion, recs[0].Package.ProductVersion)
 			ran := false
 			for _, s := range h.Services() {
 				ran = ran || strings.HasPrefix(strings.ToLower(s.Name), "nxdeploy-")
@@ -109,7 +118,10 @@ func TestDeployerInstalledCheck(t *testing.T) {
 			}
 			v, ok := h.InstalledVersion(okProductCode)
 			assert.True(t, ok)
-			if tc.installs {
+			switch {
+			case tc.refused:
+				assert.Equal(t, tc.installed, v, "the newer version stays")
+			case tc.installs:
 				assert.Equal(t, okVersion, v, "the emulated installer recorded the package's version")
 			}
 			after, _ := h.Service("RemoteRegistry")

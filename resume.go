@@ -45,7 +45,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 	res := &InstallResult{DeploymentID: id}
 	finish := func(code uint32, logSum *msi.LogSummary, rs *RemoteService) (*InstallResult, error) {
 		res.Log = logSum
-		err := withRepro(c.judge(ctx, res, pkg, code, dir), pkg, "", opts.Properties)
+		err := withRepro(c.judge(ctx, res, pkg, code, dir), pkg, "", opts.Properties, false)
 		progress(InstallProgress{Phase: "cleanup"})
 		if rs != nil {
 			res.CleanupErr = rs.Remove(ctx)

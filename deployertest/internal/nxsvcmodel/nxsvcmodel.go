@@ -10,7 +10,12 @@
 // What it models of nxsvc: the job file's rules (package job decodes it as
 // nxsvc's parser does), the skip check (a job with SkipIfInstalled whose
 // product the registry lists in that version ends CodeAlreadyInstalled
-// without installing, and the version found goes to the result file), the
+// without installing, and the version found goes to the result file; an
+// older version makes the job a minor upgrade, REINSTALL=ALL
+// REINSTALLMODE=vomus added unless the job sets REINSTALL or REINSTALLMODE),
+// Windows Installer's refusal of a package whose ProductCode the registry
+// lists at another version without REINSTALL (1638, ERROR_PRODUCT_VERSION),
+// the
 // stop file (a file "stop" in the directory cancels as a stop request
 // does, for a program run as a task), the package's SHA-256 check, the package deleted
 // once installed, a package on a share the host cannot reach (1619),
@@ -32,6 +37,7 @@ import (
 	"errors"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,6 +80,44 @@ const errInstallPackageOpenFailed = 1619
 func (d dir) hasProduct(code string) bool {
 	_, ok := d.reg.HasProduct(strings.ToUpper(code))
 	return ok
+}
+
+// errProductVersion is Windows Installer's ERROR_PRODUCT_VERSION: another
+// version of the product is installed.
+const errProductVersion = 1638
+
+// otherVersion returns the version the registry lists of the package's
+// ProductCode when that is not the package's version (info nil or without
+// a ProductCode: none).
+func (d dir) otherVersion(info *msi.PackageInfo) (string, bool) {
+	if d.reg == nil || info == nil || info.ProductCode == "" {
+		return "", false
+	}
+	v, ok := d.reg.HasProduct(strings.ToUpper(info.ProductCode))
+	if !ok {
+		return "", false
+	}
+	have, hok := job.PackVersion(v)
+	want, wok := job.PackVersion(info.ProductVersion)
+	if hok && wok {
+		return v, have != want
+	}
+	return v, v != info.ProductVersion
+}
+
+// minorUpgrade is nxsvc's nxjob_minor_upgrade: a job with the skip check
+// whose product Windows Installer has at a version older than the
+// package's, and whose properties set neither REINSTALL nor REINSTALLMODE.
+func minorUpgrade(j job.Job, installed string) bool {
+	have, hok := job.PackVersion(installed)
+	want, wok := job.PackVersion(j.SkipIfInstalled)
+	return hok && wok && have < want && !hasProperty(j.Properties, "REINSTALL") && !hasProperty(j.Properties, "REINSTALLMODE")
+}
+
+// hasProperty reports whether props set name (case-sensitive, as Windows
+// Installer's property names are).
+func hasProperty(props []job.Property, name string) bool {
+	return slices.ContainsFunc(props, func(p job.Property) bool { return p.Name == name })
 }
 
 // errUnknownProduct is Windows Installer's ERROR_UNKNOWN_PRODUCT.
@@ -119,6 +163,9 @@ func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 	var (
 		msiexec []string
 		info    *msi.PackageInfo
+		// props are the properties Windows Installer gets: the job's, and
+		// the minor upgrade's when nxsvc adds them.
+		props = j.Properties
 	)
 	if j.Operation == job.Install {
 		pkg := j.Package
@@ -162,9 +209,28 @@ func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 				Error: "the package on the computer is not the one the Engine sent (SHA-256)"}.Encode())
 			return job.CodeBadPackage, true
 		}
+		if installed != "" && minorUpgrade(j, installed) {
+			props = append(slices.Clip(props), job.Property{Name: "REINSTALL", Value: "ALL"},
+				job.Property{Name: "REINSTALLMODE", Value: "vomus"})
+		}
 		msiexec = []string{"msiexec.exe", "/i", pkg, "/qn", "/norestart", "/l*v", logWin}
 		if p, ok := d.hostPath(j.Package); ok && d.reg != nil {
 			info, _ = msi.Inspect(p)
+		}
+		if v, ok := d.otherVersion(info); ok && !hasProperty(props, "REINSTALL") {
+			// Windows Installer refuses a second package of an installed
+			// ProductCode unless it is a minor upgrade (REINSTALL).
+			d.run.ReportRunning()
+			if lp, ok := d.hostPath(job.FileLog); ok {
+				_ = os.WriteFile(lp, []byte("=== Verbose logging started ===\r\n"+
+					"MSI (c) (1C:2C) [00:00:00:000]: Product: "+info.ProductName+" -- Another version of this product (installed: "+v+
+					") is already installed. Installation of this version cannot continue.\r\n"+
+					"MSI (c) (1C:2C) [00:00:00:000]: MainEngineThread is returning 1638\r\n"), 0o644)
+			}
+			if p, ok := d.hostPath(j.Package); ok {
+				_ = os.Remove(p)
+			}
+			return d.finish(j, errProductVersion, job.OutcomeDone, "")
 		}
 	} else {
 		if d.reg != nil && !d.hasProduct(j.ProductCode) {
@@ -194,7 +260,7 @@ func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 	code, _ := inner(sctx, &innerRun)
 	stop()
 	stopWatch()
-	d.dumpProperties(j)
+	d.dumpProperties(props)
 	if j.Operation == job.Install {
 		// Windows Installer keeps its own copy; nxsvc deletes the package.
 		if p, ok := d.hostPath(j.Package); ok {
@@ -351,9 +417,9 @@ func (d dir) readProgress() job.Progress {
 // dumpProperties appends Windows Installer's property dump to the log: the
 // job's properties, with the secret ones hidden as MsiHiddenProperties
 // hides them.
-func (d dir) dumpProperties(j job.Job) {
+func (d dir) dumpProperties(props []job.Property) {
 	lp, ok := d.hostPath(job.FileLog)
-	if !ok || len(j.Properties) == 0 {
+	if !ok || len(props) == 0 {
 		return
 	}
 	f, err := os.OpenFile(lp, os.O_WRONLY|os.O_APPEND, 0)
@@ -362,7 +428,7 @@ func (d dir) dumpProperties(j job.Job) {
 	}
 	defer f.Close()
 	var b strings.Builder
-	for _, p := range j.Properties {
+	for _, p := range props {
 		v := p.Value
 		if p.Secret {
 			v = "**********"

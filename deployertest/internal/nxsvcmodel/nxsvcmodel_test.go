@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nxdeploy/deployer/deployertest/internal/nxsvcmodel"
+	"github.com/nxdeploy/deployer/deployertest/internal/registry"
 	"github.com/nxdeploy/deployer/deployertest/internal/scm"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 )
@@ -23,12 +24,17 @@ type host struct {
 	admin string
 	s     *scm.Session
 	hSCM  scm.Handle
+	// pkg is the package deploy writes (nil: a placeholder).
+	pkg []byte
 }
 
-func newHost(t *testing.T, inst scm.InstallerOptions) *host {
+func newHost(t *testing.T, inst scm.InstallerOptions) *host { return newHostWith(t, inst, nil) }
+
+// newHostWith is newHost on a host whose registry is reg.
+func newHostWith(t *testing.T, inst scm.InstallerOptions, reg *registry.Registry) *host {
 	t.Helper()
 	admin := t.TempDir()
-	m := scm.New(scm.Options{AdminDir: admin, StartTimeout: 5 * time.Second, Program: nxsvcmodel.Program(scm.Installer(inst))})
+	m := scm.New(scm.Options{AdminDir: admin, StartTimeout: 5 * time.Second, Program: nxsvcmodel.ProgramWith(scm.Installer(inst), reg)})
 	t.Cleanup(func() { _ = m.Close() })
 	s := m.Open(scm.Caller{User: "Administrator", Admin: true})
 	t.Cleanup(func() { _ = s.Close() })
@@ -45,7 +51,11 @@ func (h *host) deploy(id string, j job.Job, binPath string) (scm.Handle, string)
 	dir := filepath.Join(h.admin, "nxdeploy", id)
 	require.NoError(h.t, os.MkdirAll(dir, 0o755))
 	require.NoError(h.t, os.WriteFile(filepath.Join(dir, "nxsvc.exe"), []byte("MZ"), 0o755))
-	require.NoError(h.t, os.WriteFile(filepath.Join(dir, "package.msi"), []byte("msi"), 0o644))
+	pkg := h.pkg
+	if pkg == nil {
+		pkg = []byte("msi")
+	}
+	require.NoError(h.t, os.WriteFile(filepath.Join(dir, "package.msi"), pkg, 0o644))
 	if j.ID != "" {
 		b, err := j.Encode()
 		require.NoError(h.t, err)
@@ -223,5 +233,68 @@ func TestModelStopFile(t *testing.T) {
 	assert.NotContains(t, string(b), "Progress 20/20", "the installer did not run to its end")
 	for _, f := range []string{job.FileJob, job.FileProgress, "package.msi"} {
 		assert.NoFileExists(t, filepath.Join(dir, f), "%s is removed", f)
+	}
+}
+
+// TestModelOtherVersion installs ok.msi (ProductCode okProduct, 1.2.3) on
+// a host whose registry lists okProduct at another version: as Windows
+// Installer, the model refuses it with 1638 unless the job's properties
+// carry REINSTALL, and as nxsvc, a job with the skip check meeting an older
+// version adds REINSTALL=ALL REINSTALLMODE=vomus itself.
+func TestModelOtherVersion(t *testing.T) {
+	const okProduct = "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}"
+	ok, err := os.ReadFile(filepath.Join("..", "..", "..", "msi", "testdata", "ok.msi"))
+	require.NoError(t, err)
+	reinstall := []job.Property{{Name: "REINSTALL", Value: "ALL"}, {Name: "REINSTALLMODE", Value: "vomus"}}
+	tests := []struct {
+		name      string
+		installed string
+		skip      bool
+		props     []job.Property
+		code      uint32
+		after     string // the version the registry lists afterwards
+		logged    bool   // the log's property dump shows the minor upgrade
+	}{
+		{"older, no skip record, no REINSTALL", "1.2.2", false, nil, 1638, "1.2.2", false},
+		{"older, the caller's REINSTALL", "1.2.2", false, reinstall, 0, "1.2.3", true},
+		{"older, the skip record: nxsvc adds REINSTALL", "1.2.2", true, nil, 0, "1.2.3", true},
+		{"older, the skip record and the caller's REINSTALLMODE only", "1.2.2", true,
+			[]job.Property{{Name: "REINSTALLMODE", Value: "vomus"}}, 1638, "1.2.2", false},
+		{"newer, the skip record: a downgrade, refused", "1.3.0", true, nil, 1638, "1.3.0", false},
+		{"absent", "", true, nil, 0, "1.2.3", false},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := registry.New()
+			if tc.installed != "" {
+				reg.AddProduct(registry.Product{Code: okProduct, Name: "NxTest", Version: tc.installed})
+			}
+			h := newHostWith(t, scm.InstallerOptions{}, reg)
+			id := "v" + string(rune('a'+i))
+			j := job.Job{ID: id, Operation: job.Install, Package: "package.msi", Properties: tc.props, Timeout: time.Minute}
+			if tc.skip {
+				j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.3"
+			}
+			h.pkg = ok
+			sh, dir := h.deploy(id, j, "")
+			st := h.wait(sh)
+			r := readResult(t, dir)
+			assert.Equal(t, tc.code, r.Code, "result %+v", r)
+			assert.Equal(t, tc.code, st.ServiceSpecificExitCode)
+			if tc.skip {
+				assert.Equal(t, tc.installed, r.Installed)
+			}
+			v, listed := reg.HasProduct(okProduct)
+			require.True(t, listed)
+			assert.Equal(t, tc.after, v)
+			log, err := os.ReadFile(filepath.Join(dir, job.FileLog))
+			require.NoError(t, err)
+			if tc.code == 1638 {
+				assert.Contains(t, string(log), "MainEngineThread is returning 1638")
+			}
+			assert.Equal(t, tc.logged, strings.Contains(string(log), "Property(S): REINSTALL = ALL\r\nProperty(S): REINSTALLMODE = vomus"),
+				"the minor upgrade's properties in the log:\n%s", log)
+			assert.NoFileExists(t, filepath.Join(dir, "package.msi"))
+		})
 	}
 }
