@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,7 +38,11 @@ func seedJobs() []job.Job {
 // expectedLine is the Windows Installer command line nxsvc must build for
 // j: REBOOT=ReallySuppress, NAME="value" with quotes doubled, and
 // MsiHiddenProperties naming the secret properties.
-func expectedLine(j job.Job) string {
+func expectedLine(j job.Job) string { return expectedLineUpgrade(j, false) }
+
+// expectedLineUpgrade is expectedLine with REINSTALL=ALL
+// REINSTALLMODE=vomus after the properties when upgrade.
+func expectedLineUpgrade(j job.Job, upgrade bool) string {
 	parts := []string{"REBOOT=ReallySuppress"}
 	var hidden []string
 	for _, p := range j.Properties {
@@ -45,6 +50,9 @@ func expectedLine(j job.Job) string {
 		if p.Secret {
 			hidden = append(hidden, p.Name)
 		}
+	}
+	if upgrade {
+		parts = append(parts, "REINSTALL=ALL", "REINSTALLMODE=vomus")
 	}
 	if len(hidden) > 0 {
 		parts = append(parts, `MsiHiddenProperties="`+strings.Join(hidden, ";")+`"`)
@@ -93,6 +101,17 @@ func agree(t *testing.T, b []byte) {
 		require.Equal(t, p.Secret, c.Properties[i].Secret)
 	}
 	require.Equal(t, expectedLine(g), str(c.CommandLine))
+	// nxjob_minor_upgrade against the rule it implements, for versions
+	// below, at and above the job's.
+	for _, installed := range []string{"0.0.0", "2.10.299", "2.10.300", "255.255.65535", "x"} {
+		have, hok := job.PackVersion(installed)
+		want, _ := job.PackVersion(g.SkipIfInstalled)
+		upgrade := g.Operation == job.Install && g.SkipIfInstalled != "" && hok && have < want &&
+			!slices.ContainsFunc(g.Properties, func(p job.Property) bool { return p.Name == "REINSTALL" || p.Name == "REINSTALLMODE" })
+		got, line := MinorUpgrade(b, utf16.Encode([]rune(installed)))
+		require.Equal(t, upgrade, got, "installed %s", installed)
+		require.Equal(t, expectedLineUpgrade(g, upgrade), str(line))
+	}
 }
 
 func TestParseAgreesWithDecode(t *testing.T) {
