@@ -80,7 +80,10 @@ func TestWineRemoteRegistry(t *testing.T) {
 	w := winelab.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, err := w.SC(ctx, "create", RemoteRegistryService, "binpath=", `C:\windows\system32\msiexec.exe /V`, "start=", "demand")
+	// The stand-in for Remote Registry must keep running once started: Wine's
+	// plugplay.exe does (msiexec /V, used before, exits when idle, and under
+	// load it had stopped before the "running" case looked at it).
+	_, err := w.SC(ctx, "create", RemoteRegistryService, "binpath=", `C:\windows\system32\plugplay.exe`, "start=", "demand")
 	require.NoError(t, err)
 	open := smb.PipeOpener(w.OpenPipe)
 	cfg := Config{ServiceTimeout: time.Minute}.withDefaults()
