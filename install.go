@@ -295,9 +295,6 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 			cerr = removeDeployment(cctx, c, id, nil)
 			cancel()
 		}
-		if cerr == nil && ctx.Err() != nil {
-			cerr = c.removeLateWrites(ctx, id)
-		}
 		if cerr != nil {
 			// This connection may be what failed (a dropped session): try
 			// once more over a fresh one before leaving anything behind.
@@ -402,31 +399,6 @@ func withRepro(err error, pkg Package, productCode string, props []msi.Property,
 		e.Repro = line
 	}
 	return err
-}
-
-// removeLateWrites removes deployment id again if it reappeared after a
-// cancelled run's cleanup: a request the cancellation abandoned (a CREATE or
-// WRITE of the upload) is still carried out by the host, and may land after
-// the cleanup removed the directory. It looks a few times, briefly.
-func (c *Conn) removeLateWrites(ctx context.Context, id string) error {
-	ctx, cancel := cleanupContext(ctx)
-	defer cancel()
-	for range 3 {
-		t := time.NewTimer(200 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		if _, err := c.admin.Lstat(ctx, c.shareDir(id)); err != nil {
-			return nil // gone (or unreadable: the cleanup said it was removed)
-		}
-		if err := removeDeployment(ctx, c, id, nil); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // cleanupContext returns ctx, or a short fresh context (keeping ctx's

@@ -52,7 +52,12 @@ func (sh *Share) Put(ctx context.Context, dst string, src io.ReaderAt, size int6
 // whether it was created; an existing directory is not an error. Errors
 // are *derrors.Error at the upload step.
 func (sh *Share) Mkdir(ctx context.Context, name string) (created bool, err error) {
-	rctx, cancel := sh.s.requestContext(ctx)
+	if err := ctx.Err(); err != nil {
+		return false, sh.s.wrap(derrors.StepUpload, err)
+	}
+	// Not abandoned when ctx ends (see openContext): the host would still
+	// create the directory, after a cancelled run's cleanup removed it.
+	rctx, cancel := sh.s.openContext(ctx)
 	defer cancel()
 	err = sh.fs.WithContext(rctx).Mkdir(name, 0o755)
 	if err == nil {
