@@ -6,11 +6,9 @@ package deployer
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"sort"
@@ -193,12 +191,12 @@ func inspectPackage(p Package) (PackageIdentity, error) {
 	if info.ProductCode == "" {
 		return PackageIdentity{}, fmt.Errorf("deployer: package %s: the MSI has no ProductCode property", p.Path)
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+	sum, err := packageSHA256(f, st.Size())
+	if err != nil {
 		return PackageIdentity{}, fmt.Errorf("deployer: package %s: %w", p.Path, err)
 	}
 	return PackageIdentity{ProductCode: info.ProductCode, ProductVersion: info.ProductVersion,
-		SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+		SHA256: hex.EncodeToString(sum)}, nil
 }
 
 // SkipReason says why a host given to Schedule (or Run) was not started.

@@ -459,11 +459,9 @@ func (c *Conn) stagePackage(ctx context.Context, pkg Package, dir string, fresh 
 		if _, err := msi.InspectReader(f, st.Size()); err != nil {
 			return nil, failed(err)
 		}
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(f, 0, st.Size())); err != nil {
+		if sum, err = packageSHA256(f, st.Size()); err != nil {
 			return nil, failed(err)
 		}
-		sum = h.Sum(nil)
 	}
 	err = c.writeFile(ctx, path.Join(dir, packageFile), fresh, f, st.Size(), smb.UploadOptions{
 		Progress: func(written, total int64) {
@@ -471,6 +469,16 @@ func (c *Conn) stagePackage(ctx context.Context, pkg Package, dir string, fresh 
 		},
 	})
 	return sum, err
+}
+
+// packageSHA256 is the SHA-256 of a package's size bytes: what the remote
+// service checks the received copy against, and part of its identity.
+func packageSHA256(r io.ReaderAt, size int64) ([]byte, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(r, 0, size)); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 // follow polls the service until it stops, reporting the progress file it
