@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nxdeploy/deployer/discovery"
@@ -80,12 +81,9 @@ func validSystemRoot(root string) bool {
 	return true
 }
 
-// systemRoot returns the configured system root, or asks sess for ADMIN$'s
-// path, or DefaultSystemRoot.
-func (c ConnectConfig) systemRoot(ctx context.Context, sess *smb.Session) string {
-	if c.SystemRoot != "" {
-		return strings.TrimRight(c.SystemRoot, `\`)
-	}
+// askSystemRoot asks sess for ADMIN$'s path, and returns DefaultSystemRoot
+// when the host does not answer with a drive path.
+func askSystemRoot(ctx context.Context, sess *smb.Session) string {
 	if p, err := sess.SharePath(ctx, "ADMIN$"); err == nil && validSystemRoot(p) {
 		if root := strings.TrimRight(p, `\`); len(root) > 2 {
 			return root
@@ -132,8 +130,11 @@ type Conn struct {
 	admin  *smb.Share
 	scm    *svcctl.Client
 	mgr    *svcctl.Manager // nil when the host refuses the service manager (ViaAuto, ViaTask)
-	root   string          // the Windows directory behind ADMIN$
 	closed bool
+	// root is the Windows directory behind ADMIN$, once known: configured,
+	// or asked of the host on first use (systemRoot).
+	rootMu sync.Mutex
+	root   string
 	// canCreate reports that mgr was opened with the right to create
 	// services; scmErr is why not, when it was refused.
 	canCreate bool
@@ -186,7 +187,9 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 		c.Close()
 		return nil, lapsFiltered(host, relabel(err, label))
 	}
-	c.root = cfg.systemRoot(ctx, sess)
+	if cfg.SystemRoot != "" {
+		c.root = strings.TrimRight(cfg.SystemRoot, `\`)
+	}
 	if err := c.openManagers(ctx); err != nil {
 		c.Close()
 		return nil, lapsFiltered(host, err)
@@ -227,17 +230,12 @@ func (c *Conn) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error
-	// The service manager's handle is released by closing its transport,
-	// and ADMIN$'s tree connect by the logoff: neither needs a request of
-	// its own.
+	// The logoff closes what the session holds on the host (the service
+	// manager's and the Task Scheduler's pipes, and with them their
+	// handles; ADMIN$'s tree connect): none needs a request of its own, so
+	// the session is closed first and the clients then only end locally.
 	if c.mgr != nil && c.scm == nil {
 		errs = append(errs, c.mgr.CloseContext(ctx))
-	}
-	if c.tasks != nil {
-		errs = append(errs, c.tasks.Close())
-	}
-	if c.scm != nil {
-		errs = append(errs, c.scm.Close())
 	}
 	if c.admin != nil && c.sess == nil {
 		errs = append(errs, c.admin.CloseContext(ctx))
@@ -245,21 +243,83 @@ func (c *Conn) Close() error {
 	if c.sess != nil {
 		errs = append(errs, c.sess.Close())
 	}
+	if c.tasks != nil {
+		errs = append(errs, c.tasks.Close())
+	}
+	if c.scm != nil {
+		errs = append(errs, c.scm.Close())
+	}
 	return errors.Join(errs...)
 }
 
-// shareDir is the deployment's directory relative to ADMIN$.
-func (c *Conn) shareDir(id string) string { return path.Join(c.cfg.prefix(), id) }
+// shareDir is the deployment's directory relative to ADMIN$: "<prefix>-<id>",
+// directly in the Windows directory, named as its service is. Creating it
+// is one request, and nothing shared by other deployments (such as a
+// common parent directory) has to be checked, created or removed.
+func (c *Conn) shareDir(id string) string { return c.cfg.prefix() + "-" + id }
 
-// windowsPath maps a path relative to ADMIN$ to the host's absolute path.
-func (c *Conn) windowsPath(rel string) string {
-	return c.root + `\` + strings.ReplaceAll(rel, "/", `\`)
+// legacyDir is where versions before 2026-12 put deployment id's directory:
+// ADMIN$\<prefix>\<id>. Sweep and cleanup still remove such directories.
+func (c *Conn) legacyDir(id string) string { return path.Join(c.cfg.prefix(), id) }
+
+// systemRootVar names the Windows directory in a service's command line:
+// the service manager expands it there (a service's ImagePath is
+// REG_EXPAND_SZ), so a deployment needs no request to learn the directory.
+const systemRootVar = "%SystemRoot%"
+
+// servicePath maps a path relative to ADMIN$ to the path a service's
+// command line gives: under the configured system root, or under
+// %SystemRoot%.
+func (c *Conn) servicePath(rel string) string {
+	root := systemRootVar
+	if c.cfg.SystemRoot != "" {
+		root = strings.TrimRight(c.cfg.SystemRoot, `\`)
+	}
+	return root + `\` + strings.ReplaceAll(rel, "/", `\`)
+}
+
+// windowsPath maps a path relative to ADMIN$ to the host's absolute path,
+// for a task's command (the Task Scheduler is not trusted to expand
+// %SystemRoot% everywhere): it asks the host for the system root on first
+// use.
+func (c *Conn) windowsPath(ctx context.Context, rel string) string {
+	return c.systemRoot(ctx) + `\` + strings.ReplaceAll(rel, "/", `\`)
+}
+
+// expandRoot replaces a leading %SystemRoot% of each of args (servicePath's)
+// with the host's system root.
+func (c *Conn) expandRoot(ctx context.Context, args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if len(a) >= len(systemRootVar) && strings.EqualFold(a[:len(systemRootVar)], systemRootVar) {
+			a = c.systemRoot(ctx) + a[len(systemRootVar):]
+		}
+		out[i] = a
+	}
+	return out
+}
+
+// systemRoot returns the Windows directory behind ADMIN$: the configured
+// one, or what the host said when first asked (srvsvc NetrShareGetInfo of
+// ADMIN$, within the session's request timeout), or DefaultSystemRoot.
+func (c *Conn) systemRoot(ctx context.Context) string {
+	c.rootMu.Lock()
+	defer c.rootMu.Unlock()
+	switch {
+	case c.root != "":
+	case c.sess == nil:
+		return DefaultSystemRoot
+	default:
+		c.root = askSystemRoot(ctx, c.sess)
+	}
+	return c.root
 }
 
 // SystemRoot returns the Windows directory behind the host's ADMIN$ (where
 // the deployer's files are, as the host sees them): ConnectConfig's, or
-// what the host said, or DefaultSystemRoot.
-func (c *Conn) SystemRoot() string { return c.root }
+// what the host says (asked on first use, within the session's request
+// timeout), or DefaultSystemRoot.
+func (c *Conn) SystemRoot() string { return c.systemRoot(context.Background()) }
 
 // serviceName is the service of deployment id.
 func (c *Conn) serviceName(id string) string { return c.cfg.prefix() + "-" + id }

@@ -350,8 +350,8 @@ func TestDeployResumes(t *testing.T) {
 	// before the service was created: our files are on it.
 	third := f.Hosts[2]
 	conn := connect(t, &emulated{Host: third.Host})
-	require.NoError(t, conn.AdminShare().MkdirAll(ctx, "nxdeploy/stale-run"))
-	_, err = conn.AdminShare().Upload(ctx, "nxdeploy/stale-run/package.msi", strings.NewReader("partial"), 7, smb.UploadOptions{})
+	require.NoError(t, conn.AdminShare().MkdirAll(ctx, "nxdeploy-stale-run"))
+	_, err = conn.AdminShare().Upload(ctx, "nxdeploy-stale-run/package.msi", strings.NewReader("partial"), 7, smb.UploadOptions{})
 	require.NoError(t, err)
 	require.NoError(t, conn.Close())
 	store, err = deployer.OpenFileStore(path)
@@ -381,7 +381,7 @@ func TestDeployResumes(t *testing.T) {
 	require.NotEmpty(t, evs)
 	assert.Equal(t, deployer.Installing, evs[0].From, "the first event starts from the state the store knew")
 	assert.Contains(t, evs[0].Message, "stale-run")
-	_, err = os.Stat(filepath.Join(third.AdminDir, "nxdeploy", "stale-run"))
+	_, err = os.Stat(filepath.Join(third.AdminDir, "nxdeploy-stale-run"))
 	assert.ErrorIs(t, err, os.ErrNotExist, "the leftover of the crashed run is removed")
 	assertFleetClean(t, f)
 	recs, err := store.Load(ctx)

@@ -62,7 +62,7 @@ func ExamplePushService() {
 		log.Fatal(err)
 	}
 	// Output:
-	// nxdeploy-example nxdeploy/example
+	// nxdeploy-example nxdeploy-example
 }
 
 func ExampleRunInstaller() {

@@ -1,6 +1,9 @@
 package deployer
 
-import "context"
+import (
+	"context"
+	"log/slog"
+)
 
 // PushService is RunInstaller's push step alone, for this package's tests:
 // it copies the remote service to ADMIN$\<prefix>\<id>\ (after refusing a
@@ -20,4 +23,11 @@ func PushService(ctx context.Context, c *Conn, spec ServiceSpec) (*RemoteService
 func WithSkipIfInstalled(opts InstallOptions, pkg PackageIdentity) InstallOptions {
 	opts.skipIfInstalled = &pkg
 	return opts
+}
+
+// CheckInstalledAsks runs a Deployer's installed check (installed.go) on c
+// for pkg and reports whether it left the check to the remote service
+// (Remote Registry disabled, or the registry unreadable).
+func CheckInstalledAsks(ctx context.Context, c *Conn, pkg PackageIdentity) bool {
+	return checkInstalled(ctx, c, pkg, slog.New(slog.DiscardHandler)).state == onHostAskService
 }

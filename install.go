@@ -64,6 +64,12 @@ type InstallOptions struct {
 	// PollInterval is the first interval between status queries; it backs
 	// off to 2 s. 0 means 250 ms.
 	PollInterval time.Duration
+	// ReadLogOnSuccess reads Windows Installer's log back after a
+	// successful installation too (InstallResult.Log). By default the host
+	// deletes the log of a success as soon as the installation ends (it
+	// records the non-secret property values), and only a failure's log is
+	// read, for its excerpt: six SMB requests fewer per host.
+	ReadLogOnSuccess bool
 
 	// skipIfInstalled, set by a Deployer whose installed check could not
 	// read the registry, is the package's identity: the remote service
@@ -281,13 +287,16 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 	var (
 		rs      *RemoteService
 		stopped bool // the service was seen stopped
+		// left are the files the stopped service left in its directory
+		// besides its program: the log and result of a failure.
+		left []string
 	)
 	defer func() {
 		progress(InstallProgress{Phase: "cleanup"})
 		var cerr error
 		switch {
 		case rs != nil && stopped:
-			cerr = c.removeRun(ctx, rs)
+			cerr = c.removeRun(ctx, rs, left)
 		case rs != nil:
 			cerr = rs.Remove(ctx)
 		default:
@@ -326,27 +335,38 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 
 	progress(InstallProgress{Phase: "start", Percent: -1})
 	spec := opts.Service
-	spec.DeploymentID, spec.Args = id, []string{c.windowsPath(dir)}
+	spec.DeploymentID, spec.Args = id, []string{c.servicePath(dir)}
 	dst := dirState{ready: true, fresh: fresh, taskLimit: timeout + cancelGrace + taskLimitMargin}
 	if rs, err = pushService(ctx, c, spec, dst); err != nil {
 		return res, err
 	}
 	progress(InstallProgress{Phase: "install", Percent: -1})
-	code, logSum, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
+	code, fromResult, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
 	stopped = err == nil
-	res.Log = logSum
 	if err != nil {
 		return res, err
 	}
+	if fromResult {
+		left = append(left, job.FileResult)
+	}
+	if !quietSuccess(j.Operation, code) || opts.ReadLogOnSuccess {
+		// A failure's log (or, when asked, a success's): the remote
+		// service leaves it only then.
+		res.Log = c.readLog(ctx, dir, progress)
+		left = append(left, job.FileLog, job.FileResult)
+	}
 	if j.SkipIfInstalled != "" {
-		// What the host had before: in the result file.
-		if r, ok := c.readResult(ctx, dir); ok {
-			res.InstalledBefore = r.Installed
-		}
 		if code == job.CodeAlreadyInstalled {
-			res.AlreadyInstalled = true
+			// The version the host has is the package's.
+			res.AlreadyInstalled, res.InstalledBefore = true, j.SkipIfInstalled
 			res.Exited, res.ExitCode, res.Outcome = true, 0, derrors.MSISuccess
 			return res, nil
+		}
+		// What the host had before, if anything: in the result file,
+		// which the remote service writes after a success only then.
+		if r, ok := c.readResult(ctx, dir); ok {
+			res.InstalledBefore = r.Installed
+			left = append(left, job.FileResult)
 		}
 	}
 	if productCode != "" && code == derrors.ErrorUnknownProduct {
@@ -355,6 +375,24 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		return res, nil
 	}
 	return res, withRepro(c.judge(ctx, res, pkg, code, dir), pkg, productCode, opts.Properties, upgraded)
+}
+
+// quietSuccess reports whether a job of operation op that ended with code
+// succeeded in a way the remote service leaves nothing for but its own
+// program (no log, no result; internal/remotesvc/job): Windows Installer's
+// 0, 3010 and 1641; for an install, the product already there
+// (job.CodeAlreadyInstalled); for a removal, the product already absent
+// (1605).
+func quietSuccess(op job.Operation, code uint32) bool {
+	switch code {
+	case 0, derrors.ErrorSuccessRebootRequired, derrors.ErrorSuccessRebootInitiated:
+		return true
+	case job.CodeAlreadyInstalled:
+		return op == job.Install
+	case derrors.ErrorUnknownProduct:
+		return op == job.Uninstall
+	}
+	return false
 }
 
 // reproLog is where the command of withRepro writes its verbose log: the
@@ -482,11 +520,11 @@ func packageSHA256(r io.ReaderAt, size int64) ([]byte, error) {
 }
 
 // follow polls the service until it stops, reporting the progress file it
-// keeps, then reads the installation's log and returns the job's exit code.
-// When the service's status cannot be read, the result file the remote
-// service writes is the fallback.
+// keeps, and returns the job's exit code. When the service's status cannot
+// be read, the result file the remote service writes is the fallback
+// (fromResult: the file is there, to be removed).
 func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interval, timeout time.Duration,
-	progress func(InstallProgress)) (uint32, *msi.LogSummary, error) {
+	progress func(InstallProgress)) (code uint32, fromResult bool, err error) {
 	if interval <= 0 {
 		interval = 250 * time.Millisecond
 	}
@@ -510,26 +548,25 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 		if err == nil {
 			fails = 0
 			if st.State == svcctl.Stopped {
-				code, err := c.exitCode(ctx, rs, st, dir)
-				return code, c.readLog(ctx, dir, progress), err
+				return c.exitCode(ctx, rs, st, dir)
 			}
 		} else {
 			if ctx.Err() != nil {
-				return 0, nil, derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
+				return 0, false, derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
 			}
 			lastErr, fails = atStep(c.label, derrors.StepQueryService, err), fails+1
 			if r, ok := c.readResult(ctx, dir); ok {
-				return r.Code, c.readLog(ctx, dir, progress), nil
+				return r.Code, true, nil
 			}
 			// A host that stopped answering (the query timed out, and the
 			// result file could not be read either) is not polled again:
 			// each further query would only wait out another timeout.
 			if fails >= 5 || derrors.Timeout(err) {
-				return 0, nil, lastErr
+				return 0, false, lastErr
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, nil, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
+			return 0, false, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
 				fmt.Errorf("the remote service did not finish within %v", timeout+cancelGrace))
 		}
 		report()
@@ -537,7 +574,7 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, nil, derrors.Wrap(c.label, derrors.StepMSIExec, ctx.Err())
+			return 0, false, derrors.Wrap(c.label, derrors.StepMSIExec, ctx.Err())
 		case <-t.C:
 		}
 		interval = min(2*interval, 2*time.Second)
@@ -560,21 +597,21 @@ func (c *Conn) readLog(ctx context.Context, dir string, progress func(InstallPro
 // exitCode reads the job's exit code from a stopped service's status: 0, or
 // ERROR_SERVICE_SPECIFIC_ERROR with the code as the service-specific exit
 // code. Any other Win32 exit code means the service itself failed, unless
-// its result file says how the job ended.
-func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status, dir string) (uint32, error) {
+// its result file says how the job ended (fromResult).
+func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status, dir string) (code uint32, fromResult bool, err error) {
 	switch st.Win32ExitCode {
 	case 0:
-		return 0, nil
+		return 0, false, nil
 	case derrors.ErrorServiceSpecificError:
-		return st.ServiceSpecificExitCode, nil
+		return st.ServiceSpecificExitCode, false, nil
 	}
 	if r, ok := c.readResult(ctx, dir); ok {
-		return r.Code, nil
+		return r.Code, true, nil
 	}
 	e := derrors.New(c.label, derrors.StepMSIExec, derrors.WindowsError,
 		fmt.Errorf("the remote service stopped with Win32 exit code %d", st.Win32ExitCode))
 	e.Code = derrors.Win32Code(st.Win32ExitCode)
-	return 0, e
+	return 0, false, e
 }
 
 // judge maps the job's exit code to the result and the Deployer documentation's error.

@@ -86,9 +86,10 @@ func (e *emulated) assertClean(t *testing.T) {
 	for _, name := range e.Tasks() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(name), "nxdeploy-"), "task %s left on the host", name)
 	}
-	entries, err := os.ReadDir(filepath.Join(e.AdminDir, "nxdeploy"))
-	if err == nil {
-		assert.Empty(t, entries, "files left in ADMIN$\\nxdeploy")
+	entries, err := os.ReadDir(e.AdminDir)
+	require.NoError(t, err)
+	for _, en := range entries {
+		assert.False(t, strings.HasPrefix(strings.ToLower(en.Name()), "nxdeploy"), "ADMIN$\\%s left on the host", en.Name())
 	}
 }
 
@@ -156,7 +157,11 @@ func TestRunInstallerOutcomes(t *testing.T) {
 					assert.NotEmpty(t, de.Detail, "the log excerpt is attached")
 				}
 			}
-			require.NotNil(t, res.Log, "the msiexec log was read back")
+			if c.kind == 0 {
+				assert.Nil(t, res.Log, "a success's log is not read back (the host deletes it)")
+			} else {
+				require.NotNil(t, res.Log, "a failure's log is read back")
+			}
 			e.assertClean(t)
 		})
 	}
@@ -283,7 +288,7 @@ func TestPushServiceReuseAndSweep(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, rs.Reused)
 	assert.Equal(t, "nxdeploy-run-1", rs.Name)
-	assert.FileExists(t, filepath.Join(e.AdminDir, "nxdeploy", "run-1", "nxsvc.exe"))
+	assert.FileExists(t, filepath.Join(e.AdminDir, "nxdeploy-run-1", "nxsvc.exe"))
 
 	// The same deployment again: our service is found, stopped and reused.
 	again, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "run-1"})
@@ -362,11 +367,7 @@ func TestRunInstallerConnectionDroppedMidUpload(t *testing.T) {
 	assert.Equal(t, e.Name, de.Host)
 	require.NotNil(t, res)
 	assert.NoError(t, res.CleanupErr)
-	e.assertClean(t)
-	entries, err := os.ReadDir(filepath.Join(e.AdminDir, "nxdeploy"))
-	if err == nil {
-		assert.Empty(t, entries, "no partial upload is left")
-	}
+	e.assertClean(t) // no partial upload is left
 }
 
 func TestRunInstallerServiceMarkedForDelete(t *testing.T) {
@@ -420,7 +421,7 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, second.Reused)
 	assert.NotEqual(t, first.SHA256, second.SHA256)
-	onHost, err := os.ReadFile(filepath.Join(e.AdminDir, "nxdeploy", "swap", "nxsvc.exe"))
+	onHost, err := os.ReadFile(filepath.Join(e.AdminDir, "nxdeploy-swap", "nxsvc.exe"))
 	require.NoError(t, err)
 	assert.Equal(t, other, onHost, "the host runs the new binary")
 	// It was started again: with no job it reports a bad job and stops.
@@ -433,8 +434,9 @@ func TestPushServiceReplacesADifferentBinary(t *testing.T) {
 }
 
 // TestRunInstallerOnAnotherSystemRoot deploys to a host whose Windows
-// directory is D:\WINNT (and which has no C:\Windows): Connect asks srvsvc
-// where ADMIN$ is, and the service's binary path and the job's paths follow.
+// directory is D:\WINNT (and which has no C:\Windows): the service's
+// binary path names it %SystemRoot%, which the host's service manager
+// expands, and SystemRoot asks srvsvc where ADMIN$ is.
 func TestRunInstallerOnAnotherSystemRoot(t *testing.T) {
 	e := startEmulated(t, hostOpts{win: []deployertest.Option{deployertest.WithSystemRoot(`D:\WINNT`)},
 		installer: deployertest.Installer{Outcomes: []uint32{0}}})
@@ -446,9 +448,10 @@ func TestRunInstallerOnAnotherSystemRoot(t *testing.T) {
 
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "sysroot"})
 	require.NoError(t, err)
-	assert.True(t, strings.HasPrefix(rs.BinaryPath, `D:\WINNT\nxdeploy\sysroot\`), rs.BinaryPath)
+	assert.Equal(t, `%SystemRoot%\nxdeploy-sysroot\nxsvc.exe`, rs.BinaryPath)
 	require.NoError(t, rs.Remove(ctx))
 
+	// The remote service finds its directory under D:\WINNT.
 	res, err := deployer.RunInstaller(ctx, conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, uint32(0), res.ExitCode)

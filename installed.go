@@ -1,12 +1,15 @@
 package deployer
 
-// installed.go: what the host already has of the package's product. When
-// the Remote Registry service already runs (one status query through the
-// connection's service manager), the product's Uninstall key is read over
-// \pipe\winreg before anything is pushed. Otherwise the remote service
-// asks Windows Installer itself before installing (the job's
-// SkipIfInstalled): the package is pushed, but Remote Registry is neither
-// enabled nor started. Either way the same version makes the host With
+// installed.go: what the host already has of the package's product. The
+// product's Uninstall key is read over \pipe\winreg before anything is
+// pushed when the host serves that pipe: when Remote Registry runs, or, on
+// Windows 8 and later, when its startup type lets the pipe's open start it
+// (its trigger start, as for Windows' own remote administration tools). A
+// host where it is disabled (the default of Windows 10 and 11) refuses the
+// open, one SMB request; then, as on any failure to read the key, the
+// remote service asks Windows Installer itself before installing (the
+// job's SkipIfInstalled): the package is pushed, but Remote Registry is
+// neither enabled nor started. Either way the same version makes the host With
 // Collector without installing, an older one makes the installation an
 // upgrade, a newer one is installed as asked. The upgrade is a minor
 // upgrade (REINSTALL=ALL REINSTALLMODE=vomus, added by the Engine or by the
@@ -20,7 +23,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/nxdeploy/deployer/svcctl"
 	"github.com/nxdeploy/deployer/winreg"
 )
 
@@ -28,7 +30,8 @@ import (
 type onHost int
 
 const (
-	// The zero value: the registry could not be read, or the check is off.
+	// The zero value: the check is off (the package has no ProductCode or
+	// no Windows Installer version).
 	_ onHost = iota
 	// onHostAbsent: the product is not installed.
 	onHostAbsent
@@ -38,8 +41,9 @@ const (
 	onHostOlder
 	// onHostNewer: a newer version is installed.
 	onHostNewer
-	// onHostAskService: Remote Registry does not run; the remote service
-	// checks the product before installing.
+	// onHostAskService: the registry could not be read (Remote Registry
+	// disabled, the account refused, ...); the remote service checks the
+	// product before installing.
 	onHostAskService
 )
 
@@ -60,9 +64,9 @@ type installedCheck struct {
 }
 
 // checkInstalled reads the package's product from the host's registry.
-// When the registry cannot be read (Remote Registry disabled by policy,
-// the account refused, a host without the pipe), it says so in a debug log
-// and returns onHostUnknown: the installation proceeds as without the check.
+// When the registry cannot be read (Remote Registry disabled, the account
+// refused, a host without the pipe, a key that cannot be read), it says so
+// in a debug log and returns onHostAskService: the remote service checks.
 func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *slog.Logger) installedCheck {
 	if pkg.ProductCode == "" {
 		return installedCheck{}
@@ -73,28 +77,26 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 			"host", c.label, "version", pkg.ProductVersion)
 		return installedCheck{}
 	}
-	if !remoteRegistryRunning(ctx, c) {
-		// Starting Remote Registry (enable, start, stop, disable) costs
-		// more than the remote service's own check.
+	ask := func(what string, err error) installedCheck {
+		logger.Debug("the registry "+what+"; the remote service checks the product before installing",
+			"host", c.label, "err", err.Error())
 		return installedCheck{state: onHostAskService}
 	}
+	// Remote Registry is left as it is (not enabled or started): when it
+	// neither runs nor can be trigger-started, the pipe's open fails.
 	reg, err := winreg.Open(ctx, c.label, c.Session().Pipes(), winreg.Config{Logger: logger, LeaveService: true})
 	if err != nil {
-		logger.Debug("installed check skipped: the registry cannot be read; installing as without it",
-			"host", c.label, "err", err.Error())
-		return installedCheck{}
+		return ask("cannot be read", err)
 	}
 	p, err := reg.Product(ctx, pkg.ProductCode)
 	if cerr := reg.Close(); cerr != nil {
-		logger.Debug("the Remote Registry service was not put back as it was", "host", c.label, "err", cerr.Error())
+		logger.Debug("the registry's pipe did not close", "host", c.label, "err", cerr.Error())
 	}
 	switch {
 	case errors.Is(err, winreg.ErrNotInstalled):
 		return installedCheck{state: onHostAbsent}
 	case err != nil:
-		logger.Debug("installed check skipped: the product's key cannot be read; installing as without it",
-			"host", c.label, "err", err.Error())
-		return installedCheck{}
+		return ask("has no readable key for the product", err)
 	}
 	out := installedCheck{name: p.DisplayName, version: p.DisplayVersion}
 	if out.version == "" && !p.Version.IsZero() {
@@ -103,22 +105,6 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 	out.state = compareVersions(p.Version, want)
 	out.minorUpgrade = !p.Version.IsZero() && p.Version.Compare(want) < 0
 	return out
-}
-
-// remoteRegistryRunning reports whether the host's Remote Registry service
-// runs, asked through the connection's service manager; false when there
-// is none (a Task Scheduler connection) or it cannot say.
-func remoteRegistryRunning(ctx context.Context, c *Conn) bool {
-	if c.mgr == nil {
-		return false
-	}
-	svc, err := c.mgr.OpenService(ctx, winreg.RemoteRegistryService, svcctl.ServiceQueryStatus)
-	if err != nil {
-		return false
-	}
-	st, err := svc.QueryStatus(ctx)
-	_ = svc.CloseContext(ctx)
-	return err == nil && st.State == svcctl.Running
 }
 
 // serviceCheck is what the remote service found of the product before the

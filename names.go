@@ -41,7 +41,7 @@ func (e *NameError) Unwrap() error { return ErrInvalidName }
 const MaxDeploymentIDLen = 40
 
 // ValidateDeploymentID reports whether id can name a deployment on a host:
-// the service "<prefix>-<id>" and the directory ADMIN$\<prefix>\<id>. It
+// the service "<prefix>-<id>" and the directory ADMIN$\<prefix>-<id>. It
 // accepts 1 to 40 ASCII letters, digits, '-', '_' and '.', starting with a
 // letter or a digit and not ending with '.' (Windows drops a trailing dot,
 // so "run." would be the directory "run"); it refuses the names Windows

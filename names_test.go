@@ -162,7 +162,9 @@ func TestSweepTouchesOnlyOurDeployments(t *testing.T) {
 	rs, err := deployer.PushService(ctx, conn, deployer.ServiceSpec{DeploymentID: "run-1"})
 	require.NoError(t, err)
 	require.NoError(t, rs.Close())
+	// run-2 as versions before 2026-12 left it, run-3 as this one does.
 	require.NoError(t, os.MkdirAll(filepath.Join(e.AdminDir, "nxdeploy", "run-2"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(e.AdminDir, "nxdeploy-run-3"), 0o755))
 
 	left, err := deployer.Sweep(ctx, conn, func(id string) bool { return id == "other1" })
 	require.NoError(t, err)
@@ -170,11 +172,12 @@ func TestSweepTouchesOnlyOurDeployments(t *testing.T) {
 	for _, l := range left {
 		ids = append(ids, l.DeploymentID)
 	}
-	assert.ElementsMatch(t, []string{"run-1", "run-2"}, ids)
+	assert.ElementsMatch(t, []string{"run-1", "run-2", "run-3"}, ids)
 	assertWindowsIntact(t, e)
 	assertNoServiceOf(t, e, "nxdeploy-run-1")
-	assert.NoDirExists(t, filepath.Join(e.AdminDir, "nxdeploy", "run-1"))
+	assert.NoDirExists(t, filepath.Join(e.AdminDir, "nxdeploy-run-1"))
 	assert.NoDirExists(t, filepath.Join(e.AdminDir, "nxdeploy", "run-2"))
+	assert.NoDirExists(t, filepath.Join(e.AdminDir, "nxdeploy-run-3"))
 
 	// A deployment named like a foreign service ("nxdeploy-agent") neither
 	// reuses nor removes it.
@@ -190,9 +193,9 @@ func TestSweepTouchesOnlyOurDeployments(t *testing.T) {
 
 // TestCleanupStaysInsideTheDeploymentDirectory: links inside a deployment
 // directory (junctions and symbolic links on Windows, reported as reparse
-// points) are removed themselves, never followed; a prefix directory that
-// is itself a link is refused; a tree deeper or larger than a deployment's
-// is refused whole.
+// points) are removed themselves, never followed; older versions' prefix
+// directory that is itself a link is refused; a tree deeper or larger than
+// a deployment's is refused whole.
 func TestCleanupStaysInsideTheDeploymentDirectory(t *testing.T) {
 	t.Run("links inside", func(t *testing.T) {
 		e := startEmulated(t, hostOpts{services: foreignServices})
@@ -225,9 +228,11 @@ func TestCleanupStaysInsideTheDeploymentDirectory(t *testing.T) {
 		require.NoError(t, err)
 		defer conn.Close()
 		_, err = deployer.Sweep(ctx, conn, nil)
-		assert.Error(t, err, "a prefix directory that is a link is refused")
+		assert.ErrorIs(t, err, deployer.ErrPrefixIsLink, "an older versions' prefix directory that is a link is refused")
+		// A deployment does not go through it: its directory is
+		// ADMIN$\nxlinked-abc123.
 		_, err = deployer.RunInstaller(ctx, conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{DeploymentID: "abc123"})
-		assert.Error(t, err)
+		assert.NoError(t, err)
 		assert.FileExists(t, victim)
 		assertWindowsIntact(t, e)
 		entries, err := os.ReadDir(filepath.Join(e.AdminDir, "System32"))
@@ -237,6 +242,24 @@ func TestCleanupStaysInsideTheDeploymentDirectory(t *testing.T) {
 			names = append(names, en.Name())
 		}
 		assert.ElementsMatch(t, []string{"kernel32.dll", "drivers", "abc123"}, names, "nothing was written through the link")
+		assert.NoDirExists(t, filepath.Join(e.AdminDir, "nxlinked-abc123"))
+	})
+	t.Run("deployment directory is a link", func(t *testing.T) {
+		e := startEmulated(t, hostOpts{services: foreignServices})
+		plantWindows(t, e)
+		require.NoError(t, os.Symlink("System32", filepath.Join(e.AdminDir, "nxdeploy-planted1")))
+		conn := connect(t, e)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := deployer.RunInstaller(ctx, conn, deployer.Package{Path: testPackage}, deployer.InstallOptions{DeploymentID: "planted1"})
+		assert.ErrorIs(t, err, derrors.ReasonUnsafeDirectory)
+		assertWindowsIntact(t, e)
+		assert.NoFileExists(t, filepath.Join(e.AdminDir, "System32", "job"), "nothing was written through the link")
+		assert.NoFileExists(t, filepath.Join(e.AdminDir, "System32", "package.msi"), "nothing was written through the link")
+		// The link itself is removed, never what it points to.
+		_, err = os.Lstat(filepath.Join(e.AdminDir, "nxdeploy-planted1"))
+		assert.ErrorIs(t, err, os.ErrNotExist)
+		assertNoServiceOf(t, e, "nxdeploy-planted1")
 	})
 	t.Run("too deep or too large", func(t *testing.T) {
 		e := startEmulated(t, hostOpts{services: foreignServices})
@@ -264,12 +287,12 @@ func TestCleanupStaysInsideTheDeploymentDirectory(t *testing.T) {
 	})
 }
 
-// TestPrefixDirectoryRemovedWhenEmpty: no run leaves an empty
-// ADMIN$\nxdeploy behind, and removing it is safe against another run on
-// the same host creating its deployment directory at the same moment: two
-// deployments, one finishing while the other starts, many times over, all
-// succeed.
-func TestPrefixDirectoryRemovedWhenEmpty(t *testing.T) {
+// TestDeploymentsShareNoDirectory: a deployment's directory is
+// ADMIN$\nxdeploy-<id>, nothing shared with other deployments: no run
+// creates ADMIN$\nxdeploy (Sweep removes an empty one older versions
+// left), and two deployments, one finishing while the other starts, many
+// times over, all succeed.
+func TestDeploymentsShareNoDirectory(t *testing.T) {
 	e := startEmulated(t, hostOpts{installer: deployertest.Installer{Duration: 50 * time.Millisecond}})
 	first, second := connect(t, e), connect(t, e)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -282,9 +305,13 @@ func TestPrefixDirectoryRemovedWhenEmpty(t *testing.T) {
 	assert.Empty(t, left)
 	assert.NoDirExists(t, prefixDir, "Sweep removes an empty ADMIN$\\nxdeploy an older version left")
 
-	_, err = deployer.RunInstaller(ctx, first, deployer.Package{Path: testPackage}, deployer.InstallOptions{})
+	_, err = deployer.RunInstaller(ctx, first, deployer.Package{Path: testPackage}, deployer.InstallOptions{
+		Progress: func(p deployer.InstallProgress) {
+			if p.Phase == "install" {
+				assert.NoDirExists(t, prefixDir, "a deployment needs no ADMIN$\\nxdeploy")
+			}
+		}})
 	require.NoError(t, err)
-	assert.NoDirExists(t, prefixDir, "an empty ADMIN$\\nxdeploy is removed")
 
 	for i := range 12 {
 		delay := time.Duration(i%4) * 3 * time.Millisecond

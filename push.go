@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strings"
 	"time"
 	"unicode/utf16"
 
@@ -24,7 +23,7 @@ import (
 // (InstallOptions.Service): the deployer's own, or a code-signed copy.
 type ServiceSpec struct {
 	// DeploymentID names this deployment on the host: the service is
-	// "<prefix>-<id>" and its files live in ADMIN$\<prefix>\<id>\. See
+	// "<prefix>-<id>" and its files live in ADMIN$\<prefix>-<id>\. See
 	// ValidateDeploymentID for what is accepted; "" means a fresh random id.
 	DeploymentID string
 	// Binary is the service executable to push. Nil means the deployer's own
@@ -128,7 +127,7 @@ func pushService(ctx context.Context, c *Conn, spec ServiceSpec, dir dirState) (
 		SHA256:       hex.EncodeToString(sum[:]),
 	}
 	exe := path.Join(rs.Dir, serviceExe)
-	rs.BinaryPath, err = msi.JoinCommandLine(append([]string{c.windowsPath(exe)}, spec.Args...))
+	rs.BinaryPath, err = msi.JoinCommandLine(append([]string{c.servicePath(exe)}, spec.Args...))
 	if err != nil {
 		return nil, invalidInput(c.label, derrors.StepCreateService, err)
 	}
@@ -252,33 +251,14 @@ func serviceNameTaken(host, name string) *derrors.Error {
 	return e
 }
 
-// makeDeploymentDir creates ADMIN$\<prefix>\<id>, after checking that the
-// prefix directory, when it exists, is a real directory (not a junction or
-// link that would put our files anywhere). fresh reports that this call
-// created the deployment directory (so it is a real, empty directory);
-// one that existed is checked not to be a link either.
+// makeDeploymentDir creates ADMIN$\<prefix>-<id>. fresh reports that this
+// call created it (so it is a real, empty directory); one that existed is
+// checked not to be a junction, a link or a file, which could put our
+// files anywhere.
 func (c *Conn) makeDeploymentDir(ctx context.Context, id string) (fresh bool, err error) {
-	exists, err := c.prefixDirUsable(ctx, derrors.StepUpload)
-	if err != nil {
-		return false, err
-	}
 	dir := c.shareDir(id)
-	if !exists {
-		_, err = c.admin.Mkdir(ctx, c.cfg.prefix())
-	}
-	if err == nil {
-		fresh, err = c.admin.Mkdir(ctx, dir)
-	}
-	if err != nil {
-		// Another run removed the prefix directory as it was empty, or
-		// made it at the same moment: MkdirAll retries that.
-		if err = c.admin.MkdirAll(ctx, dir); err != nil {
-			return false, err
-		}
-		fresh = false
-	}
-	if fresh {
-		return true, nil
+	if fresh, err = c.admin.Mkdir(ctx, dir); err != nil || fresh {
+		return fresh, err
 	}
 	fi, err := c.admin.Lstat(ctx, dir)
 	if err != nil {
@@ -286,7 +266,7 @@ func (c *Conn) makeDeploymentDir(ctx context.Context, id string) (fresh bool, er
 	}
 	if fi.IsReparsePoint() || !fi.IsDir() {
 		e := derrors.New(c.label, derrors.StepUpload, derrors.WindowsError,
-			fmt.Errorf("deployer: ADMIN$\\%s is a junction, a link or a file", strings.ReplaceAll(dir, "/", `\`)))
+			fmt.Errorf("deployer: ADMIN$\\%s is a junction, a link or a file", dir))
 		e.Reason = derrors.ReasonUnsafeDirectory
 		return false, e
 	}
@@ -348,18 +328,23 @@ func (c *Conn) sameFile(ctx context.Context, rel string, content []byte) (bool, 
 }
 
 // detectArch tells the host's architecture from its Windows directory:
-// SysArm32 exists only on ARM64 Windows, SysWOW64 on 64-bit Windows.
+// SysWOW64 exists only on 64-bit Windows, and SysArm32 only on ARM64
+// Windows among those. Each is one srvsvc request (Session.Exists) where
+// the host answers srvsvc, a stat over ADMIN$ otherwise.
 func detectArch(ctx context.Context, c *Conn) (string, error) {
-	for _, probe := range []struct{ dir, arch string }{{"SysArm32", "arm64"}, {"SysWOW64", "amd64"}} {
-		ok, err := c.exists(ctx, probe.dir)
+	for _, probe := range []struct{ dir, without string }{{"SysWOW64", "386"}, {"SysArm32", "amd64"}} {
+		ok, err := c.sess.Exists(ctx, "ADMIN$", probe.dir)
+		if err != nil {
+			ok, err = c.exists(ctx, probe.dir)
+		}
 		if err != nil {
 			return "", derrors.Wrap(c.label, derrors.StepUpload, err)
 		}
-		if ok {
-			return probe.arch, nil
+		if !ok {
+			return probe.without, nil
 		}
 	}
-	return "386", nil
+	return "arm64", nil
 }
 
 // Status queries the service's status.

@@ -153,36 +153,47 @@ func (c *Conn) writeFile(ctx context.Context, rel string, fresh bool, src io.Rea
 	return err
 }
 
-// runFiles are the files a finished run leaves in its directory (the
-// service deletes the job, the package and the progress file itself).
-var runFiles = []string{serviceExe, job.FileLog, job.FileResult}
-
-// removeRun removes a run whose service has stopped: the service, its
-// known files and its directory, in as few requests as that takes. Where
-// that is not enough (a file it does not know, a service that is still
-// there), removeDeployment removes everything.
-func (c *Conn) removeRun(ctx context.Context, rs *RemoteService) error {
+// removeRun removes a run whose service has stopped, in as few requests as
+// that takes: its program, the files it left (left: the log and result of
+// a failure; the remote service deletes the job, the package and the
+// progress file itself, and everything after a success) and its directory
+// first, then the service (or task). In that order, a cleanup cut short
+// leaves the stopped service, which still says how the run ended
+// (settleDeployment), never a service without its record. Where that is
+// not enough (a file it does not know, a service still there),
+// removeDeployment removes everything.
+func (c *Conn) removeRun(ctx context.Context, rs *RemoteService, left []string) error {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
+	fallback := func() error {
+		err := removeDeployment(ctx, c, rs.DeploymentID, rs.svc)
+		rs.svc = nil // removeDeployment closed it
+		return err
+	}
+	files := append([]string{serviceExe}, left...)
+	for i, f := range files {
+		if slices.Contains(files[:i], f) {
+			continue
+		}
+		if err := c.admin.Remove(ctx, path.Join(rs.Dir, f)); err != nil {
+			return fallback()
+		}
+	}
+	if err := c.admin.Remove(ctx, rs.Dir); err != nil {
+		return fallback()
+	}
 	if rs.task {
 		if err := c.tasks.Delete(ctx, rs.Name); err != nil {
 			return removeDeployment(ctx, c, rs.DeploymentID, nil)
 		}
-	} else if err := rs.svc.Delete(ctx); err != nil {
-		return removeDeployment(ctx, c, rs.DeploymentID, rs.svc)
+		return nil
+	}
+	if err := rs.svc.Delete(ctx); err != nil {
+		return fallback()
 	}
 	if err := rs.CloseContext(ctx); err != nil {
 		return removeDeployment(ctx, c, rs.DeploymentID, nil)
 	}
-	for _, f := range runFiles {
-		if err := c.admin.Remove(ctx, path.Join(rs.Dir, f)); err != nil {
-			return removeDeployment(ctx, c, rs.DeploymentID, nil)
-		}
-	}
-	if err := c.admin.Remove(ctx, rs.Dir); err != nil {
-		return removeDeployment(ctx, c, rs.DeploymentID, nil)
-	}
-	c.removePrefixDirIfEmpty(ctx)
 	return nil
 }
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	derrors "github.com/nxdeploy/deployer/errors"
-	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 	"github.com/nxdeploy/deployer/svcctl"
 )
 
@@ -43,12 +43,19 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 		progress = func(InstallProgress) {}
 	}
 	res := &InstallResult{DeploymentID: id}
-	finish := func(code uint32, logSum *msi.LogSummary, rs *RemoteService) (*InstallResult, error) {
-		res.Log = logSum
+	finish := func(code uint32, fromResult bool, rs *RemoteService) (*InstallResult, error) {
+		var left []string
+		if fromResult {
+			left = append(left, job.FileResult)
+		}
+		if !quietSuccess(job.Install, code) || opts.ReadLogOnSuccess {
+			res.Log = c.readLog(ctx, dir, progress)
+			left = append(left, job.FileLog, job.FileResult)
+		}
 		err := withRepro(c.judge(ctx, res, pkg, code, dir), pkg, "", opts.Properties, false)
 		progress(InstallProgress{Phase: "cleanup"})
 		if rs != nil {
-			res.CleanupErr = rs.Remove(ctx)
+			res.CleanupErr = c.removeRun(ctx, rs, left)
 		} else {
 			res.CleanupErr = removeDeployment(ctx, c, id, nil)
 		}
@@ -57,7 +64,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 	}
 
 	if r, ok := c.readResult(ctx, dir); ok {
-		return finish(r.Code, c.readLog(ctx, dir, progress), nil)
+		return finish(r.Code, true, nil)
 	}
 	name := c.serviceName(id)
 	rs := &RemoteService{conn: c, task: c.ViaTask(), Name: name, DeploymentID: id, Dir: dir}
@@ -94,7 +101,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 		if st.Win32ExitCode == errServiceNeverStarted {
 			return nil, rs.Remove(ctx)
 		}
-		code, err := c.exitCode(ctx, rs, st, dir)
+		code, fromResult, err := c.exitCode(ctx, rs, st, dir)
 		if err != nil {
 			// The service failed on its own: its result is that failure.
 			progress(InstallProgress{Phase: "cleanup"})
@@ -102,7 +109,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 			res.Duration = time.Since(started)
 			return res, err
 		}
-		return finish(code, c.readLog(ctx, dir, progress), rs)
+		return finish(code, fromResult, rs)
 	}
 	// Still installing: follow it to its end, as RunInstaller would have.
 	progress(InstallProgress{Phase: "install"})
@@ -110,15 +117,14 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 	if timeout <= 0 {
 		timeout = DefaultInstallTimeout
 	}
-	code, logSum, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
+	code, fromResult, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
 	if err != nil {
-		res.Log = logSum
 		progress(InstallProgress{Phase: "cleanup"})
 		res.CleanupErr = rs.Remove(ctx)
 		res.Duration = time.Since(started)
 		return res, err
 	}
-	return finish(code, logSum, rs)
+	return finish(code, fromResult, rs)
 }
 
 // errServiceNeverStarted is ERROR_SERVICE_NEVER_STARTED, the exit code of a

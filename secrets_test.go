@@ -102,7 +102,7 @@ func TestPropertyValuesNeverLeave(t *testing.T) {
 			Progress: func(p deployer.InstallProgress) {
 				actions = append(actions, p.Action)
 				if p.Phase == "cleanup" && rawLog == nil {
-					matches, _ := filepath.Glob(filepath.Join(e.AdminDir, "nxdeploy", "*", "install.log"))
+					matches, _ := filepath.Glob(filepath.Join(e.AdminDir, "nxdeploy-*", "install.log"))
 					if len(matches) == 1 {
 						rawLog, _ = os.ReadFile(matches[0])
 					}

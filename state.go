@@ -361,7 +361,7 @@ type HostRecord struct {
 	// NextAttempt is when a Retrying host is due.
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	// DeploymentID names the deployment of the attempt under way (its
-	// service is "<prefix>-<id>", its directory ADMIN$\<prefix>\<id>). It is
+	// service is "<prefix>-<id>", its directory ADMIN$\<prefix>-<id>). It is
 	// recorded before anything is created on the host, so a restarted
 	// Engine can read what that deployment did and clean it up.
 	DeploymentID string `json:"deployment_id,omitempty"`

@@ -108,12 +108,15 @@ func (c *Conn) ownsService(ctx context.Context, svc *svcctl.Service, id string) 
 		// long): a larger configuration is refused (insufficient buffer)
 		// or does not decode (bad stub data). Then the service is ours
 		// when our program is in the deployment's directory.
-		return c.exists(ctx, path.Join(c.shareDir(id), serviceExe))
+		if ok, err := c.exists(ctx, path.Join(c.shareDir(id), serviceExe)); ok || err != nil {
+			return ok, err
+		}
+		return c.exists(ctx, path.Join(c.legacyDir(id), serviceExe))
 	}
 	if err != nil {
 		return false, err
 	}
-	return c.ownsBinaryPath(cfg.BinaryPath, id), nil
+	return c.ownsBinaryPath(ctx, cfg.BinaryPath, id), nil
 }
 
 // Win32 codes of a service configuration too large to read.
@@ -123,29 +126,52 @@ const (
 )
 
 // ownsBinaryPath reports whether a service's command line starts our
-// service program in deployment id's directory, under the system root or
-// %SystemRoot%.
-func (c *Conn) ownsBinaryPath(binaryPath, id string) bool {
+// service program in deployment id's directory (or where older versions
+// put it), under the system root or %SystemRoot%.
+func (c *Conn) ownsBinaryPath(ctx context.Context, binaryPath, id string) bool {
 	argv := msi.SplitCommandLine(binaryPath)
 	if len(argv) == 0 {
 		return false
 	}
-	want := `\` + c.cfg.prefix() + `\` + id + `\` + serviceExe
 	exe := argv[0]
-	if len(exe) <= len(want) || !strings.EqualFold(exe[len(exe)-len(want):], want) {
-		return false
+	for _, dir := range []string{c.shareDir(id), c.legacyDir(id)} {
+		want := `\` + strings.ReplaceAll(dir, "/", `\`) + `\` + serviceExe
+		if len(exe) <= len(want) || !strings.EqualFold(exe[len(exe)-len(want):], want) {
+			continue
+		}
+		root := exe[:len(exe)-len(want)]
+		if strings.EqualFold(root, systemRootVar) || strings.EqualFold(root, "%windir%") ||
+			strings.EqualFold(root, c.systemRoot(ctx)) {
+			return true
+		}
 	}
-	root := exe[:len(exe)-len(want)]
-	return strings.EqualFold(root, c.root) || strings.EqualFold(root, "%SystemRoot%") || strings.EqualFold(root, "%windir%")
+	return false
 }
 
-// removeDeploymentDir deletes ADMIN$\<prefix>\<id> and what is in it, and
-// nothing else: id must be a valid deployment ID; the prefix directory must
-// be a real directory (not a junction or a link, which could lead anywhere);
-// links inside are removed, never followed; and a tree deeper or larger than
-// a deployment's is refused whole. A missing directory is not an error.
-// Then it removes the prefix directory if it is empty.
+// removeDeploymentDir deletes deployment id's directory, ADMIN$\<prefix>-<id>,
+// and what is in it, and nothing else: id must be a valid deployment ID;
+// links are removed, never followed (the directory itself too, when it is
+// one); and a tree deeper or larger than a deployment's is refused whole. A
+// missing directory is not an error. (Sweep removes the directories older
+// versions made elsewhere: removeLegacyDir.)
 func (c *Conn) removeDeploymentDir(ctx context.Context, id string) error {
+	if err := ValidateDeploymentID(id); err != nil {
+		return invalidInput(c.label, derrors.StepCleanup, err)
+	}
+	err := c.admin.RemoveAll(ctx, c.shareDir(id), smb.RemoveAllOptions{
+		MaxDepth: deploymentMaxDepth, MaxEntries: deploymentMaxEntries})
+	if err != nil {
+		return derrors.Wrap(c.label, derrors.StepCleanup, err)
+	}
+	return nil
+}
+
+// removeLegacyDir deletes ADMIN$\<prefix>\<id>, where versions before
+// 2026-12 put deployment id's directory, as removeDeploymentDir deletes the
+// directory; the prefix directory must be a real directory (not a junction
+// or a link, which could lead anywhere). Then it removes the prefix
+// directory if it is empty.
+func (c *Conn) removeLegacyDir(ctx context.Context, id string) error {
 	if err := ValidateDeploymentID(id); err != nil {
 		return invalidInput(c.label, derrors.StepCleanup, err)
 	}
@@ -153,7 +179,7 @@ func (c *Conn) removeDeploymentDir(ctx context.Context, id string) error {
 	if err != nil || !ok {
 		return err
 	}
-	err = c.admin.RemoveAll(ctx, c.shareDir(id), smb.RemoveAllOptions{
+	err = c.admin.RemoveAll(ctx, c.legacyDir(id), smb.RemoveAllOptions{
 		MaxDepth: deploymentMaxDepth, MaxEntries: deploymentMaxEntries})
 	if err != nil {
 		return derrors.Wrap(c.label, derrors.StepCleanup, err)
@@ -162,15 +188,15 @@ func (c *Conn) removeDeploymentDir(ctx context.Context, id string) error {
 	return nil
 }
 
-// ErrPrefixIsLink is wrapped by the error of an operation that finds the
-// prefix directory in ADMIN$ to be a reparse point (a junction or a
-// symbolic link): what is under it may be anywhere on the host, so the
-// deployer neither writes nor deletes there.
+// ErrPrefixIsLink is wrapped by the error of Sweep or a cleanup that finds
+// the prefix directory older versions made in ADMIN$ (ADMIN$\<prefix>) to be
+// a reparse point (a junction or a symbolic link): what is under it may be
+// anywhere on the host, so the deployer deletes nothing there.
 var ErrPrefixIsLink = errors.New("deployer: the prefix directory in ADMIN$ is a junction or a link")
 
-// prefixDirUsable reports whether ADMIN$\<prefix> exists as a real
-// directory (false, nil when it does not exist), and fails when it is a
-// link or a file.
+// prefixDirUsable reports whether ADMIN$\<prefix>, the parent directory of
+// older versions' deployments, exists as a real directory (false, nil when
+// it does not exist), and fails when it is a link or a file.
 func (c *Conn) prefixDirUsable(ctx context.Context, step derrors.Step) (bool, error) {
 	fi, err := c.admin.Lstat(ctx, c.cfg.prefix())
 	var cause error
@@ -194,23 +220,17 @@ func (c *Conn) prefixDirUsable(ctx context.Context, step derrors.Step) (bool, er
 	return false, e
 }
 
-// removePrefixDirIfEmpty removes ADMIN$\<prefix> when no deployment is left
-// in it. A directory that is not empty (another run's deployment, or one
-// being created at this moment) stays: the host refuses to delete it, and a
-// run creating its deployment directory retries when the prefix directory
-// disappears under it (smb.Share.MkdirAll). Failures are not reported: the
-// directory is only tidied away.
-//
-// It asks for the deletion straight away rather than listing first: Windows
-// (as Samba and the emulated host) refuses to delete a directory that is not
-// empty (STATUS_DIRECTORY_NOT_EMPTY), and the listing was four more requests
-// per deployment.
+// removePrefixDirIfEmpty removes ADMIN$\<prefix>, older versions' parent
+// directory of deployments, when nothing is left in it: Windows (as Samba
+// and the emulated host) refuses to delete a directory that is not empty
+// (STATUS_DIRECTORY_NOT_EMPTY). Failures are not reported: the directory
+// is only tidied away.
 func (c *Conn) removePrefixDirIfEmpty(ctx context.Context) {
 	_ = c.admin.Remove(ctx, c.cfg.prefix())
 }
 
-// maxSweepEntries bounds how many entries of the prefix directory Sweep
-// reads: more deployments than that on one host are not ours.
+// maxSweepEntries bounds how many entries of ADMIN$ (and of older versions'
+// prefix directory) Sweep reads: more than that is not a Windows directory.
 const maxSweepEntries = 10000
 
 // Leftover is something of ours Sweep found on a host.
@@ -222,7 +242,8 @@ type Leftover struct {
 	// Task reports that the Task Scheduler's task "<prefix>-<id>" existed
 	// (its action runs our program in the deployment's directory).
 	Task bool
-	// Dir reports that the directory ADMIN$\<prefix>\<id> existed.
+	// Dir reports that the deployment's directory existed: ADMIN$\<prefix>-<id>,
+	// or ADMIN$\<prefix>\<id> where versions before 2026-12 made it.
 	Dir bool
 	// Err is the failure to remove it, if any.
 	Err error
@@ -231,10 +252,11 @@ type Leftover struct {
 // Sweep finds what earlier deployments left on the host (services named
 // "<prefix>-<id>", tasks of the Task Scheduler of that name whose action
 // runs our program in the deployment's directory, and directories
-// ADMIN$\<prefix>\<id>, as after a crash of the Engine) and removes it,
-// except deployments for which keep returns true. It never touches a
-// service, task or directory without our exact prefix. A host whose Task
-// Scheduler does not answer is swept of services and directories only.
+// ADMIN$\<prefix>-<id>, or ADMIN$\<prefix>\<id> as older versions made them,
+// as after a crash of the Engine) and removes it, except deployments for
+// which keep returns true. It never touches a service, task or directory
+// without our exact prefix. A host whose Task Scheduler does not answer is
+// swept of services and directories only.
 func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([]Leftover, error) {
 	found := map[string]*Leftover{}
 	get := func(id string) *Leftover {
@@ -274,20 +296,35 @@ func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([
 		l.Task = true
 		l.Err = errors.Join(l.Err, terr)
 	}
-	usable, err := c.prefixDirUsable(ctx, derrors.StepCleanup)
+	root, err := c.admin.ReadDir(ctx, "", maxSweepEntries)
 	if err != nil {
-		return nil, err
+		return nil, derrors.Wrap(c.label, derrors.StepCleanup, err)
 	}
-	var entries []smb.FileInfo
+	legacyFound := false
+	for _, e := range root {
+		if strings.EqualFold(e.Name, c.cfg.prefix()) {
+			legacyFound = true
+		}
+		if id, ok := deploymentOfService(c.cfg.prefix(), e.Name); ok && (e.IsDir() || e.IsReparsePoint()) {
+			get(id).Dir = true
+		}
+	}
+	legacy := map[string]bool{}
+	usable := false
+	if legacyFound {
+		if usable, err = c.prefixDirUsable(ctx, derrors.StepCleanup); err != nil {
+			return nil, err
+		}
+	}
 	if usable {
-		entries, err = c.admin.ReadDir(ctx, c.cfg.prefix(), maxSweepEntries)
+		entries, err := c.admin.ReadDir(ctx, c.cfg.prefix(), maxSweepEntries)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, derrors.Wrap(c.label, derrors.StepCleanup, err)
 		}
-	}
-	for _, e := range entries {
-		if ValidateDeploymentID(e.Name) == nil && (e.IsDir() || e.IsReparsePoint()) {
-			get(e.Name).Dir = true
+		for _, e := range entries {
+			if ValidateDeploymentID(e.Name) == nil && (e.IsDir() || e.IsReparsePoint()) {
+				get(e.Name).Dir, legacy[e.Name] = true, true
+			}
 		}
 	}
 	ids := make([]string, 0, len(found))
@@ -305,6 +342,9 @@ func Sweep(ctx context.Context, c *Conn, keep func(deploymentID string) bool) ([
 	for _, id := range ids {
 		l := found[id]
 		l.Err = removeDeployment(ctx, c, id, nil)
+		if legacy[id] {
+			l.Err = errors.Join(l.Err, c.removeLegacyDir(ctx, id))
+		}
 		errs = append(errs, l.Err)
 		out = append(out, *l)
 	}

@@ -160,13 +160,13 @@ func (c *Conn) startTask(ctx context.Context, rs *RemoteService, args []string, 
 	if err != nil {
 		return err
 	}
-	argLine, err := msi.JoinCommandLine(args)
+	argLine, err := msi.JoinCommandLine(c.expandRoot(ctx, args))
 	if err != nil {
 		return invalidInput(c.label, tsch.StepRegisterTask, err)
 	}
 	t := tsch.Task{
 		Name:               rs.Name,
-		Command:            c.windowsPath(rs.Dir + "/" + serviceExe),
+		Command:            c.windowsPath(ctx, rs.Dir+"/"+serviceExe),
 		Arguments:          argLine,
 		Description:        "nxdeploy remote service, deployment " + rs.DeploymentID,
 		ExecutionTimeLimit: limit,
@@ -286,7 +286,7 @@ func (c *Conn) taskOwned(ctx context.Context, name, id string) (bool, error) {
 		return false, relabel(err, c.label)
 	}
 	cmd, ok := taskCommand(def)
-	return ok && c.ownsBinaryPath(msi.QuoteArg(cmd), id), nil
+	return ok && c.ownsBinaryPath(ctx, msi.QuoteArg(cmd), id), nil
 }
 
 // taskCommand returns the program of a task definition's first Exec

@@ -59,6 +59,7 @@ func TestServiceCreationRefused(t *testing.T) {
 			c := connectVia(t, e, via)
 			var phases []string
 			res, err := deployer.RunInstaller(ctx, c, deployer.Package{Path: testPackage}, deployer.InstallOptions{
+				ReadLogOnSuccess: true,
 				Progress: func(p deployer.InstallProgress) {
 					if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 						phases = append(phases, p.Phase)
@@ -69,7 +70,7 @@ func TestServiceCreationRefused(t *testing.T) {
 			assert.Equal(t, uint32(0), res.ExitCode)
 			assert.NoError(t, res.CleanupErr)
 			assert.Equal(t, []string{"upload", "start", "install", "cleanup"}, phases)
-			require.NotNil(t, res.Log, "the msiexec log was read back")
+			require.NotNil(t, res.Log, "the msiexec log was read back, as asked")
 			e.assertClean(t)
 		})
 	}
@@ -198,11 +199,11 @@ func TestSweepTasks(t *testing.T) {
 		Port: e.Port, ConnectTimeout: 2 * time.Second, RequestTimeout: 10 * time.Second}, tsch.Config{})
 	require.NoError(t, err)
 	defer tc.Close()
-	dir := filepath.Join(e.AdminDir, "nxdeploy", "left1")
+	dir := filepath.Join(e.AdminDir, "nxdeploy-left1")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "nxsvc.exe"), []byte("MZ"), 0o755))
-	_, err = tc.Register(ctx, tsch.Task{Name: "nxdeploy-left1", Command: `C:\Windows\nxdeploy\left1\nxsvc.exe`,
-		Arguments: `C:\Windows\nxdeploy\left1`}, false)
+	_, err = tc.Register(ctx, tsch.Task{Name: "nxdeploy-left1", Command: `C:\Windows\nxdeploy-left1\nxsvc.exe`,
+		Arguments: `C:\Windows\nxdeploy-left1`}, false)
 	require.NoError(t, err)
 	_, err = tc.Register(ctx, tsch.Task{Name: "nxdeploy-agent", Command: `C:\Program Files\Agent\agent.exe`}, false)
 	require.NoError(t, err)

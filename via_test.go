@@ -1,6 +1,7 @@
 package deployer
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -45,6 +46,14 @@ func TestTaskOwnership(t *testing.T) {
 		def  string
 		ours bool
 	}{
+		{def(`C:\Windows\nxdeploy-0a1b2c3d4e5f\nxsvc.exe`), true},
+		{def(`c:\windows\NXDEPLOY-0a1b2c3d4e5f\nxsvc.exe`), true},
+		{def(`%SystemRoot%\nxdeploy-0a1b2c3d4e5f\nxsvc.exe`), true},
+		{def(`C:\Windows\nxdeploy-0a1b2c3d4e5f\other.exe`), false},
+		{def(`C:\Windows\nxdeploy-ffffffffffff\nxsvc.exe`), false},
+		{def(`C:\Windows\nxdeploy-0a1b2c3d4e5f\x\nxsvc.exe`), false},
+		{def(`D:\Tools\nxdeploy-0a1b2c3d4e5f\nxsvc.exe`), false},
+		// Where versions before 2026-12 put it.
 		{def(`C:\Windows\nxdeploy\0a1b2c3d4e5f\nxsvc.exe`), true},
 		{def(`c:\windows\NXDEPLOY\0a1b2c3d4e5f\nxsvc.exe`), true},
 		{def(`%SystemRoot%\nxdeploy\0a1b2c3d4e5f\nxsvc.exe`), true},
@@ -56,7 +65,7 @@ func TestTaskOwnership(t *testing.T) {
 		{`not xml`, false},
 	} {
 		cmd, ok := taskCommand(tc.def)
-		assert.Equal(t, tc.ours, ok && c.ownsBinaryPath(quoteForOwnership(cmd), "0a1b2c3d4e5f"), "%s", tc.def)
+		assert.Equal(t, tc.ours, ok && c.ownsBinaryPath(context.Background(), quoteForOwnership(cmd), "0a1b2c3d4e5f"), "%s", tc.def)
 	}
 }
 

@@ -60,11 +60,12 @@ func (h wineHost) assertClean(t *testing.T, ctx context.Context, name string) {
 	out, err := h.Wine.SC(ctx, "query", name)
 	var runErr *winelab.RunError
 	assert.ErrorAs(t, err, &runErr, "service %s left in Wine's SCM: %s", name, out)
-	dir, err := h.Wine.Path(`C:\windows\nxdeploy`)
+	dir, err := h.Wine.Path(`C:\windows`)
 	require.NoError(t, err)
 	entries, err := os.ReadDir(dir)
-	if err == nil {
-		assert.Empty(t, entries, "files left in C:\\windows\\nxdeploy")
+	require.NoError(t, err)
+	for _, en := range entries {
+		assert.False(t, strings.HasPrefix(strings.ToLower(en.Name()), "nxdeploy"), "C:\\windows\\%s left", en.Name())
 	}
 }
 
@@ -114,7 +115,7 @@ func (p *pushed) observe(ctx context.Context, h wineHost, id string) {
 		return
 	}
 	p.observed = true
-	exe, err := h.Wine.Path(`C:\windows\nxdeploy\` + id + `\nxsvc.exe`)
+	exe, err := h.Wine.Path(`C:\windows\nxdeploy-` + id + `\nxsvc.exe`)
 	if err == nil {
 		var b []byte
 		if b, err = os.ReadFile(exe); err == nil {
@@ -232,7 +233,7 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 						}
 					}
 					if p.Phase == "cleanup" && rawLog == nil {
-						if lp, perr := w.Path(`C:\windows\nxdeploy\` + tc.id + `\install.log`); perr == nil {
+						if lp, perr := w.Path(`C:\windows\nxdeploy-` + tc.id + `\install.log`); perr == nil {
 							rawLog, _ = os.ReadFile(lp)
 						}
 					}
@@ -250,7 +251,7 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 			runs := h.Runs()
 			require.Len(t, runs, 1, "one start mirrored into Wine")
 			run := runs[0]
-			dir := `C:\Windows\nxdeploy\` + tc.id
+			dir := `C:\Windows\nxdeploy-` + tc.id
 			assert.Equal(t, dir+`\nxsvc.exe `+dir, run.CommandLine, "Wine's SCM was given the service and its directory")
 			assert.Empty(t, leaks, "no property value on any command line")
 			assert.NoError(t, run.Err)
@@ -322,7 +323,7 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 				// tail, the property dump naming our pushed package and the
 				// end of the INSTALL action.
 				t.Logf("log excerpt attached to the error:\n%s", de.Detail)
-				assert.Contains(t, de.Detail, `OriginalDatabase = C:\Windows\nxdeploy\`+tc.id+`\package.msi`,
+				assert.Contains(t, de.Detail, `OriginalDatabase = C:\Windows\nxdeploy-`+tc.id+`\package.msi`,
 					"the excerpt comes from the log of our package")
 				assert.NotContains(t, de.Detail, wineSecret)
 				assert.Regexp(t, `Action ended [0-9:]+: INSTALL\. Return value`, de.Detail, "the excerpt shows how the install ended")
@@ -383,8 +384,8 @@ func testWineCancel(t *testing.T, w *winelab.Wine) {
 	require.False(t, stoppedAt.IsZero(), "the install reached the script past Script1: %v", err)
 	t.Logf("progress before the cancel: actions %v, percentages %v", actions, percents)
 	assert.NotEmpty(t, percents, "Windows Installer's percentages reached the progress events")
-	dir := `C:\Windows\nxdeploy\winecancel`
-	assert.Contains(t, seen.qc, dir+`\nxsvc.exe `+dir, "Wine's SCM holds the service and its directory as ImagePath")
+	dir := `%SystemRoot%\nxdeploy-winecancel`
+	assert.Contains(t, seen.qc, dir+`\nxsvc.exe `+dir, "Wine's SCM holds the service and its directory as ImagePath, which it expands")
 	for _, v := range []string{winePublic, wineSecret} {
 		assert.NotContains(t, seen.qc, v, "no property value in the service's configuration")
 	}

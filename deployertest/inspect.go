@@ -122,7 +122,7 @@ func (h *Host) LocalPath(p string) (string, error) {
 }
 
 // ReadFile returns the content of the host's file p, a Windows path such as
-// C:\Windows\nxdeploy\run-1\install.log.
+// C:\Windows\nxdeploy-run-1\install.log.
 func (h *Host) ReadFile(p string) ([]byte, error) {
 	lp, err := h.LocalPath(p)
 	if err != nil {

@@ -22,6 +22,10 @@ type Program func(ctx context.Context, run *Run) (exitCode uint32, serviceSpecif
 type Run struct {
 	// Service is the service's key name.
 	Service string
+	// BinaryPath is the service's binary path as the service's
+	// configuration holds it (%SystemRoot% not expanded); "" for a program
+	// the Task Scheduler runs.
+	BinaryPath string
 	// CommandLine is the service's binary path, %SystemRoot% expanded.
 	CommandLine string
 	// Args is the command line split as CommandLineToArgvW splits it;
@@ -72,7 +76,7 @@ func WithServices(services ...Service) Option {
 // scmProgram adapts p to the service manager's program.
 func scmProgram(p Program) scm.Program {
 	return func(ctx context.Context, r *scm.Run) (uint32, bool) {
-		return p(ctx, &Run{Service: r.Service, CommandLine: r.CommandLine, Args: r.Args, StartArgs: r.StartArgs,
+		return p(ctx, &Run{Service: r.Service, BinaryPath: r.BinaryPath, CommandLine: r.CommandLine, Args: r.Args, StartArgs: r.StartArgs,
 			Executable: r.Executable, Seq: r.Seq, run: r})
 	}
 }

@@ -83,7 +83,14 @@ func (s *Session) OpenPipe(ctx context.Context, name string) (_ *Pipe, err error
 		}
 		return nil, s.wrap(derrors.StepTreeConnect, err)
 	}
-	return &Pipe{s: s, name: name, f: f, cancel: end}, nil
+	p := &Pipe{s: s, name: name, f: f, cancel: end}
+	s.ipcMu.Lock()
+	if s.pipes == nil {
+		s.pipes = map[*Pipe]struct{}{}
+	}
+	s.pipes[p] = struct{}{}
+	s.ipcMu.Unlock()
+	return p, nil
 }
 
 // ipcTree returns the session's IPC$ tree connect, connecting it on first
@@ -245,9 +252,11 @@ func awaitsAnswer(b []byte) bool {
 // Close closes the pipe's handle on the server (within the session's
 // request timeout, at most 5 s) and ends any read still waiting. It is safe
 // to call more than once and from any goroutine. The session's IPC$ tree
-// connect stays for its other pipes.
+// connect stays for its other pipes. After the session's Close it does
+// nothing: the logoff closed the pipe on the server.
 func (p *Pipe) Close() error {
 	p.closeOnce.Do(func() {
+		p.forget()
 		done := make(chan error, 1)
 		go func() {
 			var err error
@@ -274,7 +283,17 @@ func (p *Pipe) Close() error {
 // context), without a CLOSE request: for a pipe the session's logoff is
 // about to close on the server anyway. Close afterwards does nothing.
 func (p *Pipe) abandon() {
-	p.closeOnce.Do(p.cancel)
+	p.closeOnce.Do(func() {
+		p.forget()
+		p.cancel()
+	})
+}
+
+// forget takes the pipe off its session's open pipes.
+func (p *Pipe) forget() {
+	p.s.ipcMu.Lock()
+	delete(p.s.pipes, p)
+	p.s.ipcMu.Unlock()
 }
 
 // ErrNoDeadline is returned by a Pipe's SetDeadline methods.

@@ -302,6 +302,36 @@ func (s *Session) Security(ctx context.Context, share, name string) (SecurityDes
 	return sd, err
 }
 
+// Exists reports whether name (a path inside share) exists, file or
+// directory, in one srvsvc request (NetrpGetFileSecurity of its owner)
+// over the session's srvsvc binding: a stat over SMB takes two (the open
+// and its close). A name the host refuses to describe (access denied)
+// exists. A failure is a *derrors.Error at the upload step.
+func (s *Session) Exists(ctx context.Context, share, name string) (bool, error) {
+	found := false
+	err := s.srvsvc(ctx, derrors.StepUpload, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
+		err := eachPathForm(name, func(file string) error {
+			resp, err := cli.GetFileSecurity(rctx, &srvsvc.GetFileSecurityRequest{
+				ServerName: `\\` + s.serverName(), ShareName: share, FileName: file,
+				RequestedInformation: OwnerSecurityInformation,
+			})
+			if err == nil && resp.Return != 0 {
+				err = win32.FromCode(resp.Return)
+			}
+			return err
+		})
+		switch {
+		case err == nil, win32Is(err, errAccessDenied):
+			found = true
+		case notFound(err):
+		default:
+			return err
+		}
+		return nil
+	})
+	return found, err
+}
+
 // eachPathForm calls do with name as Windows takes it (backslashes, no
 // leading separator) and, when that names no file and name has more than
 // one component, as Samba 4.17 takes it (forward slashes: its srvsvc hands
@@ -331,5 +361,6 @@ func win32Is(err error, code uint32) bool {
 const (
 	errFileNotFound uint32 = 2
 	errPathNotFound uint32 = 3
+	errAccessDenied uint32 = 5
 	errInvalidName  uint32 = 123
 )

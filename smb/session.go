@@ -106,7 +106,8 @@ type Session struct {
 	trace Trace
 
 	ipcMu sync.Mutex
-	ipc   *smb2.Share // IPC$, shared by the session's pipes
+	ipc   *smb2.Share        // IPC$, shared by the session's pipes
+	pipes map[*Pipe]struct{} // open pipes, ended without a CLOSE by the logoff
 
 	srvMu sync.Mutex // serialises srvsvc calls (go-msrpc corrupts concurrent ones)
 	srv   *srvsvcBinding
@@ -409,8 +410,15 @@ func (s *Session) Close() error {
 		defer s.recoverReply(derrors.StepCleanup, &s.closeErr)
 		ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.requestTimeout(), 5*time.Second))
 		defer cancel()
-		// The logoff closes the srvsvc pipe on the server: no CLOSE first.
+		// The logoff closes every pipe on the server: no CLOSE first.
 		s.dropSrvsvc(false)
+		s.ipcMu.Lock()
+		pipes := s.pipes
+		s.pipes = nil
+		s.ipcMu.Unlock()
+		for p := range pipes {
+			p.abandon()
+		}
 		if err := s.s.WithContext(ctx).Logoff(); err != nil {
 			s.closeErr = s.wrap(derrors.StepCleanup, err)
 		}

@@ -25,7 +25,7 @@ type Task struct {
 	// letters, digits, '.', '-' and '_', at most 200 characters.
 	Name string
 	// Command is the program's full path on the host, such as
-	// `C:\Windows\nxdeploy\1234\nxsvc.exe`.
+	// `C:\Windows\nxdeploy-1234\nxsvc.exe`.
 	Command string
 	// Arguments is the program's command line after its name, quoted as
 	// the program parses it.

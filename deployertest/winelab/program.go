@@ -111,7 +111,7 @@ type Record struct {
 func Program(sc ServiceControl, opts ProgramOptions) deployertest.Program {
 	p := program(sc, opts)
 	return func(ctx context.Context, run *deployertest.Run) (uint32, bool) {
-		return p(ctx, serviceRun{Service: run.Service, CommandLine: run.CommandLine, StartArgs: run.StartArgs,
+		return p(ctx, serviceRun{Service: run.Service, BinaryPath: run.BinaryPath, CommandLine: run.CommandLine, StartArgs: run.StartArgs,
 			ReportRunning: run.ReportRunning})
 	}
 }
@@ -119,6 +119,7 @@ func Program(sc ServiceControl, opts ProgramOptions) deployertest.Program {
 // serviceRun is what the program needs of one start of a service.
 type serviceRun struct {
 	Service       string
+	BinaryPath    string // as configured; "" when only CommandLine is known
 	CommandLine   string
 	StartArgs     []string
 	ReportRunning func()
@@ -209,7 +210,13 @@ func (r *runner) do(ctx context.Context) (uint32, bool) {
 // create runs `sc create`; when the name is taken (a run that crashed before
 // its cleanup), it removes the old service and tries once more.
 func (r *runner) create() error {
-	args := []string{"create", r.run.Service, "binpath=", r.run.CommandLine}
+	// The binary path as the service's configuration holds it: Wine's
+	// service manager expands %SystemRoot% itself, as Windows' does.
+	bin := r.run.BinaryPath
+	if bin == "" {
+		bin = r.run.CommandLine
+	}
+	args := []string{"create", r.run.Service, "binpath=", bin}
 	_, err := r.cmd(args...)
 	if err == nil {
 		return nil

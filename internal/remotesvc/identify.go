@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrNotService is returned (wrapped) by Identify for a binary that is not
@@ -88,14 +89,38 @@ func Identify(b []byte) (build string, signed bool, err error) {
 	if err != nil {
 		return "", false, fmt.Errorf("%w: %v", ErrNotService, err)
 	}
-	for _, arch := range Arches() {
-		own, err := Binary(arch)
-		if err != nil {
-			return "", false, err
-		}
-		if want, err := ImageDigest(own); err == nil && want == sum {
-			return arch, l.signed, nil
+	own, err := ownDigests()
+	if err != nil {
+		return "", false, err
+	}
+	for _, d := range own {
+		if d.sum == sum {
+			return d.arch, l.signed, nil
 		}
 	}
 	return "", false, ErrNotService
 }
+
+// archDigest is an embedded build's Authenticode digest.
+type archDigest struct {
+	arch string
+	sum  [sha256.Size]byte
+}
+
+// ownDigests are the embedded builds' digests, computed once: Identify
+// runs for every host a Deployer pushes a signed build to.
+var ownDigests = sync.OnceValues(func() ([]archDigest, error) {
+	var out []archDigest
+	for _, arch := range Arches() {
+		own, err := Binary(arch)
+		if err != nil {
+			return nil, err
+		}
+		sum, err := ImageDigest(own)
+		if err != nil {
+			return nil, fmt.Errorf("remotesvc: the embedded %s build: %w", arch, err)
+		}
+		out = append(out, archDigest{arch: arch, sum: sum})
+	}
+	return out, nil
+})

@@ -71,6 +71,9 @@ type Program func(ctx context.Context, run *Run) (exitCode uint32, serviceSpecif
 type Run struct {
 	// Service is the service's key name.
 	Service string
+	// BinaryPath is the service's binary path as its configuration holds
+	// it (REG_EXPAND_SZ, %SystemRoot% not expanded).
+	BinaryPath string
 	// CommandLine is the service's binary path, with %SystemRoot% expanded.
 	CommandLine string
 	// Args are the command line split with the rules of
@@ -289,7 +292,7 @@ func (m *Manager) launchLocked(svc *service, startArgs []string, prog Program) (
 	}
 	m.runSeq++
 	m.nextPID += 4
-	run := &Run{Service: svc.name, CommandLine: cmd, Args: args, StartArgs: startArgs, Executable: exe,
+	run := &Run{Service: svc.name, BinaryPath: svc.cfg.BinaryPath, CommandLine: cmd, Args: args, StartArgs: startArgs, Executable: exe,
 		Seq: m.runSeq, mapper: m.mapper}
 	running := make(chan struct{})
 	done := make(chan struct{})
