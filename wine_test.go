@@ -216,6 +216,8 @@ func testWineRunInstaller(t *testing.T, w *winelab.Wine) {
 				Properties:       wineProps,
 				SecretProperties: []string{"TENANTKEY", secretProps[0].Name},
 				Service:          deployer.ServiceSpec{Binary: tc.binary},
+				// The log is what this test reads, on the host and back.
+				ReadLogOnSuccess: true,
 				Progress: func(p deployer.InstallProgress) {
 					if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
 						phases = append(phases, p.Phase)

@@ -50,7 +50,7 @@ func ExampleWithFault() {
 // ExampleHost_Files deploys to a host and inspects, without an SMB client,
 // what the deployment put on it while it ran (the package and the job in
 // their directory, before the remote service starts) and what it left: its
-// service and its files are gone, the prefix directory too.
+// service and its files are gone.
 func ExampleHost_Files() {
 	h, err := deployertest.New(deployertest.WithInstaller(deployertest.Installer{Duration: 50 * time.Millisecond}),
 		deployertest.WithWindows(deployertest.Windows10), deployertest.WithArch(deployertest.X86))
@@ -82,6 +82,6 @@ func ExampleHost_Files() {
 	files, _ := h.Files(`C:\Windows`)
 	fmt.Println(ok, files)
 	// Output:
-	// [C:\Windows\nxdeploy\ C:\Windows\nxdeploy\example\ C:\Windows\nxdeploy\example\job C:\Windows\nxdeploy\example\package.msi]
+	// [C:\Windows\nxdeploy-example\ C:\Windows\nxdeploy-example\job C:\Windows\nxdeploy-example\package.msi]
 	// false []
 }
