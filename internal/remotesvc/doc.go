@@ -11,8 +11,12 @@
 // INSTALLUILEVEL_NONE, MsiEnableLog verbose into install.log,
 // MsiSetExternalUIRecord for progress and action messages,
 // MsiInstallProduct or MsiConfigureProductEx), rewrites the progress file
-// as the messages arrive, writes the result file and stops with the API's
-// result as its exit code. No property value is on a command line, in the
+// as the messages arrive, and stops with the API's result as its exit
+// code. A run that fails keeps the log and writes the result file; a run
+// that succeeds deletes the log and leaves nxsvc.exe alone, with a result
+// file only after an install over another version of the product, unless
+// the job asks to keep both (job.Job.KeepLog; see package job, "What a run
+// leaves"). No property value is on a command line, in the
 // service's configuration or in the events the service manager logs; the
 // values the job marks secret are named in MsiHiddenProperties and also
 // overwritten in the log afterwards. A stop request is answered by returning

@@ -4,8 +4,11 @@
 // deletes the job file there, runs the installation with an inner program
 // (normally scm.Installer, which plays Windows Installer and writes its
 // log), rewrites the progress file from the actions the log shows, and
-// ends the way nxsvc does: the result file, and the API's result as a
-// service-specific exit code.
+// ends the way nxsvc does: the API's result as a service-specific exit
+// code, and the files nxsvc leaves (job.Job.KeepsLog, LeavesResult): after
+// a failure the log and the result file, after a success only nxsvc.exe
+// (and the result file for an install over another version), unless the
+// job has KeepLog.
 //
 // What it models of nxsvc: the job file's rules (package job decodes it as
 // nxsvc's parser does), the skip check (a job with SkipIfInstalled whose
@@ -158,7 +161,16 @@ func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 		d.write(job.FileResult, job.Result{Code: job.CodeBadJob, Outcome: job.OutcomeBadJob, Error: err.Error()}.Encode())
 		return job.CodeBadJob, true
 	}
-	_ = os.Remove(p) // the job holds the property values
+	// The progress file before the job goes (the job holds the property
+	// values), so that until the end the directory holds one or the other;
+	// nxsvc deletes it when it ends.
+	d.write(job.FileProgress, job.Progress{Seq: 1, Percent: -1, Phase: "execute"}.Encode())
+	_ = os.Remove(p)
+	defer func() {
+		if p, ok := d.hostPath(job.FileProgress); ok {
+			_ = os.Remove(p)
+		}
+	}()
 	logWin := d.win + `\` + job.FileLog
 	var (
 		msiexec []string
@@ -196,18 +208,17 @@ func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 					if p, ok := d.hostPath(j.Package); ok {
 						_ = os.Remove(p)
 					}
-					d.write(job.FileResult, job.Result{ID: j.ID, Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled,
-						Error: "the product is already installed in the package's version: nothing installed", Installed: v}.Encode())
-					return job.CodeAlreadyInstalled, true
+					d.installed = v
+					return d.end(j, job.Result{ID: j.ID, Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled,
+						Error: "the product is already installed in the package's version: nothing installed", Installed: v})
 				}
 			}
 		}
 		d.installed = installed
 		if j.PackageSHA256 != nil && !d.packageMatches(j.Package, j.PackageSHA256) {
 			d.run.ReportRunning()
-			d.write(job.FileResult, job.Result{ID: j.ID, Code: job.CodeBadPackage, Outcome: job.OutcomeBadPackage,
-				Error: "the package on the computer is not the one the Engine sent (SHA-256)"}.Encode())
-			return job.CodeBadPackage, true
+			return d.end(j, job.Result{ID: j.ID, Code: job.CodeBadPackage, Outcome: job.OutcomeBadPackage,
+				Error: "the package on the computer is not the one the Engine sent (SHA-256)", Installed: installed})
 		}
 		if installed != "" && minorUpgrade(j, installed) {
 			props = append(slices.Clip(props), job.Property{Name: "REINSTALL", Value: "ALL"},
@@ -267,12 +278,6 @@ func (d *dir) serve(ctx context.Context, inner scm.Program) (uint32, bool) {
 			_ = os.Remove(p)
 		}
 	}
-	defer func() {
-		// The progress is over once the result is written: nxsvc deletes it.
-		if p, ok := d.hostPath(job.FileProgress); ok {
-			_ = os.Remove(p)
-		}
-	}()
 	switch {
 	case ctx.Err() != nil || stopped.Load():
 		return d.finish(j, code, job.OutcomeCancelled, "cancelled by a stop request")
@@ -305,7 +310,8 @@ func (d dir) packageMatches(name string, want []byte) bool {
 	return bytes.Equal(sum[:], want)
 }
 
-// finish writes the last progress and the result, and returns the exit code.
+// finish ends a run in which Windows Installer returned msi: the last
+// progress, then end.
 func (d dir) finish(j job.Job, msi uint32, outcome job.Outcome, message string) (uint32, bool) {
 	r := job.Result{ID: j.ID, Code: msi, Outcome: outcome, MSI: msi, HasMSI: true, Error: message, Installed: d.installed}
 	if outcome == job.OutcomeTimeout {
@@ -317,7 +323,21 @@ func (d dir) finish(j job.Job, msi uint32, outcome job.Outcome, message string) 
 		p.Percent, p.Phase = 100, "execute"
 		d.write(job.FileProgress, p.Encode())
 	}
-	d.write(job.FileResult, r.Encode())
+	return d.end(j, r)
+}
+
+// end ends a run whose job parsed with the result r (r.Code the exit code)
+// as nxsvc's finish does: the log kept or deleted (j.KeepsLog), the result
+// file written or not (j.LeavesResult), and r.Code returned.
+func (d dir) end(j job.Job, r job.Result) (uint32, bool) {
+	if !j.KeepsLog(r.Code) {
+		if lp, ok := d.hostPath(job.FileLog); ok {
+			_ = os.Remove(lp)
+		}
+	}
+	if j.LeavesResult(r.Code, d.installed != "") {
+		d.write(job.FileResult, r.Encode())
+	}
 	return r.Code, r.Code != 0
 }
 
@@ -357,7 +377,8 @@ var actionLine = regexp.MustCompile(`Action start [0-9:]+: ([A-Za-z0-9_.]+)\.(?:
 // followProgress rewrites the progress file from the log's action lines
 // until the returned function is called, which looks at the log once more.
 func (d dir) followProgress() func() {
-	last := job.Progress{Seq: 1, Percent: -1, Phase: "execute"}
+	last := d.readProgress()
+	last.Seq++
 	d.write(job.FileProgress, last.Encode())
 	scan := func() {
 		lp, ok := d.hostPath(job.FileLog)

@@ -193,6 +193,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 	job->has_sha256 = 0;
 	job->has_skip = 0;
 	job->skip_version = 0;
+	job->keep_log = 0;
 	job->minor_upgrade = 0;
 	job->nprops = 0;
 	job->err_record = 0;
@@ -233,7 +234,7 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 			return NXJOB_E_TRUNCATED;
 		p = buf + pos;
 		pos += plen;
-		if (tag < NXJOB_TAG_ID || tag > NXJOB_TAG_SKIP_VERSION)
+		if (tag < NXJOB_TAG_ID || tag > NXJOB_TAG_KEEP_LOG)
 			return NXJOB_E_TAG;
 		if (flags != 0 && !(tag == NXJOB_TAG_PROPERTY && flags == NXJOB_FLAG_SECRET))
 			return NXJOB_E_FLAGS;
@@ -302,6 +303,11 @@ int nxjob_parse(const uint8_t *buf, size_t len, nxjob *job, nx_char *arena_base,
 			job->has_sha256 = 1;
 			break;
 		}
+		case NXJOB_TAG_KEEP_LOG:
+			if (plen != 0)
+				return NXJOB_E_SIZE;
+			job->keep_log = 1;
+			break;
 		case NXJOB_TAG_PROPERTY: {
 			uint32_t nlen, vbytes, i;
 			nxjob_prop *pr;
@@ -387,6 +393,29 @@ int nxjob_version(const nx_char *s, uint32_t n, uint32_t *out)
 		return 0;
 	*out = (uint32_t)(f[0] << 24 | f[1] << 16 | f[2]);
 	return 1;
+}
+
+int nxjob_succeeded(uint32_t op, uint32_t code)
+{
+	if (code == NX_MSI_SUCCESS || code == NX_MSI_REBOOT_REQUIRED || code == NX_MSI_REBOOT_INITIATED)
+		return op == NXJOB_OP_INSTALL || op == NXJOB_OP_UNINSTALL;
+	if (op == NXJOB_OP_INSTALL)
+		return code == NX_CODE_ALREADY_INSTALLED;
+	if (op == NXJOB_OP_UNINSTALL)
+		return code == NX_MSI_UNKNOWN_PRODUCT;
+	return 0;
+}
+
+int nxjob_keeps_log(const nxjob *job, uint32_t code)
+{
+	return job->keep_log || !nxjob_succeeded(job->op, code);
+}
+
+int nxjob_leaves_result(const nxjob *job, uint32_t code, int installed_before)
+{
+	if (job->keep_log || !nxjob_succeeded(job->op, code))
+		return 1;
+	return job->op == NXJOB_OP_INSTALL && installed_before && code != NX_CODE_ALREADY_INSTALLED;
 }
 
 const char *nxjob_strerror(int code)

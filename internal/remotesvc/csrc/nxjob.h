@@ -34,7 +34,11 @@ typedef uint16_t nx_char;
 #define NXJOB_MAX_TIMEOUT 604800u
 #define NXJOB_MAX_GRACE 3600u
 #define NXJOB_DEFAULT_GRACE 120u
-#define NXJOB_VERSION 1u
+/* The job file's format: 2 since KEEP_LOG, and since a successful run
+ * leaves nothing but nxsvc.exe in its directory (nxjob_keeps_log,
+ * nxjob_leaves_result). Only this version is read: a job of another
+ * version (an Engine expecting other files at the end) is refused. */
+#define NXJOB_VERSION 2u
 
 /* Record tags. */
 #define NXJOB_TAG_ID 1u
@@ -46,6 +50,7 @@ typedef uint16_t nx_char;
 #define NXJOB_TAG_GRACE 7u
 #define NXJOB_TAG_SHA256 8u
 #define NXJOB_TAG_SKIP_VERSION 9u
+#define NXJOB_TAG_KEEP_LOG 10u /* empty payload */
 
 /* Record flags. */
 #define NXJOB_FLAG_SECRET 1u
@@ -53,6 +58,23 @@ typedef uint16_t nx_char;
 /* Operations. */
 #define NXJOB_OP_INSTALL 1u
 #define NXJOB_OP_UNINSTALL 2u
+
+/* Service-specific exit codes of nxsvc's own ("NX" in the high word); any
+ * other exit code is the Windows Installer API's result. Keep in step with
+ * the Go package job. */
+#define NX_CODE_BASE 0x4E580000u
+#define NX_CODE_BAD_JOB (NX_CODE_BASE + 1u)
+#define NX_CODE_SETUP_FAILED (NX_CODE_BASE + 2u)
+#define NX_CODE_TIMEOUT (NX_CODE_BASE + 3u)
+#define NX_CODE_STOPPED (NX_CODE_BASE + 4u)
+#define NX_CODE_BAD_PACKAGE (NX_CODE_BASE + 5u)
+#define NX_CODE_ALREADY_INSTALLED (NX_CODE_BASE + 6u)
+
+/* Windows Installer results that end a run successfully. */
+#define NX_MSI_SUCCESS 0u
+#define NX_MSI_REBOOT_INITIATED 1641u /* ERROR_SUCCESS_REBOOT_INITIATED */
+#define NX_MSI_REBOOT_REQUIRED 3010u  /* ERROR_SUCCESS_REBOOT_REQUIRED */
+#define NX_MSI_UNKNOWN_PRODUCT 1605u  /* ERROR_UNKNOWN_PRODUCT */
 
 /* Parse results. Keep in step with the Go package job (ParseError codes). */
 enum nxjob_error {
@@ -112,6 +134,9 @@ typedef struct {
 	 * already means nothing to install. */
 	int has_skip;
 	uint32_t skip_version;
+	/* KEEP_LOG: keep install.log and the result file after a successful
+	 * run too. */
+	int keep_log;
 	/* Set by nxsvc, not by the parser (which clears it): the command line
 	 * carries REINSTALL=ALL REINSTALLMODE=vomus, the minor upgrade of an
 	 * older installed version (see nxjob_minor_upgrade). */
@@ -152,6 +177,26 @@ int nxjob_version(const nx_char *s, uint32_t n, uint32_t *out);
  * upgrade (Windows Installer rightly refuses the downgrade), nor is an
  * unreadable one. */
 int nxjob_minor_upgrade(const nxjob *job, const nx_char *installed, uint32_t n);
+
+/* nxjob_succeeded returns 1 when a run of operation op that ends with the
+ * exit code code succeeded: Windows Installer's 0, 3010 or 1641, or
+ * NX_CODE_ALREADY_INSTALLED, for an install; 0, 3010, 1641 or 1605 (the
+ * product is already absent) for an uninstall. */
+int nxjob_succeeded(uint32_t op, uint32_t code);
+
+/* nxjob_keeps_log returns 1 when nxsvc keeps install.log (scrubbed) after
+ * a run of job that ends with code: the run failed, or the job has
+ * KEEP_LOG. Otherwise it deletes the log before it reports that it
+ * stopped. */
+int nxjob_keeps_log(const nxjob *job, uint32_t code);
+
+/* nxjob_leaves_result returns 1 when nxsvc writes the result file after a
+ * run of job that ends with code, installed_before saying whether the skip
+ * check found a version of the product installed: the run failed, the job
+ * has KEEP_LOG, or an install succeeded over another version (the result's
+ * "installed" line says which; not for NX_CODE_ALREADY_INSTALLED, whose
+ * version is the package's). */
+int nxjob_leaves_result(const nxjob *job, uint32_t code, int installed_before);
 
 /* nxjob_strerror describes an NXJOB_* code in ASCII. */
 const char *nxjob_strerror(int code);

@@ -9,10 +9,13 @@
  * product through the Windows Installer API in its own process with the
  * internal user interface off, a verbose log "install.log" and an external
  * user-interface handler, keeps "progress" up to date from Windows
- * Installer's progress and action messages, writes "result" and stops with
- * the API's result as its exit code. No property value is ever on a command
- * line: the job is a file in a directory only SYSTEM and Administrators may
- * open.
+ * Installer's progress and action messages, and stops with the API's result
+ * as its exit code. A run that fails keeps the log and writes "result"; a
+ * run that succeeds deletes the log and leaves nxsvc.exe alone in the
+ * directory (with "result" only for an install over another version), unless
+ * the job asks to keep them (nxjob_keeps_log, nxjob_leaves_result). No
+ * property value is ever on a command line: the job is a file in a directory
+ * only SYSTEM and Administrators may open.
  *
  * A stop request (or the job's timeout) is answered by returning IDCANCEL
  * to Windows Installer's next progress or action message, so the product
@@ -34,17 +37,6 @@
 #include <msiquery.h>
 
 #include "nxjob.h"
-
-/* Service-specific exit codes of nxsvc's own ("NX" in the high word); any
- * other exit code is the Windows Installer API's result. Keep in step with
- * the Go package job. */
-#define NX_CODE_BASE 0x4E580000u
-#define NX_CODE_BAD_JOB (NX_CODE_BASE + 1u)
-#define NX_CODE_SETUP_FAILED (NX_CODE_BASE + 2u)
-#define NX_CODE_TIMEOUT (NX_CODE_BASE + 3u)
-#define NX_CODE_STOPPED (NX_CODE_BASE + 4u)
-#define NX_CODE_BAD_PACKAGE (NX_CODE_BASE + 5u)
-#define NX_CODE_ALREADY_INSTALLED (NX_CODE_BASE + 6u)
 
 /* Why the installation is being cancelled. */
 #define NX_CANCEL_NONE 0
@@ -362,8 +354,12 @@ static int parse_job(void)
 	nx_free(buf);
 	if (rc == NXJOB_OK) {
 		/* The job holds the property values: it is not needed on disk
-		 * any more. */
+		 * any more. The progress file comes first, so that from now until
+		 * the service ends the directory holds one or the other. */
 		WCHAR path[NX_MAX_PATH + 1];
+		EnterCriticalSection(&g.lock);
+		write_progress(1);
+		LeaveCriticalSection(&g.lock);
 		dir_path(path, L"job");
 		DeleteFileW(path);
 		return 1;
@@ -492,6 +488,48 @@ done:
 	CloseHandle(h);
 }
 
+/* delete_log deletes the verbose log, trying for a second while another
+ * program (a virus scanner) may hold it; one it cannot delete is scrubbed
+ * instead. */
+static void delete_log(void)
+{
+	WCHAR path[NX_MAX_PATH + 1];
+	int tries = 20;
+	dir_path(path, L"install.log");
+	while (!DeleteFileW(path)) {
+		DWORD e = GetLastError();
+		if (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND)
+			return;
+		if (--tries <= 0) {
+			scrub_log();
+			return;
+		}
+		Sleep(50);
+	}
+}
+
+/* finish ends a run whose job parsed, with exit code code: it keeps the log
+ * (scrubbed) or deletes it, writes the result file when the job and the
+ * outcome call for one (nxjob_keeps_log, nxjob_leaves_result), deletes the
+ * package (package, NULL to keep it) and the progress file, and returns
+ * code. */
+static uint32_t finish(uint32_t code, const char *outcome, int msi_valid, uint32_t msi, const char *message,
+		       const WCHAR *package)
+{
+	WCHAR progress_path[NX_MAX_PATH + 1];
+	if (nxjob_keeps_log(g.job, code))
+		scrub_log();
+	else
+		delete_log();
+	if (nxjob_leaves_result(g.job, code, g.installed[0] != 0))
+		write_result(code, outcome, msi_valid, msi, message);
+	if (package)
+		DeleteFileW(package);
+	dir_path(progress_path, L"progress");
+	DeleteFileW(progress_path);
+	return code;
+}
+
 /* already_installed asks Windows Installer, for a job with the skip check,
  * what it has of the job's product: it records the installed version in
  * g.installed and returns 1 when that is the job's version (major, minor
@@ -523,6 +561,7 @@ static uint32_t install(void)
 	WCHAR log_path[NX_MAX_PATH + 1];
 	WCHAR package_path[NX_MAX_PATH + 1];
 	const WCHAR *package = NULL;
+	const WCHAR *installed_package;
 	nx_char *cmdline;
 	size_t need;
 	UINT r;
@@ -562,44 +601,32 @@ static uint32_t install(void)
 		}
 	}
 	dir_path(log_path, L"install.log");
-	if (already_installed()) {
-		write_result(NX_CODE_ALREADY_INSTALLED, "already-installed", 0, 0,
-			     "the product is already installed in the package's version: nothing installed");
-		if (!g.job->package_unc)
-			DeleteFileW(package_path);
-		return NX_CODE_ALREADY_INSTALLED;
-	}
+	/* Windows Installer keeps its own copy of an installed package. */
+	installed_package = (g.job->op == NXJOB_OP_INSTALL && !g.job->package_unc) ? package_path : NULL;
+	if (already_installed())
+		return finish(NX_CODE_ALREADY_INSTALLED, "already-installed", 0, 0,
+			      "the product is already installed in the package's version: nothing installed",
+			      installed_package);
 	/* After already_installed: a minor upgrade changes the line. */
 	need = nxjob_cmdline(g.job, NULL, 0);
 	cmdline = nx_alloc((need + 1) * sizeof(nx_char));
-	if (!cmdline) {
-		write_result(NX_CODE_SETUP_FAILED, "setup-failed", 0, 0, "out of memory");
-		return NX_CODE_SETUP_FAILED;
-	}
+	if (!cmdline)
+		return finish(NX_CODE_SETUP_FAILED, "setup-failed", 0, 0, "out of memory", NULL);
 	nxjob_cmdline(g.job, cmdline, need + 1);
-	if (g.job->has_sha256 && !package_matches(package, g.job->sha256)) {
-		write_result(NX_CODE_BAD_PACKAGE, "bad-package", 0, 0,
-			     "the package on the computer is not the one the Engine sent (SHA-256)");
-		return NX_CODE_BAD_PACKAGE;
-	}
-
-	EnterCriticalSection(&g.lock);
-	write_progress(1);
-	LeaveCriticalSection(&g.lock);
+	if (g.job->has_sha256 && !package_matches(package, g.job->sha256))
+		return finish(NX_CODE_BAD_PACKAGE, "bad-package", 0, 0,
+			      "the package on the computer is not the one the Engine sent (SHA-256)", NULL);
 
 	MsiSetInternalUI(INSTALLUILEVEL_NONE, NULL);
 	r = MsiEnableLogW(log_mode, log_path, INSTALLLOGATTRIBUTES_FLUSHEACHLINE);
 	if (r == ERROR_SUCCESS)
 		r = MsiSetExternalUIRecord(handler, ui_filter, NULL, NULL);
-	if (r != ERROR_SUCCESS) {
-		write_result(NX_CODE_SETUP_FAILED, "setup-failed", 1, r, "cannot set up Windows Installer logging or messages");
-		return NX_CODE_SETUP_FAILED;
-	}
+	if (r != ERROR_SUCCESS)
+		return finish(NX_CODE_SETUP_FAILED, "setup-failed", 1, r, "cannot set up Windows Installer logging or messages",
+			      NULL);
 	thread = CreateThread(NULL, 0, watch, NULL, 0, NULL);
-	if (!thread) {
-		write_result(NX_CODE_SETUP_FAILED, "setup-failed", 0, 0, "cannot start the watchdog thread");
-		return NX_CODE_SETUP_FAILED;
-	}
+	if (!thread)
+		return finish(NX_CODE_SETUP_FAILED, "setup-failed", 0, 0, "cannot start the watchdog thread", NULL);
 	CloseHandle(thread);
 
 	if (g.cancel != NX_CANCEL_NONE)
@@ -612,12 +639,13 @@ static uint32_t install(void)
 	/* The command line holds the property values: wipe it. */
 	SecureZeroMemory(cmdline, (need + 1) * sizeof(nx_char));
 	nx_free(cmdline);
-	/* Close the log, then take the secrets out of it. */
+	/* Close the log. */
 	MsiEnableLogW(0, NULL, 0);
-	scrub_log();
 
 	if (InterlockedCompareExchange(&g.finished, 1, 0) != 0) {
-		/* The watchdog is ending the process. */
+		/* The watchdog is ending the process (a hard stop, a failure):
+		 * take the secrets out of the log meanwhile. */
+		scrub_log();
 		Sleep(INFINITE);
 	}
 	why = g.cancel;
@@ -638,20 +666,11 @@ static uint32_t install(void)
 	}
 	write_progress(1);
 	LeaveCriticalSection(&g.lock);
-	write_result(code, outcome, 1, r,
-		     why == NX_CANCEL_STOP      ? "cancelled by a stop request"
-		     : why == NX_CANCEL_TIMEOUT ? "cancelled at the job's timeout"
-						: "");
-	/* Windows Installer keeps its own copy of the package, and the
-	 * progress is over: what the Engine still reads is the result and the
-	 * log. */
-	if (g.job->op == NXJOB_OP_INSTALL && !g.job->package_unc)
-		DeleteFileW(package_path);
-	{
-		WCHAR progress_path[NX_MAX_PATH + 1];
-		dir_path(progress_path, L"progress");
-		DeleteFileW(progress_path);
-	}
+	finish(code, outcome, 1, r,
+	       why == NX_CANCEL_STOP      ? "cancelled by a stop request"
+	       : why == NX_CANCEL_TIMEOUT ? "cancelled at the job's timeout"
+					  : "",
+	       installed_package);
 	SetEvent(g.done_event);
 	return code;
 }

@@ -12,17 +12,39 @@
 //	package.msi  the package (unless it is installed from a share); nxsvc
 //	             deletes it once Windows Installer returned
 //	job          the job (Encode writes it, nxsvc reads and deletes it)
-//	install.log  Windows Installer's verbose log
+//	install.log  Windows Installer's verbose log (see below for when it
+//	             stays)
 //	progress     percent and current action, rewritten as the install runs;
-//	             nxsvc deletes it when it writes the result
-//	result       the outcome, written once when the service ends
+//	             nxsvc writes it before it deletes the job and deletes it
+//	             when it ends, so while the service runs the directory holds
+//	             the job or the progress file
+//	result       the outcome, written once when the service ends (see below
+//	             for when)
+//
+// # What a run leaves
+//
+// A run succeeds when Windows Installer's result is 0, 3010
+// (ERROR_SUCCESS_REBOOT_REQUIRED) or 1641 (ERROR_SUCCESS_REBOOT_INITIATED),
+// for an uninstall also 1605 (ERROR_UNKNOWN_PRODUCT: already absent), with
+// no stop request and no timeout; or when the skip check finds the
+// package's version installed (CodeAlreadyInstalled). Without KEEPLOG, a
+// run that succeeds deletes install.log before it reports that it stopped,
+// and writes a result file only for an install whose skip check found
+// another version of the product (installed=, what it upgraded from): the
+// directory holds nxsvc.exe alone, or nxsvc.exe and result. With KEEPLOG it
+// keeps install.log (its secret values scrubbed) and writes the result file
+// whatever the outcome. A run that fails (a refused job, a changed package,
+// set-up failure, any other Windows Installer result, a stop request, the
+// timeout, the hard stop) always keeps install.log (when Windows Installer
+// wrote one) and writes the result file. The exit code is the same either
+// way.
 //
 // # The job file
 //
 // Binary, little-endian, at most 65536 bytes, so the C parser in nxsvc has
 // nothing to guess: a 16-byte header, then records.
 //
-//	header:  "NXJB"  u32 version (1)  u32 file length  u32 record count (≤ 1024)
+//	header:  "NXJB"  u32 version (2)  u32 file length  u32 record count (≤ 1024)
 //	record:  u16 tag  u16 flags  u32 payload length  payload
 //
 // Strings are UTF-16LE without a terminator and may not contain U+0000.
@@ -54,6 +76,15 @@
 //	             installed in that version, installs nothing and ends with
 //	             CodeAlreadyInstalled; the version it found (any) is the
 //	             result file's "installed" line
+//	10 KEEPLOG   empty: keep install.log and the result file after a
+//	             successful run too (see "What a run leaves")
+//
+// Version 1 (without KEEPLOG) was read by the services that wrote a result
+// file and kept the log after every run. Both sides refuse any version but
+// their own, and any tag they do not know (ErrTag), so a service and an
+// Engine of different versions cannot disagree silently about which files
+// a run leaves: the service refuses the job with CodeBadJob and the result
+// "job file version not supported".
 //
 // A file "stop" in the deployment directory (the Engine writes it to cancel
 // a program run as a Task Scheduler task, which no service stop reaches) is

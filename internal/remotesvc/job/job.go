@@ -16,9 +16,12 @@ const (
 	FileJob = "job"
 	// FileProgress is the progress file the service rewrites.
 	FileProgress = "progress"
-	// FileResult is the result file the service writes when it ends.
+	// FileResult is the result file the service writes when it ends: after
+	// a run that failed, after an install that found another version of
+	// the product, and after any run of a job with KeepLog.
 	FileResult = "result"
-	// FileLog is Windows Installer's verbose log.
+	// FileLog is Windows Installer's verbose log; a run that succeeds
+	// deletes it unless the job has KeepLog.
 	FileLog = "install.log"
 )
 
@@ -36,8 +39,13 @@ const (
 	DefaultGrace     = 120 * time.Second
 	headerSize       = 16
 	recordHeaderSize = 8
-	version          = 1
-	magic            = "NXJB"
+	// version is the job file's format: 2 since KEEPLOG, and since a
+	// successful run leaves nothing but the service in its directory (see
+	// the package's doc). nxsvc reads only its own version, so a service of
+	// another version refuses the job (ErrVersion) instead of ending with
+	// other files than the Engine expects.
+	version = 2
+	magic   = "NXJB"
 )
 
 // Record tags and flags of the job file.
@@ -51,6 +59,7 @@ const (
 	tagGrace     = 7
 	tagSHA256    = 8
 	tagSkip      = 9
+	tagKeepLog   = 10
 	flagSecret   = 1
 )
 
@@ -117,6 +126,15 @@ type Job struct {
 	// Grace is how long the service waits for Windows Installer to roll back
 	// after a cancel before it ends its own process; 0 means DefaultGrace.
 	Grace time.Duration
+	// KeepLog keeps Windows Installer's log and the result file after a
+	// successful run too, for an Engine that reads the log back after a
+	// success too. Without it, a run that succeeds (installed, reboot
+	// needed, already installed, or a product removed or already absent)
+	// leaves only the service in its directory, and a result file only when
+	// the host had another version of the product before; a run that fails
+	// always leaves the log and the result. The log's secret values are
+	// scrubbed either way.
+	KeepLog bool
 }
 
 // Encode validates j with the service's own rules and returns the job file.
@@ -186,6 +204,9 @@ func (j Job) recordName(n uint32) (string, bool) {
 		names = append(names, fmt.Sprintf("property %d (%s)", i+1, safeName(p.Name)))
 	}
 	names = append(names, "timeout", "grace")
+	if j.KeepLog {
+		names = append(names, "keep log")
+	}
 	if n == 0 || int(n) > len(names) {
 		return "", false
 	}
@@ -240,6 +261,9 @@ func (j Job) marshal() []byte {
 			g++
 		}
 		w.u32(tagGrace, uint32(min(g, 1<<32-1)))
+	}
+	if j.KeepLog {
+		w.record(tagKeepLog, 0, nil)
 	}
 	copy(w.buf, magic)
 	binary.LittleEndian.PutUint32(w.buf[4:], version)
@@ -412,7 +436,7 @@ func Decode(b []byte) (Job, error) {
 		}
 		p := b[pos : pos+int(plen)]
 		pos += int(plen)
-		if tag < tagID || tag > tagSkip {
+		if tag < tagID || tag > tagKeepLog {
 			return fail(ErrTag, r, start)
 		}
 		if flags != 0 && !(tag == tagProperty && flags == flagSecret) {
@@ -479,6 +503,11 @@ func Decode(b []byte) (Job, error) {
 				return fail(ErrSize, r, start)
 			}
 			j.PackageSHA256 = append([]byte(nil), p...)
+		case tagKeepLog:
+			if plen != 0 {
+				return fail(ErrSize, r, start)
+			}
+			j.KeepLog = true
 		case tagProperty:
 			if len(j.Properties) >= MaxProperties {
 				return fail(ErrPropertyCount, r, start)

@@ -32,11 +32,18 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		{ID: "x", Operation: Install, Package: `\\engine\nxshare\Collector.msi`, Timeout: time.Second},
 		{ID: "u1", Operation: Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 7 * 24 * time.Hour},
 		{ID: "h", Operation: Install, Package: "p.msi", PackageSHA256: make([]byte, 32), Timeout: time.Minute},
+		{ID: "k", Operation: Install, Package: "p.msi", Timeout: time.Minute, KeepLog: true},
+		{ID: "ku", Operation: Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: time.Minute, Grace: time.Second, KeepLog: true},
 	} {
 		b, err := j.Encode()
 		require.NoError(t, err)
 		assert.Equal(t, "NXJB", string(b[:4]))
+		assert.Equal(t, uint32(2), binary.LittleEndian.Uint32(b[4:]), "version 2")
 		assert.Equal(t, uint32(len(b)), binary.LittleEndian.Uint32(b[8:]))
+		// KEEPLOG is the last record, empty, and only there when asked.
+		last := b[len(b)-recordHeaderSize:]
+		keep := binary.LittleEndian.Uint16(last) == tagKeepLog && binary.LittleEndian.Uint32(last[4:]) == 0
+		assert.Equal(t, j.KeepLog, keep)
 		got, err := Decode(b)
 		require.NoError(t, err)
 		assert.Equal(t, j, got)
@@ -117,7 +124,7 @@ func TestEncodeRejects(t *testing.T) {
 func raw(records ...[]byte) []byte {
 	b := make([]byte, 16)
 	copy(b, "NXJB")
-	binary.LittleEndian.PutUint32(b[4:], 1)
+	binary.LittleEndian.PutUint32(b[4:], version)
 	for _, r := range records {
 		b = append(b, r...)
 	}
@@ -163,7 +170,8 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"empty", nil, ErrShort},
 		{"magic", append([]byte("NXJA"), with()[4:]...), ErrMagic},
-		{"version", func() []byte { b := with(); b[4] = 2; return b }(), ErrVersion},
+		{"version 1 (a service that keeps every file)", func() []byte { b := with(); b[4] = 1; return b }(), ErrVersion},
+		{"version 3", func() []byte { b := with(); b[4] = 3; return b }(), ErrVersion},
 		{"length", append(with(), 0), ErrLength},
 		{"too large", make([]byte, MaxFileSize+1), ErrTooLarge},
 		{"count", hugeCount, ErrCount},
@@ -171,6 +179,12 @@ func TestDecodeRejects(t *testing.T) {
 		{"payload length overflow", overlong, ErrTruncated},
 		{"trailing", fewer, ErrTrailing},
 		{"unknown tag", with(rec(99, 0, nil)), ErrTag},
+		{"tag after keep log", with(rec(tagKeepLog+1, 0, nil)), ErrTag},
+		{"tag 0", with(rec(0, 0, nil)), ErrTag},
+		{"keep log with a payload", with(rec(tagKeepLog, 0, u32(1))), ErrSize},
+		{"keep log with one byte", with(rec(tagKeepLog, 0, []byte{1})), ErrSize},
+		{"keep log with flags", with(rec(tagKeepLog, 1, nil)), ErrFlags},
+		{"keep log twice", with(rec(tagKeepLog, 0, nil), rec(tagKeepLog, 0, nil)), ErrDuplicate},
 		{"flags", with(rec(tagGrace, 1, u32(5))), ErrFlags},
 		{"secret flag on id", raw(rec(tagID, 1, u16("d1"))), ErrFlags},
 		{"duplicate", with(rec(tagTimeout, 0, u32(5))), ErrDuplicate},
@@ -195,8 +209,71 @@ func TestDecodeRejects(t *testing.T) {
 			assert.NotEmpty(t, pe.Error())
 		})
 	}
-	_, err := Decode(with())
+	j, err := Decode(with())
 	require.NoError(t, err)
+	assert.False(t, j.KeepLog)
+	// KEEPLOG may come anywhere, for either operation.
+	j, err = Decode(raw(rec(tagKeepLog, 0, nil), good[0], good[1], good[2], good[3]))
+	require.NoError(t, err)
+	assert.True(t, j.KeepLog)
+	j, err = Decode(raw(good[0], rec(tagOperation, 0, u32(2)), rec(tagKeepLog, 0, nil),
+		rec(tagProduct, 0, u16("{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}")), good[3]))
+	require.NoError(t, err)
+	assert.True(t, j.KeepLog)
+	assert.Equal(t, Uninstall, j.Operation)
+}
+
+// TestWhatARunLeaves is the rule nxsvc follows at its end: which outcomes
+// keep the log and write the result file.
+func TestWhatARunLeaves(t *testing.T) {
+	const product = "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}"
+	install := Job{ID: "i", Operation: Install, Package: "p.msi", Timeout: time.Minute}
+	skip := Job{ID: "s", Operation: Install, Package: "p.msi", ProductCode: product, SkipIfInstalled: "1.2.3", Timeout: time.Minute}
+	uninstall := Job{ID: "u", Operation: Uninstall, ProductCode: product, Timeout: time.Minute}
+	tests := []struct {
+		name            string
+		job             Job
+		code            uint32
+		installedBefore bool
+		succeeded       bool
+		log, result     bool
+	}{
+		{"installed", install, 0, false, true, false, false},
+		{"installed, reboot required", install, 3010, false, true, false, false},
+		{"installed, reboot started", install, 1641, false, true, false, false},
+		{"installed over another version", skip, 0, true, true, false, true},
+		{"installed over another version, reboot required", skip, 3010, true, true, false, true},
+		{"installed, nothing before", skip, 0, false, true, false, false},
+		{"already installed", skip, CodeAlreadyInstalled, true, true, false, false},
+		{"install failed", install, 1603, false, false, true, true},
+		{"install failed over another version", skip, 1638, true, false, true, true},
+		{"install cancelled", install, 1602, false, false, true, true},
+		{"install of a product not there: a failure", install, 1605, false, false, true, true},
+		{"timeout", install, CodeTimeout, false, false, true, true},
+		{"stopped", install, CodeStopped, false, false, true, true},
+		{"bad job", install, CodeBadJob, false, false, true, true},
+		{"bad package", install, CodeBadPackage, false, false, true, true},
+		{"setup failed", install, CodeSetupFailed, false, false, true, true},
+		{"a crash", install, 0xC0000005, false, false, true, true},
+		{"removed", uninstall, 0, false, true, false, false},
+		{"removed, reboot required", uninstall, 3010, false, true, false, false},
+		{"removed, reboot started", uninstall, 1641, false, true, false, false},
+		{"already absent", uninstall, 1605, false, true, false, false},
+		{"uninstall failed", uninstall, 1603, false, false, true, true},
+		{"already installed is no uninstall code", uninstall, CodeAlreadyInstalled, false, false, true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.succeeded, Succeeded(tc.job.Operation, tc.code))
+			assert.Equal(t, tc.log, tc.job.KeepsLog(tc.code), "log")
+			assert.Equal(t, tc.result, tc.job.LeavesResult(tc.code, tc.installedBefore), "result")
+			kept := tc.job
+			kept.KeepLog = true
+			assert.True(t, kept.KeepsLog(tc.code), "KeepLog keeps the log")
+			assert.True(t, kept.LeavesResult(tc.code, tc.installedBefore), "KeepLog writes the result")
+		})
+	}
+	assert.False(t, Succeeded(Operation(3), 0), "no operation succeeds but install and uninstall")
 }
 
 func TestErrorCodeText(t *testing.T) {

@@ -39,6 +39,52 @@ const (
 	CodeLast uint32 = CodeBase + 0xFF
 )
 
+// Windows Installer results that end a run successfully.
+const (
+	msiSuccess        = 0
+	msiRebootStarted  = 1641 // ERROR_SUCCESS_REBOOT_INITIATED
+	msiRebootRequired = 3010 // ERROR_SUCCESS_REBOOT_REQUIRED
+	msiUnknownProduct = 1605 // ERROR_UNKNOWN_PRODUCT
+)
+
+// Succeeded reports whether a run of operation op that ended with the
+// service's exit code code succeeded: for an install, Windows Installer's
+// 0, 3010 (reboot required) or 1641 (reboot started), or
+// CodeAlreadyInstalled; for an uninstall, 0, 3010, 1641 or 1605 (the
+// product was already absent). It is nxsvc's nxjob_succeeded.
+func Succeeded(op Operation, code uint32) bool {
+	switch code {
+	case msiSuccess, msiRebootRequired, msiRebootStarted:
+		return op == Install || op == Uninstall
+	case CodeAlreadyInstalled:
+		return op == Install
+	case msiUnknownProduct:
+		return op == Uninstall
+	}
+	return false
+}
+
+// KeepsLog reports whether the service leaves Windows Installer's log
+// (FileLog, with its secret values scrubbed; when Windows Installer wrote
+// one) after a run of j that ended with code: when the run failed, or j
+// has KeepLog. Otherwise it deletes the log before it reports that it
+// stopped. It is nxsvc's nxjob_keeps_log.
+func (j Job) KeepsLog(code uint32) bool { return j.KeepLog || !Succeeded(j.Operation, code) }
+
+// LeavesResult reports whether the service writes the result file
+// (FileResult) after a run of j that ended with code, installedBefore
+// saying whether its skip check (SkipIfInstalled) found a version of the
+// product installed: when the run failed, when j has KeepLog, and after an
+// install that succeeded over another version (the result's Installed
+// says which), but not for CodeAlreadyInstalled, whose version is the
+// package's. It is nxsvc's nxjob_leaves_result.
+func (j Job) LeavesResult(code uint32, installedBefore bool) bool {
+	if j.KeepsLog(code) {
+		return true
+	}
+	return j.Operation == Install && installedBefore && code != CodeAlreadyInstalled
+}
+
 // IsServiceCode reports whether code is one of the service's own rather than
 // a Windows Installer result.
 func IsServiceCode(code uint32) bool { return code >= CodeBase && code <= CodeLast }

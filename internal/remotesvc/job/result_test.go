@@ -73,7 +73,9 @@ func FuzzDecodeResult(f *testing.F) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, j := range []Job{validJob(), {ID: "u", Operation: Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 1}} {
+	keep := validJob()
+	keep.KeepLog = true
+	for _, j := range []Job{validJob(), keep, {ID: "u", Operation: Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 1}} {
 		b, err := j.Encode()
 		if err != nil {
 			f.Fatal(err)

@@ -40,7 +40,9 @@ type Job struct {
 	// HasSkip and SkipVersion are the skip-if-installed record.
 	HasSkip     bool
 	SkipVersion uint32
-	Properties  []Property
+	// KeepLog is the keep-log record.
+	KeepLog    bool
+	Properties []Property
 	// CommandLine is nxjob_cmdline's line for a job that parsed.
 	CommandLine []uint16
 }
@@ -83,6 +85,7 @@ func Parse(b []byte) Job {
 		out.SHA256 = C.GoBytes(unsafe.Pointer(&job.sha256[0]), 32)
 	}
 	out.HasSkip, out.SkipVersion = job.has_skip != 0, uint32(job.skip_version)
+	out.KeepLog = job.keep_log != 0
 	props := unsafe.Slice(&job.props[0], int(job.nprops))
 	for _, p := range props {
 		out.Properties = append(out.Properties, Property{Name: goStr(p.name), Value: goStr(p.value), Secret: p.secret != 0})
@@ -98,6 +101,31 @@ func Parse(b []byte) Job {
 		panic("nxjob_cmdline did not terminate its line")
 	}
 	return out
+}
+
+// Succeeded is nxjob_succeeded.
+func Succeeded(op, code uint32) bool { return C.nxjob_succeeded(C.uint32_t(op), C.uint32_t(code)) != 0 }
+
+// Leaves runs nxjob_keeps_log and nxjob_leaves_result for the job in b
+// ending with code. b must parse.
+func Leaves(b []byte, code uint32, installedBefore bool) (log, result bool) {
+	job, rc, free := parse(b)
+	defer free()
+	if rc != C.NXJOB_OK {
+		panic("Leaves: job does not parse")
+	}
+	before := C.int(0)
+	if installedBefore {
+		before = 1
+	}
+	return C.nxjob_keeps_log(job, C.uint32_t(code)) != 0, C.nxjob_leaves_result(job, C.uint32_t(code), before) != 0
+}
+
+// Codes are nxsvc's own exit codes (NX_CODE_*), in the order of the Go
+// package job's Code* values from CodeBadJob.
+func Codes() []uint32 {
+	return []uint32{C.NX_CODE_BAD_JOB, C.NX_CODE_SETUP_FAILED, C.NX_CODE_TIMEOUT, C.NX_CODE_STOPPED,
+		C.NX_CODE_BAD_PACKAGE, C.NX_CODE_ALREADY_INSTALLED}
 }
 
 // Version runs nxjob_version on s: the packed version and whether s is one.

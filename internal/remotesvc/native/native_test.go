@@ -32,8 +32,17 @@ func seedJobs() []job.Job {
 		{ID: "k", Operation: job.Install, Package: "package.msi", ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}",
 			SkipIfInstalled: "2.10.300", PackageSHA256: bytes.Repeat([]byte{0xcd}, 32), Timeout: time.Minute},
 		{ID: "u.1", Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: 7 * 24 * time.Hour},
+		{ID: "keep", Operation: job.Install, Package: "package.msi", ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}",
+			SkipIfInstalled: "1.0.0", Timeout: time.Minute, KeepLog: true,
+			Properties: []job.Property{{Name: "TENANT_KEY", Value: "k", Secret: true}}},
+		{ID: "keep-u", Operation: job.Uninstall, ProductCode: "{6F0B5C1E-8A3D-4E2B-9C7A-1D2E3F405162}", Timeout: time.Minute, KeepLog: true},
 	}
 }
+
+// endCodes are exit codes a run may end with: Windows Installer's
+// successes and failures, nxsvc's own codes, and a crash.
+var endCodes = []uint32{0, 1602, 1603, 1605, 1618, 1619, 1638, 1641, 3010, 0xC0000005,
+	job.CodeBadJob, job.CodeSetupFailed, job.CodeTimeout, job.CodeStopped, job.CodeBadPackage, job.CodeAlreadyInstalled, job.CodeLast}
 
 // expectedLine is the Windows Installer command line nxsvc must build for
 // j: REBOOT=ReallySuppress, NAME="value" with quotes doubled, and
@@ -90,6 +99,7 @@ func agree(t *testing.T, b []byte) {
 	}
 	require.Equal(t, uint32(grace/time.Second), c.Grace)
 	require.Equal(t, g.PackageSHA256, c.SHA256)
+	require.Equal(t, g.KeepLog, c.KeepLog)
 	require.Equal(t, g.SkipIfInstalled != "", c.HasSkip)
 	if c.HasSkip {
 		require.Equal(t, g.SkipIfInstalled, job.UnpackVersion(c.SkipVersion))
@@ -101,6 +111,14 @@ func agree(t *testing.T, b []byte) {
 		require.Equal(t, p.Secret, c.Properties[i].Secret)
 	}
 	require.Equal(t, expectedLine(g), str(c.CommandLine))
+	// What a run of the job leaves, for every way it may end.
+	for _, code := range endCodes {
+		for _, before := range []bool{false, true} {
+			log, result := Leaves(b, code, before)
+			require.Equal(t, g.KeepsLog(code), log, "log after %#x", code)
+			require.Equal(t, g.LeavesResult(code, before), result, "result after %#x (installed before: %v)", code, before)
+		}
+	}
 	// nxjob_minor_upgrade against the rule it implements, for versions
 	// below, at and above the job's.
 	for _, installed := range []string{"0.0.0", "2.10.299", "2.10.300", "255.255.65535", "x"} {
@@ -131,6 +149,69 @@ func TestParseAgreesWithDecode(t *testing.T) {
 				agree(t, m)
 			}
 		}
+		// And of the last record (KEEPLOG, where the job has it).
+		for i := max(96, len(b)-16); i < len(b); i++ {
+			for _, v := range []byte{0, 1, 2, 9, 10, 11, 0x7f, 0x80, 0xff} {
+				m := append([]byte(nil), b...)
+				m[i] = v
+				agree(t, m)
+			}
+		}
+	}
+}
+
+// TestKeepLogRecord: the C parser reads the keep-log record as the Go
+// decoder does, and refuses a malformed one with a code, as the Go side.
+func TestKeepLogRecord(t *testing.T) {
+	j := job.Job{ID: "k", Operation: job.Install, Package: "package.msi", Timeout: time.Minute, KeepLog: true}
+	b, err := j.Encode()
+	require.NoError(t, err)
+	c := Parse(b)
+	require.Zero(t, c.Code)
+	assert.True(t, c.KeepLog)
+	j.KeepLog = false
+	plain, err := j.Encode()
+	require.NoError(t, err)
+	assert.False(t, Parse(plain).KeepLog)
+	assert.Len(t, b, len(plain)+8, "an empty record of 8 bytes")
+
+	// with replaces the last record (KEEPLOG) by one of tag, flags and
+	// payload, and appends extra records.
+	with := func(tag, flags uint16, payload []byte, extra ...[]byte) []byte {
+		m := append([]byte(nil), b[:len(b)-8]...)
+		m = binary.LittleEndian.AppendUint16(m, tag)
+		m = binary.LittleEndian.AppendUint16(m, flags)
+		m = binary.LittleEndian.AppendUint32(m, uint32(len(payload)))
+		m = append(m, payload...)
+		for _, e := range extra {
+			m = append(m, e...)
+		}
+		binary.LittleEndian.PutUint32(m[8:], uint32(len(m)))
+		binary.LittleEndian.PutUint32(m[12:], binary.LittleEndian.Uint32(b[12:])+uint32(len(extra)))
+		return m
+	}
+	again := b[len(b)-8:]
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		code job.ErrorCode
+	}{
+		{"a u32 payload", with(10, 0, []byte{1, 0, 0, 0}), job.ErrSize},
+		{"one byte", with(10, 0, []byte{1}), job.ErrSize},
+		{"the secret flag", with(10, 1, nil), job.ErrFlags},
+		{"given twice", with(10, 0, nil, again), job.ErrDuplicate},
+		{"the next tag", with(11, 0, nil), job.ErrTag},
+		{"version 1, as a service before KEEPLOG read it", func() []byte {
+			m := append([]byte(nil), b...)
+			m[4] = 1
+			return m
+		}(), job.ErrVersion},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			agree(t, tc.in)
+			c := Parse(tc.in)
+			assert.Equal(t, int(tc.code), c.Code, "C says %q", StrError(c.Code))
+		})
 	}
 }
 
@@ -253,6 +334,38 @@ func TestFilesParseInGo(t *testing.T) {
 	// A buffer too small truncates, but never overflows.
 	short := FormatResult(8, nil, 1, "done", false, 0, "", nil)
 	assert.Len(t, short, 7)
+}
+
+// TestWhatARunLeavesAgrees holds nxsvc's rule for the files a run leaves
+// (nxjob_succeeded) to job.Succeeded, and its own exit codes to the Go
+// package's.
+func TestWhatARunLeavesAgrees(t *testing.T) {
+	assert.Equal(t, []uint32{job.CodeBadJob, job.CodeSetupFailed, job.CodeTimeout, job.CodeStopped, job.CodeBadPackage,
+		job.CodeAlreadyInstalled}, Codes())
+	for _, op := range []uint32{0, uint32(job.Install), uint32(job.Uninstall), 3} {
+		for _, code := range endCodes {
+			assert.Equal(t, job.Succeeded(job.Operation(op), code), Succeeded(op, code), "operation %d, code %#x", op, code)
+		}
+	}
+	quiet, err := seedJobs()[0].Encode()
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		code        uint32
+		before      bool
+		log, result bool
+	}{
+		{0, false, false, false},
+		{3010, false, false, false},
+		{0, true, false, true},
+		{job.CodeAlreadyInstalled, true, false, false},
+		{1603, false, true, true},
+		{1602, false, true, true},
+		{job.CodeTimeout, false, true, true},
+	} {
+		log, result := Leaves(quiet, tc.code, tc.before)
+		assert.Equal(t, tc.log, log, "log after %d", tc.code)
+		assert.Equal(t, tc.result, result, "result after %d", tc.code)
+	}
 }
 
 // TestVersionAgrees holds nxsvc's version parser (nxjob_version, which reads
@@ -386,6 +499,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("NXJB"))
 	f.Add(binary.LittleEndian.AppendUint32([]byte("NXJB\x01\x00\x00\x00"), 16))
+	f.Add(binary.LittleEndian.AppendUint32([]byte("NXJB\x02\x00\x00\x00"), 16))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		agree(t, b)
 	})

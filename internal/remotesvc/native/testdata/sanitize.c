@@ -37,6 +37,10 @@ static void exercise(const uint8_t *in, size_t len)
 			free(line);
 		}
 		nxfmt_result(text, sizeof text, job->id.s, 0, "done", 1, 0, "m", job->id.s);
+		/* What a run of the job leaves, after a success and a failure. */
+		if (nxjob_keeps_log(job, 0) != job->keep_log || !nxjob_keeps_log(job, 1603) ||
+		    !nxjob_leaves_result(job, 1603, 0) || nxjob_leaves_result(job, 0, 0) != job->keep_log)
+			abort();
 		for (i = 0; i < job->nprops; i++) {
 			const nx_str v = job->props[i].value;
 			size_t n8 = nx_utf8(v.s, v.n, NULL, 0);
@@ -56,6 +60,13 @@ static void exercise(const uint8_t *in, size_t len)
 	} else {
 		/* The parser's arena too small must be refused, not overrun. */
 		nxjob_parse(buf, len, job, arena, units / 2);
+	}
+	/* The success rule on the input's bytes as operation and code. */
+	if (len >= 8) {
+		uint32_t op, code;
+		memcpy(&op, buf, sizeof op);
+		memcpy(&code, buf + 4, sizeof code);
+		(void)nxjob_succeeded(op % 4, code);
 	}
 	/* The progress arithmetic on the input's bytes as messages. */
 	{
