@@ -7,10 +7,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -173,6 +175,28 @@ func (d *deployment) result() job.Result {
 	return r
 }
 
+// files lists the names of the files the run left in the directory,
+// sorted.
+func (d *deployment) files() []string {
+	d.t.Helper()
+	entries, err := os.ReadDir(d.host)
+	require.NoError(d.t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// What runs leave in their directory (sorted): a success nxsvc.exe alone;
+// a failure, or any run of a job with KeepLog, also the log and the
+// result.
+var (
+	leftQuiet  = []string{"nxsvc.exe"}
+	leftFailed = []string{job.FileLog, "nxsvc.exe", job.FileResult}
+	leftKept   = leftFailed
+)
+
 func (d *deployment) progress() (job.Progress, error) {
 	b, err := os.ReadFile(filepath.Join(d.host, job.FileProgress))
 	if err != nil {
@@ -255,7 +279,8 @@ func TestWineOldGoServiceFailsNewOneRuns(t *testing.T) {
 	d.writeJob(d.installJob())
 	st = d.run(ctx)
 	assertExit(t, st, 0)
-	t.Logf("nxsvc on the same prefix: exit %d, result %+v", st.ExitCode(), d.result())
+	assert.Equal(t, leftQuiet, d.files())
+	t.Logf("nxsvc on the same prefix: exit %d, files left %v", st.ExitCode(), d.files())
 }
 
 func firstLine(s string) string {
@@ -266,54 +291,70 @@ func firstLine(s string) string {
 // TestWineInstallOutcomes runs the Windows Installer API through nxsvc for
 // a package that installs, one whose launch condition fails, and one that
 // schedules a reboot, and reads each outcome from the service's exit code
-// and its result file.
+// and the files it leaves: a success nxsvc.exe alone (the log deleted, no
+// result file), a failure the log and the result file; a job with KeepLog
+// keeps both after a success too.
 func TestWineInstallOutcomes(t *testing.T) {
 	w, ctx := wineLab(t, "wixl")
+	const good = "{4E580000-0000-4000-8000-000000000010}"
 	tests := []struct {
 		name    string
 		wxs     string
+		keep    bool
 		code    uint32
 		product string
+		dir     string // the product's directory
 		file    string // installed file, or "" when nothing is installed
+		left    []string
 	}{
-		{"installs", "good", 0, "{4E580000-0000-4000-8000-000000000010}", `C:\Program Files\NxGood\hello.txt`},
-		{"launch condition fails", "fail", 1603, "{4E580000-0000-4000-8000-000000000020}", ""},
-		{"reboot required", "reboot", 3010, "{4E580000-0000-4000-8000-000000000030}", `C:\Program Files\NxReboot\hello.txt`},
+		{"installs", "good", false, 0, good, `C:\Program Files\NxGood`, `C:\Program Files\NxGood\hello.txt`, leftQuiet},
+		{"launch condition fails", "fail", false, 1603, "{4E580000-0000-4000-8000-000000000020}", `C:\Program Files\NxFail`, "", leftFailed},
+		{"reboot required", "reboot", false, 3010, "{4E580000-0000-4000-8000-000000000030}", `C:\Program Files\NxReboot`,
+			`C:\Program Files\NxReboot\hello.txt`, leftQuiet},
+		// The same package again, once removed (a quiet uninstall).
+		{"installs, keep log", "good", true, 0, good, `C:\Program Files\NxGood`, `C:\Program Files\NxGood\hello.txt`, leftKept},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDeployment(t, w, "out-"+tc.wxs)
+			ensureAbsent(t, ctx, w, tc.product, tc.dir)
+			id := "out-" + tc.wxs
+			if tc.keep {
+				id += "-keep"
+			}
+			d := newDeployment(t, w, id)
 			d.stage(tc.wxs)
-			d.writeJob(d.installJob(job.Property{Name: "SERVER", Value: "collector.example.test"}))
+			j := d.installJob(job.Property{Name: "SERVER", Value: "collector.example.test"})
+			j.KeepLog = tc.keep
+			d.writeJob(j)
 			before := snapshot(t, w)
 			st := d.run(ctx)
 			assertExit(t, st, tc.code)
-			r := d.result()
-			assert.Equal(t, job.Result{ID: d.id, Code: tc.code, Outcome: job.OutcomeDone, MSI: tc.code, HasMSI: true}, r)
-			assert.NoFileExists(t, filepath.Join(d.host, job.FileJob), "the job (with its property values) is deleted once read")
-
-			assert.NoFileExists(t, filepath.Join(d.host, job.FileProgress), "the progress file is deleted with the result written")
-			assert.NoFileExists(t, filepath.Join(d.host, "package.msi"), "the package is deleted once Windows Installer returned")
-			logText := d.log()
-			var parser msi.Parser
-			parser.Feed([]byte(logText))
-			sum := parser.Close()
-			require.NotNil(t, sum)
-			assert.Positive(t, sum.Lines)
-			if tc.code == 1603 {
-				// Wine's log has no "Return value 3." and no status line:
-				// the excerpt is the log's tail, and the last action started
-				// is the launch conditions'.
-				excerpt := sum.Excerpt(20)
-				assert.Regexp(t, `Action ended [0-9:]+: INSTALL\. Return value`, excerpt)
-				assert.Equal(t, "LaunchConditions", sum.LastAction)
-				t.Logf("1603 excerpt:\n%s", excerpt)
-			}
+			assert.Equal(t, tc.left, d.files(), "the files the run left (the job, the progress file and the package deleted)")
 			assert.Equal(t, tc.file != "", productRegistered(ctx, w, tc.product))
 			if tc.file != "" {
 				p, err := w.Path(tc.file)
 				require.NoError(t, err)
 				assert.FileExists(t, p)
+			}
+			if slices.Contains(tc.left, job.FileResult) {
+				r := d.result()
+				assert.Equal(t, job.Result{ID: d.id, Code: tc.code, Outcome: job.OutcomeDone, MSI: tc.code, HasMSI: true}, r)
+				logText := d.log()
+				assert.Contains(t, logText, "collector.example.test", "the log is Windows Installer's, with the job's property")
+				var parser msi.Parser
+				parser.Feed([]byte(logText))
+				sum := parser.Close()
+				require.NotNil(t, sum)
+				assert.Positive(t, sum.Lines)
+				if tc.code == 1603 {
+					// Wine's log has no "Return value 3." and no status line:
+					// the excerpt is the log's tail, and the last action started
+					// is the launch conditions'.
+					excerpt := sum.Excerpt(20)
+					assert.Regexp(t, `Action ended [0-9:]+: INSTALL\. Return value`, excerpt)
+					assert.Equal(t, "LaunchConditions", sum.LastAction)
+					t.Logf("1603 excerpt:\n%s", excerpt)
+				}
 			}
 			// Besides the deployment directory, only what Windows Installer
 			// keeps for an installed product changed.
@@ -368,14 +409,19 @@ func changed(before, after map[string]bool) []string {
 // custom actions, immediate then deferred) and checks what an attacker on the host could
 // read meanwhile: the service's configuration (ImagePath) names only the
 // directory, no process's command line carries a property value, and the
-// verbose log has no secret value at the end; the progress file moves
-// through the actions.
+// verbose log (kept: the job has KeepLog) has no secret value at the end;
+// the progress file moves through the actions; and every look at the
+// directory finds the job, the progress file or the result (nxsvc writes
+// the progress file before it deletes the job, and deletes it after the
+// result).
 func TestWineProgressAndSecrets(t *testing.T) {
 	w, ctx := wineLab(t, "wixl")
 	d := newDeployment(t, w, "secrets")
 	d.stage("slow")
 	const public, secret = "collector-public.example.test", "tenant-S3CR3T-välue-9f2c"
-	d.writeJob(d.installJob(job.Property{Name: "SERVER", Value: public}, job.Property{Name: "TENANTKEY", Value: secret, Secret: true}))
+	j := d.installJob(job.Property{Name: "SERVER", Value: public}, job.Property{Name: "TENANTKEY", Value: secret, Secret: true})
+	j.KeepLog = true
+	d.writeJob(j)
 	d.create(ctx)
 	imagePath, err := w.Run(ctx, "reg", "query", `HKLM\System\CurrentControlSet\Services\`+d.name, "/v", "ImagePath")
 	require.NoError(t, err)
@@ -390,6 +436,7 @@ func TestWineProgressAndSecrets(t *testing.T) {
 		scans   int
 		leaks   []string
 		ours    bool
+		gaps    int // scans that found neither job, progress nor result
 	)
 	stop := make(chan struct{})
 	done := make(chan struct{})
@@ -403,8 +450,16 @@ func TestWineProgressAndSecrets(t *testing.T) {
 			}
 			lines := winelab.CommandLines()
 			p, err := d.progress()
+			names, _ := os.ReadDir(d.host)
 			mu.Lock()
 			scans++
+			held := false
+			for _, e := range names {
+				held = held || e.Name() == job.FileJob || e.Name() == job.FileProgress || e.Name() == job.FileResult
+			}
+			if !held {
+				gaps++
+			}
 			for _, l := range lines {
 				if strings.Contains(l, public) || strings.Contains(l, secret) {
 					leaks = append(leaks, l)
@@ -425,6 +480,8 @@ func TestWineProgressAndSecrets(t *testing.T) {
 	close(stop)
 	<-done
 	assertExit(t, st, 0)
+	assert.Equal(t, leftKept, d.files(), "KeepLog keeps the log and the result after a success")
+	assert.Equal(t, job.Result{ID: d.id, Outcome: job.OutcomeDone, HasMSI: true}, d.result())
 	ensureAbsent(t, ctx, w, "{4E580000-0000-4000-8000-000000000040}", `C:\Program Files\NxSlow`)
 
 	mu.Lock()
@@ -432,6 +489,7 @@ func TestWineProgressAndSecrets(t *testing.T) {
 	t.Logf("%d scans of every process's command line; actions seen in the progress file: %v", scans, actions)
 	assert.True(t, ours, "the scans saw nxsvc's own command line")
 	assert.Empty(t, leaks, "no command line carries a property value")
+	assert.Zero(t, gaps, "the directory held the job, the progress file or the result in every scan")
 	waits := 0
 	for _, a := range actions {
 		if strings.HasPrefix(a, "Wait") || strings.HasPrefix(a, "Script") {
@@ -493,6 +551,7 @@ func TestWineCancel(t *testing.T) {
 			r := d.result()
 			assert.Equal(t, job.Result{ID: d.id, Code: 1602, Outcome: job.OutcomeCancelled, MSI: 1602, HasMSI: true,
 				Error: "cancelled by a stop request"}, r)
+			assert.Equal(t, leftFailed, d.files(), "a cancelled run keeps the log and the result")
 			logText := d.log()
 			// Wine logs a deferred action once when it schedules it and once
 			// when the script runs it.
@@ -543,6 +602,7 @@ func TestWineTimeout(t *testing.T) {
 	assert.Equal(t, job.OutcomeTimeout, r.Outcome)
 	assert.Equal(t, job.CodeTimeout, r.Code)
 	assert.Equal(t, uint32(1602), r.MSI, "Windows Installer rolled back")
+	assert.Equal(t, leftFailed, d.files(), "a run cancelled at its timeout keeps the log and the result")
 	assert.False(t, productRegistered(ctx, w, "{4E580000-0000-4000-8000-000000000040}"))
 }
 
@@ -600,6 +660,22 @@ func TestWineBadJobs(t *testing.T) {
 			return d.binPath()
 		}, "job file: job file length differs from its header (truncated or extended)"},
 		{"no job file", func(d *deployment) string { return d.binPath() }, "the job file cannot be read"},
+		{"a version-1 job (an Engine that expects the result and the log after every run)", func(d *deployment) string {
+			b, err := d.installJob().Encode()
+			require.NoError(t, err)
+			b[4] = 1
+			require.NoError(t, os.WriteFile(filepath.Join(d.host, job.FileJob), b, 0o644))
+			return d.binPath()
+		}, "job file: job file version not supported"},
+		{"a malformed keep-log record", func(d *deployment) string {
+			j := d.installJob()
+			j.KeepLog = true
+			b, err := j.Encode()
+			require.NoError(t, err)
+			b[len(b)-6] = 1 // the record's flags
+			require.NoError(t, os.WriteFile(filepath.Join(d.host, job.FileJob), b, 0o644))
+			return d.binPath()
+		}, "job file: record carries flags it may not have"},
 		{"relative directory argument", func(d *deployment) string { return d.dir + `\nxsvc.exe nxdeploy` }, ""},
 	}
 	for i, tc := range tests {
@@ -616,11 +692,13 @@ func TestWineBadJobs(t *testing.T) {
 			}
 			r := d.result()
 			assert.Equal(t, job.Result{Code: job.CodeBadJob, Outcome: job.OutcomeBadJob, Error: tc.message}, r)
+			assert.NotContains(t, d.files(), job.FileLog, "Windows Installer was not called")
 		})
 	}
 }
 
-// TestWineUninstall removes an installed product by its code.
+// TestWineUninstall removes an installed product by its code, then the
+// same product again, now absent.
 func TestWineUninstall(t *testing.T) {
 	w, ctx := wineLab(t, "wixl")
 	const product = "{4E580000-0000-4000-8000-000000000010}"
@@ -633,8 +711,24 @@ func TestWineUninstall(t *testing.T) {
 	d := newDeployment(t, w, "uninst")
 	d.writeJob(job.Job{ID: d.id, Operation: job.Uninstall, ProductCode: product, Timeout: time.Minute})
 	assertExit(t, d.run(ctx), 0)
-	assert.Equal(t, job.OutcomeDone, d.result().Outcome)
+	assert.Equal(t, leftQuiet, d.files(), "a removal that succeeds leaves nxsvc.exe alone")
 	assert.False(t, productRegistered(ctx, w, product), "the product is gone")
+
+	// The product absent: MsiConfigureProductEx answers 1605
+	// (ERROR_UNKNOWN_PRODUCT) under Wine as on Windows (Wine's msiexec /x
+	// answers 0), a success: nothing left but nxsvc.exe, and with KeepLog
+	// the log and the result.
+	for _, keep := range []bool{false, true} {
+		again := newDeployment(t, w, fmt.Sprintf("uninst-absent-%v", keep))
+		again.writeJob(job.Job{ID: again.id, Operation: job.Uninstall, ProductCode: product, Timeout: time.Minute, KeepLog: keep})
+		assertExit(t, again.run(ctx), 1605)
+		if !keep {
+			assert.Equal(t, leftQuiet, again.files(), "already absent is a success")
+			continue
+		}
+		assert.Equal(t, leftKept, again.files())
+		assert.Equal(t, job.Result{ID: again.id, Code: 1605, Outcome: job.OutcomeDone, MSI: 1605, HasMSI: true}, again.result())
+	}
 }
 
 // TestWineSignedBuild runs a code-signed copy of nxsvc (signed with a
@@ -652,7 +746,7 @@ func TestWineSignedBuild(t *testing.T) {
 	d.stage("good")
 	d.writeJob(d.installJob())
 	assertExit(t, d.run(ctx), 0)
-	assert.Equal(t, job.OutcomeDone, d.result().Outcome)
+	assert.Equal(t, leftQuiet, d.files())
 }
 
 // TestWineBadPackage gives the job a SHA-256 the package does not have (a
@@ -668,7 +762,7 @@ func TestWineBadPackage(t *testing.T) {
 	r := d.result()
 	assert.Equal(t, job.OutcomeBadPackage, r.Outcome)
 	assert.False(t, r.HasMSI, "Windows Installer was not called")
-	assert.NoFileExists(t, filepath.Join(d.host, job.FileLog))
+	assert.Equal(t, []string{"nxsvc.exe", "package.msi", job.FileResult}, d.files(), "no log; the package that differs is kept")
 
 	// The right digest installs.
 	ok := newDeployment(t, w, "goodpkg")
@@ -680,7 +774,7 @@ func TestWineBadPackage(t *testing.T) {
 	j.PackageSHA256 = sum[:]
 	ok.writeJob(j)
 	assertExit(t, ok.run(ctx), 0)
-	assert.NoFileExists(t, filepath.Join(ok.host, "package.msi"), "nxsvc deletes the package once installed")
+	assert.Equal(t, leftQuiet, ok.files(), "nxsvc deletes the package once installed, and the log after a success")
 }
 
 // okProduct is msi/testdata/ok.msi's ProductCode (version 1.2.3).
@@ -735,19 +829,21 @@ func TestWineSkipIfInstalled(t *testing.T) {
 	require.NoError(t, err)
 
 	// A first job with the skip check, on a host without the product: it
-	// installs, and the result file has no installed= line.
+	// installs, and with nothing installed before there is no result file
+	// (nor log).
 	first := newDeployment(t, w, "skip-first")
 	require.NoError(t, os.WriteFile(filepath.Join(first.host, "package.msi"), ok, 0o644))
 	j := first.installJob()
 	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.3"
 	first.writeJob(j)
 	assertExit(t, first.run(ctx), 0)
-	assert.Equal(t, job.Result{ID: first.id, Code: 0, Outcome: job.OutcomeDone, MSI: 0, HasMSI: true}, first.result())
+	assert.Equal(t, leftQuiet, first.files())
 	key := uninstallKey(ctx, t, w, okProduct)
 	require.NotEmpty(t, key, "ok.msi is installed")
 	require.Contains(t, key, "1.2.3")
 
-	// The same version again: nothing installed.
+	// The same version again: nothing installed, and nothing left but
+	// nxsvc.exe (the Engine knows the version: the package's).
 	before := snapshot(t, w)
 	same := newDeployment(t, w, "skip-same")
 	require.NoError(t, os.WriteFile(filepath.Join(same.host, "package.msi"), ok, 0o644))
@@ -757,15 +853,7 @@ func TestWineSkipIfInstalled(t *testing.T) {
 	st := same.run(ctx)
 	assertExit(t, st, job.CodeAlreadyInstalled)
 	t.Logf("skip: WIN32_EXIT_CODE %d, SERVICE_EXIT_CODE %#x", st.Win32ExitCode, st.ServiceExitCode)
-	raw, err := os.ReadFile(filepath.Join(same.host, job.FileResult))
-	require.NoError(t, err)
-	assert.Contains(t, string(raw), "\ninstalled=1.2.3\n")
-	assert.Equal(t, job.Result{ID: same.id, Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled,
-		Error: "the product is already installed in the package's version: nothing installed", Installed: "1.2.3"}, same.result())
-	assert.NoFileExists(t, filepath.Join(same.host, job.FileLog), "Windows Installer was not called (no log)")
-	assert.NoFileExists(t, filepath.Join(same.host, job.FileJob))
-	assert.NoFileExists(t, filepath.Join(same.host, job.FileProgress))
-	assert.NoFileExists(t, filepath.Join(same.host, "package.msi"), "the package is deleted")
+	assert.Equal(t, leftQuiet, same.files(), "no result, no log (Windows Installer was not called), no job, progress or package")
 	assert.Equal(t, key, uninstallKey(ctx, t, w, okProduct), "the product's registration is unchanged")
 	for _, f := range changed(before, snapshot(t, w)) {
 		if !strings.HasPrefix(f, `windows/nxdeploy/`+same.id+"/") && !strings.HasPrefix(f, "windows/inf/") {
@@ -790,18 +878,25 @@ func TestWineSkipIfInstalled(t *testing.T) {
 	assertExit(t, st, 0)
 	assert.Equal(t, job.Result{ID: upg.id, Code: 0, Outcome: job.OutcomeDone, MSI: 0, HasMSI: true, Installed: "1.2.3"}, r,
 		"Windows Installer ran; the result names the version the host had")
+	assert.Equal(t, []string{"nxsvc.exe", job.FileResult}, upg.files(), "the result for the version upgraded from, no log")
 	key = uninstallKey(ctx, t, w, okProduct)
 	assert.Contains(t, key, "1.2.4", "Windows Installer registered 1.2.4")
 	assert.NotContains(t, key, "1.2.3")
 
-	// And 1.2.4 is now what the skip check finds.
+	// And 1.2.4 is now what the skip check finds; with KeepLog the result
+	// file says so (and there is no log: Windows Installer was not called).
 	again := newDeployment(t, w, "skip-again")
 	buildOKAt(t, "1.2.4", filepath.Join(again.host, "package.msi"))
 	j = again.installJob()
-	j.ProductCode, j.SkipIfInstalled = okProduct, "1.2.4"
+	j.ProductCode, j.SkipIfInstalled, j.KeepLog = okProduct, "1.2.4", true
 	again.writeJob(j)
 	assertExit(t, again.run(ctx), job.CodeAlreadyInstalled)
-	assert.Equal(t, "1.2.4", again.result().Installed)
+	raw, err := os.ReadFile(filepath.Join(again.host, job.FileResult))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), "\ninstalled=1.2.4\n")
+	assert.Equal(t, job.Result{ID: again.id, Code: job.CodeAlreadyInstalled, Outcome: job.OutcomeAlreadyInstalled,
+		Error: "the product is already installed in the package's version: nothing installed", Installed: "1.2.4"}, again.result())
+	assert.Equal(t, []string{"nxsvc.exe", job.FileResult}, again.files())
 
 	// An older package (1.2.3 over 1.2.4) is a downgrade: nxsvc adds
 	// nothing and Windows Installer refuses it (1638), the product stays
@@ -814,6 +909,7 @@ func TestWineSkipIfInstalled(t *testing.T) {
 	st = down.run(ctx)
 	assertExit(t, st, 1638)
 	assert.Equal(t, job.Result{ID: down.id, Code: 1638, Outcome: job.OutcomeDone, MSI: 1638, HasMSI: true, Installed: "1.2.4"}, down.result())
+	assert.Equal(t, leftFailed, down.files(), "a failure keeps the log and the result")
 	assert.Equal(t, key, uninstallKey(ctx, t, w, okProduct), "the product's registration is unchanged")
 }
 
@@ -871,9 +967,8 @@ func TestWineStopFile(t *testing.T) {
 			dir, err := w.Path(`C:\Program Files\NxSlow`)
 			require.NoError(t, err)
 			assert.NoDirExists(t, dir, "the product rolled back: no file left")
-			for _, f := range []string{job.FileJob, job.FileProgress, "package.msi"} {
-				assert.NoFileExists(t, filepath.Join(d.host, f), "nxsvc removed %s", f)
-			}
+			assert.Equal(t, []string{job.FileLog, "nxsvc.exe", job.FileResult, "stop"}, d.files(),
+				"nxsvc removed the job, the progress file and the package, and kept the log and the result")
 			for _, l := range winelab.CommandLines() {
 				assert.NotContains(t, l, d.dir+`\nxsvc.exe`, "no nxsvc process left")
 			}
