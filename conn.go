@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"path"
@@ -141,6 +142,10 @@ type Conn struct {
 	scmErr    error
 	// tasks is the host's Task Scheduler, once opened (taskClient).
 	tasks *tsch.Client
+	// afterLogoff are clients of the session's pipes that Close closes
+	// after the logoff, which closed their pipes on the host: no CLOSE
+	// request each (closeAfterLogoff).
+	afterLogoff []io.Closer
 	// lapsLookupErr is why the host did not say which account the LAPS
 	// credential is (lapsaccount.go); nil when it did or was not asked.
 	lapsLookupErr error
@@ -197,6 +202,11 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 	return c, nil
 }
 
+// closeAfterLogoff has Close close cl after the session's logoff, for a
+// client of one of the session's pipes that has no more requests to make
+// and nothing to put back: the logoff closes its pipe on the host.
+func (c *Conn) closeAfterLogoff(cl io.Closer) { c.afterLogoff = append(c.afterLogoff, cl) }
+
 // relabel names the host by its label in errors from clients that were given
 // an address.
 func relabel(err error, label string) error {
@@ -248,6 +258,9 @@ func (c *Conn) Close() error {
 	}
 	if c.scm != nil {
 		errs = append(errs, c.scm.Close())
+	}
+	for _, cl := range c.afterLogoff {
+		errs = append(errs, cl.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -196,7 +196,7 @@ func inspectPackage(p Package) (PackageIdentity, error) {
 		return PackageIdentity{}, fmt.Errorf("deployer: package %s: %w", p.Path, err)
 	}
 	return PackageIdentity{ProductCode: info.ProductCode, ProductVersion: info.ProductVersion,
-		SHA256: hex.EncodeToString(sum)}, nil
+		SHA256: hex.EncodeToString(sum), platform: info.Summary.Platform}, nil
 }
 
 // SkipReason says why a host given to Schedule (or Run) was not started.

@@ -31,3 +31,7 @@ func WithSkipIfInstalled(opts InstallOptions, pkg PackageIdentity) InstallOption
 func CheckInstalledAsks(ctx context.Context, c *Conn, pkg PackageIdentity) bool {
 	return checkInstalled(ctx, c, pkg, slog.New(slog.DiscardHandler)).state == onHostAskService
 }
+
+// PackageIdentityOf is the identity New gives the package at path
+// (inspectPackage), with what the installed check takes from it.
+func PackageIdentityOf(path string) (PackageIdentity, error) { return inspectPackage(Package{Path: path}) }

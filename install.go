@@ -257,7 +257,7 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		timeout = DefaultInstallTimeout
 	}
 	j := job.Job{ID: id, Operation: job.Install, Package: packageFile, Properties: jobProperties(opts.Properties, opts.SecretProperties),
-		Timeout: timeout, Grace: cancelGrace}
+		Timeout: timeout, Grace: cancelGrace, KeepLog: opts.ReadLogOnSuccess}
 	if productCode != "" {
 		j.Operation, j.Package, j.ProductCode = job.Uninstall, "", productCode
 	} else if pkg.UNC != "" {
@@ -349,9 +349,9 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 	if fromResult {
 		left = append(left, job.FileResult)
 	}
-	if !quietSuccess(j.Operation, code) || opts.ReadLogOnSuccess {
+	if j.KeepsLog(code) {
 		// A failure's log (or, when asked, a success's): the remote
-		// service leaves it only then.
+		// service leaves it, and the result, only then.
 		res.Log = c.readLog(ctx, dir, progress)
 		left = append(left, job.FileLog, job.FileResult)
 	}
@@ -375,24 +375,6 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		return res, nil
 	}
 	return res, withRepro(c.judge(ctx, res, pkg, code, dir), pkg, productCode, opts.Properties, upgraded)
-}
-
-// quietSuccess reports whether a job of operation op that ended with code
-// succeeded in a way the remote service leaves nothing for but its own
-// program (no log, no result; internal/remotesvc/job): Windows Installer's
-// 0, 3010 and 1641; for an install, the product already there
-// (job.CodeAlreadyInstalled); for a removal, the product already absent
-// (1605).
-func quietSuccess(op job.Operation, code uint32) bool {
-	switch code {
-	case 0, derrors.ErrorSuccessRebootRequired, derrors.ErrorSuccessRebootInitiated:
-		return true
-	case job.CodeAlreadyInstalled:
-		return op == job.Install
-	case derrors.ErrorUnknownProduct:
-		return op == job.Uninstall
-	}
-	return false
 }
 
 // reproLog is where the command of withRepro writes its verbose log: the

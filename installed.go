@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/nxdeploy/deployer/winreg"
 )
@@ -88,10 +89,10 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 	if err != nil {
 		return ask("cannot be read", err)
 	}
-	p, err := reg.Product(ctx, pkg.ProductCode)
-	if cerr := reg.Close(); cerr != nil {
-		logger.Debug("the registry's pipe did not close", "host", c.label, "err", cerr.Error())
-	}
+	p, err := reg.ProductIn(ctx, pkg.ProductCode, productViews(pkg.platform)...)
+	// Remote Registry was left as it was: nothing to put back, and the
+	// logoff closes the pipe (and the key handles) on the host.
+	c.closeAfterLogoff(reg)
 	switch {
 	case errors.Is(err, winreg.ErrNotInstalled):
 		return installedCheck{state: onHostAbsent}
@@ -105,6 +106,21 @@ func checkInstalled(ctx context.Context, c *Conn, pkg PackageIdentity, logger *s
 	out.state = compareVersions(p.Version, want)
 	out.minorUpgrade = !p.Version.IsZero() && p.Version.Compare(want) < 0
 	return out
+}
+
+// productViews are the registry views that can hold the product of a
+// package of platform (its Template's, "" when unknown), in the order to
+// look: a 64-bit package's product is in the native view only; a 32-bit
+// one's is under WOW6432Node on 64-bit Windows, and in the native view on
+// 32-bit Windows.
+func productViews(platform string) []winreg.View {
+	switch strings.ToLower(platform) {
+	case "x64", "arm64", "intel64":
+		return []winreg.View{winreg.Native}
+	case "intel", "arm":
+		return []winreg.View{winreg.WOW64, winreg.Native}
+	}
+	return []winreg.View{winreg.Native, winreg.WOW64}
 }
 
 // serviceCheck is what the remote service found of the product before the

@@ -48,7 +48,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 		if fromResult {
 			left = append(left, job.FileResult)
 		}
-		if !quietSuccess(job.Install, code) || opts.ReadLogOnSuccess {
+		if (job.Job{Operation: job.Install, KeepLog: opts.ReadLogOnSuccess}).KeepsLog(code) {
 			res.Log = c.readLog(ctx, dir, progress)
 			left = append(left, job.FileLog, job.FileResult)
 		}

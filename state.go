@@ -287,6 +287,11 @@ type PackageIdentity struct {
 	SHA256 string `json:"sha256,omitempty"`
 	// UNC is the share path of a package the hosts read from a share.
 	UNC string `json:"unc,omitempty"`
+
+	// platform is the package's platform (its Template's, such as "x64" or
+	// "Intel"), when New inspected it: it tells which registry view holds
+	// its product (installed.go). Not part of the identity.
+	platform string
 }
 
 // Same reports whether p and o are the same package: the same file (or

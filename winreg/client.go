@@ -104,6 +104,11 @@ type Client struct {
 	conn *rpcpipe.Conn[rrp.WinregClient]
 	rr   *remoteRegistry
 	sess *smb.Session // owned, when Dial made it
+	// left are the key handles the last call opened. They are closed when
+	// the next call begins, or by the host when Close closes the pipe: a
+	// Client used once costs no BaseRegCloseKey at all. Only calls (which
+	// run one at a time) touch it.
+	left []*rrp.Key
 
 	closeOnce sync.Once
 	closeErr  error
@@ -190,7 +195,8 @@ func (c *Client) Host() string { return c.host }
 // so what Close undoes).
 func (c *Client) ServiceAction() ServiceAction { return c.rr.action() }
 
-// Close closes the registry connection and puts the Remote Registry service
+// Close closes the registry connection, which releases on the host the key
+// handles the last call left open, and puts the Remote Registry service
 // back as Open found it (stopped, and disabled again if it was), even when
 // ctx is already cancelled (within ServiceTimeout); it closes the SMB
 // session Dial made.
@@ -227,7 +233,8 @@ const (
 )
 
 // keys is one call's view of the registry: it opens keys under
-// HKEY_LOCAL_MACHINE and closes every handle it opened when done.
+// HKEY_LOCAL_MACHINE; the handles it opened are closed when the next call
+// begins, or with the pipe (Client.left).
 type keys struct {
 	ctx    context.Context
 	cli    rrp.WinregClient
@@ -237,8 +244,14 @@ type keys struct {
 
 func (c *Client) withKeys(ctx context.Context, f func(k *keys) error) error {
 	return c.conn.Call(ctx, StepReadRegistry, true, func(ctx context.Context, cli rrp.WinregClient) error {
+		// The last call's handles, on this binding (after a failure that
+		// renewed the binding, they are gone with the old one: the closes
+		// fail and are ignored, and are not tried again).
+		prev := &keys{ctx: ctx, cli: cli, opened: c.left}
+		c.left = nil
+		prev.close()
 		k := &keys{ctx: ctx, cli: cli}
-		defer k.close()
+		defer func() { c.left = k.opened }()
 		resp, err := rpcpipe.Check(cli.OpenLocalMachine(ctx, &rrp.OpenLocalMachineRequest{DesiredAccess: keyRead}))
 		if err != nil {
 			return err

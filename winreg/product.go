@@ -204,6 +204,14 @@ func productFromValues(key string, view View, values []Value) *Product {
 // up in both views (the native one first); ErrNotInstalled when the host
 // has neither.
 func (c *Client) Product(ctx context.Context, productCode string) (*Product, error) {
+	return c.ProductIn(ctx, productCode, Native, WOW64)
+}
+
+// ProductIn is Product looking only in views, in that order: one request
+// per view where the product is not. Windows Installer records a 64-bit
+// package's product in the Native view only, and a 32-bit one in WOW64 on
+// 64-bit Windows and in Native on 32-bit Windows.
+func (c *Client) ProductIn(ctx context.Context, productCode string, views ...View) (*Product, error) {
 	key, err := NormalizeGUID(productCode)
 	if err != nil {
 		return nil, err
@@ -211,7 +219,7 @@ func (c *Client) Product(ctx context.Context, productCode string) (*Product, err
 	var found *Product
 	err = c.withKeys(ctx, func(k *keys) error {
 		found = nil
-		for _, view := range []View{Native, WOW64} {
+		for _, view := range views {
 			h, err := k.open(view.key() + `\` + key)
 			if code(err) == errFileNotFound {
 				continue
