@@ -34,4 +34,6 @@ func CheckInstalledAsks(ctx context.Context, c *Conn, pkg PackageIdentity) bool 
 
 // PackageIdentityOf is the identity New gives the package at path
 // (inspectPackage), with what the installed check takes from it.
-func PackageIdentityOf(path string) (PackageIdentity, error) { return inspectPackage(Package{Path: path}) }
+func PackageIdentityOf(path string) (PackageIdentity, error) {
+	return inspectPackage(Package{Path: path})
+}
