@@ -475,7 +475,7 @@ func (d dir) write(name string, b []byte) {
 	}
 }
 
-// absWindowsDir reports a path like C:\Windows\nxdeploy\id: a drive, then
+// absWindowsDir reports a path like C:\Windows\nxdeploy-id: a drive, then
 // components that are neither empty nor "." or "..".
 func absWindowsDir(p string) bool {
 	if len(p) < 4 || p[0]|0x20 < 'a' || p[0]|0x20 > 'z' || p[1] != ':' || p[2] != '\\' || strings.ContainsAny(p, "\"\x00\r\n/") {

@@ -3,7 +3,7 @@
  *
  * Installed as
  *
- *     "C:\Windows\nxdeploy\<id>\nxsvc.exe" "C:\Windows\nxdeploy\<id>"
+ *     %SystemRoot%\nxdeploy-<id>\nxsvc.exe %SystemRoot%\nxdeploy-<id>   (expanded by the SCM)
  *
  * it reads the job file "job" of that directory, installs (or removes) the
  * product through the Windows Installer API in its own process with the

@@ -1,6 +1,6 @@
 // Package job defines the files the deployer and its remote service (nxsvc,
 // built from ../csrc) exchange in a deployment directory,
-// ADMIN$\<prefix>\<deployment-id>\ on the host: the job the deployer writes,
+// ADMIN$\<prefix>-<deployment-id>\ on the host: the job the deployer writes,
 // and the progress and result files the service writes. The service's only
 // argument is that directory, so nothing of the job (least of all a property
 // value) is ever on a command line or in the service's configuration; the
