@@ -144,7 +144,9 @@ type InstallResult struct {
 	// "successful installation(reboot needed)".
 	RebootNeeded bool
 	Notice       *derrors.Error
-	// Log summarises Windows Installer's verbose log, when it could be read.
+	// Log summarises Windows Installer's verbose log of a failed
+	// installation (of any, with InstallOptions.ReadLogOnSuccess), when it
+	// could be read; nil after a success, whose log the host deleted.
 	Log *msi.LogSummary
 	// NotInstalled is set by Uninstall when the host did not have the
 	// product (Windows Installer's 1605): it is absent, as asked.
