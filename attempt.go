@@ -599,7 +599,7 @@ func (d *Deployer) restoreAfterCleanupLocked(e *entry) {
 // Collector without installing, and checkInstalled returns true; an older or
 // newer version is said in an event and the installation goes on, an older
 // one as a minor upgrade (the third result, InstallOptions.minorUpgrade).
-// When Remote Registry does not run, it returns the package for the remote
+// When the registry cannot be read, it returns the package for the remote
 // service to check instead (InstallOptions.skipIfInstalled).
 func (a *hostAttempt) checkInstalled(conn *Conn) (bool, *PackageIdentity, bool) {
 	d, e := a.d, a.e

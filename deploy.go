@@ -88,19 +88,18 @@ type Config struct {
 	// DefaultLogonFailureWindow.
 	LogonFailureWindow time.Duration
 	// SkipInstalledCheck turns off the check of whether the host already
-	// has the package's product. When the host's Remote Registry service
-	// already runs (one status query through the connection's service
-	// manager), the check reads the product's Uninstall key over
-	// \pipe\winreg before anything is pushed. Otherwise Remote Registry is
-	// left alone (it is disabled by default on Windows 10 and 11) and the
-	// remote service asks Windows Installer (MsiQueryProductState,
-	// MsiGetProductInfo) before installing: the package is then already
-	// pushed (and removed again), which the registry read avoids. Either
-	// way, a host with the package's ProductCode and ProductVersion is With
-	// Collector without installing (Skipped "already_on_host"), an older
-	// version is upgraded and a newer one installed as asked (an event says
-	// so); a registry that cannot be read changes nothing (a debug log says
-	// why).
+	// has the package's product. Where the host serves \pipe\winreg
+	// (Remote Registry runs, or Windows 8 and later start it on that open,
+	// as on Windows Server), the check reads the product's Uninstall key
+	// before anything is pushed. Otherwise (Remote Registry is disabled by
+	// default on Windows 10 and 11, and is left so) the remote service asks
+	// Windows Installer (MsiQueryProductState, MsiGetProductInfo) before
+	// installing: the package is then already pushed (and removed again),
+	// which the registry read avoids. Either way, a host with the package's
+	// ProductCode and ProductVersion is With Collector without installing
+	// (Skipped "already_on_host"), an older version is upgraded and a newer
+	// one installed as asked (an event says so); a registry that cannot be
+	// read leaves the check to the remote service (a debug log says why).
 	SkipInstalledCheck bool
 	// UploadBuffers bounds, in bytes, the memory every upload of the
 	// Deployer uses for its buffers, together: the packages and service
