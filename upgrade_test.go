@@ -10,6 +10,7 @@ import (
 	derrors "github.com/nxdeploy/deployer/errors"
 	"github.com/nxdeploy/deployer/internal/remotesvc/job"
 	"github.com/nxdeploy/deployer/msi"
+	"github.com/nxdeploy/deployer/winreg"
 )
 
 // TestWithMinorUpgrade checks the properties a registry-found older
@@ -54,5 +55,26 @@ func TestReproMinorUpgrade(t *testing.T) {
 		assert.NotContains(t, e.Repro, "s3cr3t")
 		assert.Contains(t, e.Repro, "TENANT_KEY=")
 		assert.Equal(t, upgraded, strings.Contains(e.Repro, "REINSTALL=ALL REINSTALLMODE=vomus"), "%q", e.Repro)
+	}
+}
+
+// The installed check looks for a package's product only where Windows
+// Installer can have recorded it: a 64-bit package's in the native view, a
+// 32-bit one's under WOW6432Node first (64-bit Windows) and then native
+// (32-bit Windows); an unknown platform in both.
+func TestProductViews(t *testing.T) {
+	for _, tc := range []struct {
+		platform string
+		want     []winreg.View
+	}{
+		{"x64", []winreg.View{winreg.Native}},
+		{"Arm64", []winreg.View{winreg.Native}},
+		{"Intel64", []winreg.View{winreg.Native}},
+		{"Intel", []winreg.View{winreg.WOW64, winreg.Native}},
+		{"Arm", []winreg.View{winreg.WOW64, winreg.Native}},
+		{"", []winreg.View{winreg.Native, winreg.WOW64}},
+		{"Alpha", []winreg.View{winreg.Native, winreg.WOW64}},
+	} {
+		assert.Equal(t, tc.want, productViews(tc.platform), "%q", tc.platform)
 	}
 }

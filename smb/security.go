@@ -305,8 +305,9 @@ func (s *Session) Security(ctx context.Context, share, name string) (SecurityDes
 // Exists reports whether name (a path inside share) exists, file or
 // directory, in one srvsvc request (NetrpGetFileSecurity of its owner)
 // over the session's srvsvc binding: a stat over SMB takes two (the open
-// and its close). A name the host refuses to describe (access denied)
-// exists. A failure is a *derrors.Error at the upload step.
+// and its close). A host that refuses (access denied: srvsvc's file
+// security is for administrators) is an error, not an answer. A failure is
+// a *derrors.Error at the upload step.
 func (s *Session) Exists(ctx context.Context, share, name string) (bool, error) {
 	found := false
 	err := s.srvsvc(ctx, derrors.StepUpload, func(rctx context.Context, cli srvsvc.SrvsvcClient) error {
@@ -321,7 +322,7 @@ func (s *Session) Exists(ctx context.Context, share, name string) (bool, error) 
 			return err
 		})
 		switch {
-		case err == nil, win32Is(err, errAccessDenied):
+		case err == nil:
 			found = true
 		case notFound(err):
 		default:
@@ -361,6 +362,5 @@ func win32Is(err error, code uint32) bool {
 const (
 	errFileNotFound uint32 = 2
 	errPathNotFound uint32 = 3
-	errAccessDenied uint32 = 5
 	errInvalidName  uint32 = 123
 )

@@ -66,6 +66,10 @@ func TestLabSecurity(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{smb.SIDLocalSystem, smb.SIDAdministrators}, sids)
 
+	// Exists: one srvsvc request, for a directory, a file, a missing name
+	// and a name under a missing directory.
+	assertExists(t, sess, map[string]bool{"nxdeploy": true, "nxdeploy/dep1/job": true, "nxdeploy/none": false, "none/x": false})
+
 	err = sess.SetSecurity(ctx, "ADMIN$", "nxdeploy/dep1", smb.AdminOnly())
 	require.Error(t, err, "Samba 4.17's NetrpSetFileSecurity cannot set a DACL")
 	e, ok := derrors.As(err)

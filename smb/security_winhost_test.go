@@ -59,9 +59,24 @@ func TestEmulatedHostSecurity(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, derrors.Win32Code(2), e.Code)
 
+	assertExists(t, sess, map[string]bool{"nxdeploy": true, "nxdeploy/dep1/job": true, "nxdeploy/none": false, "none/x": false})
+
 	user := dial("alice", "A1ice!pw")
 	_, err = user.Security(ctx, "ADMIN$", "nxdeploy/dep1")
 	require.Error(t, err, "srvsvc file security is for administrators")
+	_, err = user.Exists(ctx, "ADMIN$", "nxdeploy")
+	require.Error(t, err, "srvsvc file security is for administrators")
+}
+
+// assertExists checks Session.Exists on ADMIN$ names, and that a missing
+// one does not cost the srvsvc binding (the next call still answers).
+func assertExists(t *testing.T, sess *smb.Session, want map[string]bool) {
+	t.Helper()
+	for name, exists := range want {
+		got, err := sess.Exists(context.Background(), "ADMIN$", name)
+		require.NoError(t, err, name)
+		assert.Equal(t, exists, got, name)
+	}
 }
 
 func sids(sd smb.SecurityDescriptor) []string {
