@@ -8,6 +8,7 @@ package deployer
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	derrors "github.com/nxdeploy/deployer/errors"
@@ -26,16 +27,31 @@ import (
 //   - nothing of it ran (no service, or one never started): nothing to
 //     judge.
 //
-// In every case the deployment's service and directory are removed
+// In every case the deployment's service and directory (and the one a
+// version before 2026-12 made, ADMIN$\<prefix>\<id>) are removed
 // afterwards. It returns the result and RunInstaller's error when the
 // installation ran (the result's CleanupErr says whether the removal
 // failed); nil and nil when it never ran and was removed, so the host is
 // installed afresh; nil and an error when what it did could not be read or
 // it could not be removed (the deployment stays to be settled later).
-func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts InstallOptions) (*InstallResult, error) {
+func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts InstallOptions) (out *InstallResult, err error) {
 	if err := ValidateDeploymentID(id); err != nil {
 		return nil, derrors.New(c.label, derrors.StepCleanup, derrors.UnknownError, err)
 	}
+	defer func() {
+		// A deployment an older version started left its files in
+		// ADMIN$\<prefix>\<id> (one request when there is none).
+		cctx, cancel := cleanupContext(ctx)
+		defer cancel()
+		lerr := c.removeLegacyDir(cctx, id)
+		switch {
+		case lerr == nil:
+		case out != nil:
+			out.CleanupErr = errors.Join(out.CleanupErr, lerr)
+		case err == nil:
+			err = lerr
+		}
+	}()
 	started := time.Now()
 	dir := c.shareDir(id)
 	progress := opts.Progress
