@@ -82,6 +82,10 @@ func validSystemRoot(root string) bool {
 	return true
 }
 
+// givenRoot is the configured system root without a trailing separator;
+// "" when none is configured.
+func (c ConnectConfig) givenRoot() string { return strings.TrimRight(c.SystemRoot, `\`) }
+
 // askSystemRoot asks sess for ADMIN$'s path, and returns DefaultSystemRoot
 // when the host does not answer with a drive path.
 func askSystemRoot(ctx context.Context, sess *smb.Session) string {
@@ -164,7 +168,7 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 	if err := validatePrefix(cfg.prefix()); err != nil {
 		return nil, invalidInput(label, derrors.StepConnect, err)
 	}
-	if cfg.SystemRoot != "" && !validSystemRoot(strings.TrimRight(cfg.SystemRoot, `\`)) {
+	if cfg.SystemRoot != "" && !validSystemRoot(cfg.givenRoot()) {
 		return nil, invalidInput(label, derrors.StepConnect, fmt.Errorf(
 			"deployer: invalid system root %q: a drive path such as D:\\WINNT of at most %d characters", cfg.SystemRoot, maxSystemRootLen))
 	}
@@ -193,7 +197,7 @@ func Connect(ctx context.Context, host discovery.Host, cfg ConnectConfig) (*Conn
 		return nil, lapsFiltered(host, relabel(err, label))
 	}
 	if cfg.SystemRoot != "" {
-		c.root = strings.TrimRight(cfg.SystemRoot, `\`)
+		c.root = cfg.givenRoot()
 	}
 	if err := c.openManagers(ctx); err != nil {
 		c.Close()
@@ -284,9 +288,9 @@ const systemRootVar = "%SystemRoot%"
 // command line gives: under the configured system root, or under
 // %SystemRoot%.
 func (c *Conn) servicePath(rel string) string {
-	root := systemRootVar
-	if c.cfg.SystemRoot != "" {
-		root = strings.TrimRight(c.cfg.SystemRoot, `\`)
+	root := c.cfg.givenRoot()
+	if root == "" {
+		root = systemRootVar
 	}
 	return root + `\` + strings.ReplaceAll(rel, "/", `\`)
 }

@@ -289,16 +289,16 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 	var (
 		rs      *RemoteService
 		stopped bool // the service was seen stopped
-		// left are the files the stopped service left in its directory
-		// besides its program: the log and result of a failure.
-		left []string
+		// left is what the stopped service left in its directory besides
+		// its program: the log and result of a failure.
+		left runOutput
 	)
 	defer func() {
 		progress(InstallProgress{Phase: "cleanup"})
 		var cerr error
 		switch {
 		case rs != nil && stopped:
-			cerr = c.removeRun(ctx, rs, left)
+			cerr = c.removeRun(ctx, rs, left.files)
 		case rs != nil:
 			cerr = rs.Remove(ctx)
 		default:
@@ -343,20 +343,13 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		return res, err
 	}
 	progress(InstallProgress{Phase: "install", Percent: -1})
-	code, fromResult, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
+	code, result, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
 	stopped = err == nil
 	if err != nil {
 		return res, err
 	}
-	if fromResult {
-		left = append(left, job.FileResult)
-	}
-	if j.KeepsLog(code) {
-		// A failure's log (or, when asked, a success's): the remote
-		// service leaves it, and the result, only then.
-		res.Log = c.readLog(ctx, dir, progress)
-		left = append(left, job.FileLog, job.FileResult)
-	}
+	left = c.readRunOutput(ctx, j, code, result, dir, progress)
+	res.Log = left.log
 	if j.SkipIfInstalled != "" {
 		if code == job.CodeAlreadyInstalled {
 			// The version the host has is the package's.
@@ -364,11 +357,9 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 			res.Exited, res.ExitCode, res.Outcome = true, 0, derrors.MSISuccess
 			return res, nil
 		}
-		// What the host had before, if anything: in the result file,
-		// which the remote service writes after a success only then.
-		if r, ok := c.readResult(ctx, dir); ok {
-			res.InstalledBefore = r.Installed
-			left = append(left, job.FileResult)
+		// What the host had before, if anything.
+		if left.result != nil {
+			res.InstalledBefore = left.result.Installed
 		}
 	}
 	if productCode != "" && code == derrors.ErrorUnknownProduct {
@@ -376,7 +367,7 @@ func runJob(ctx context.Context, c *Conn, pkg Package, productCode string, opts 
 		res.Exited, res.ExitCode, res.Outcome, res.NotInstalled = true, code, derrors.MSISuccess, true
 		return res, nil
 	}
-	return res, withRepro(c.judge(ctx, res, pkg, code, dir), pkg, productCode, opts.Properties, upgraded)
+	return res, withRepro(c.judge(res, pkg, code, left.result), pkg, productCode, opts.Properties, upgraded)
 }
 
 // reproLog is where the command of withRepro writes its verbose log: the
@@ -506,9 +497,9 @@ func packageSHA256(r io.ReaderAt, size int64) ([]byte, error) {
 // follow polls the service until it stops, reporting the progress file it
 // keeps, and returns the job's exit code. When the service's status cannot
 // be read, the result file the remote service writes is the fallback
-// (fromResult: the file is there, to be removed).
+// (result, nil when it was not read).
 func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interval, timeout time.Duration,
-	progress func(InstallProgress)) (code uint32, fromResult bool, err error) {
+	progress func(InstallProgress)) (code uint32, result *job.Result, err error) {
 	if interval <= 0 {
 		interval = 250 * time.Millisecond
 	}
@@ -536,21 +527,21 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 			}
 		} else {
 			if ctx.Err() != nil {
-				return 0, false, derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
+				return 0, nil, derrors.Wrap(c.label, derrors.StepQueryService, ctx.Err())
 			}
 			lastErr, fails = atStep(c.label, derrors.StepQueryService, err), fails+1
 			if r, ok := c.readResult(ctx, dir); ok {
-				return r.Code, true, nil
+				return r.Code, &r, nil
 			}
 			// A host that stopped answering (the query timed out, and the
 			// result file could not be read either) is not polled again:
 			// each further query would only wait out another timeout.
 			if fails >= 5 || derrors.Timeout(err) {
-				return 0, false, lastErr
+				return 0, nil, lastErr
 			}
 		}
 		if time.Now().After(deadline) {
-			return 0, false, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
+			return 0, nil, derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,
 				fmt.Errorf("the remote service did not finish within %v", timeout+cancelGrace))
 		}
 		report()
@@ -558,7 +549,7 @@ func (c *Conn) follow(ctx context.Context, rs *RemoteService, dir string, interv
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return 0, false, derrors.Wrap(c.label, derrors.StepMSIExec, ctx.Err())
+			return 0, nil, derrors.Wrap(c.label, derrors.StepMSIExec, ctx.Err())
 		case <-t.C:
 		}
 		interval = min(2*interval, 2*time.Second)
@@ -581,30 +572,31 @@ func (c *Conn) readLog(ctx context.Context, dir string, progress func(InstallPro
 // exitCode reads the job's exit code from a stopped service's status: 0, or
 // ERROR_SERVICE_SPECIFIC_ERROR with the code as the service-specific exit
 // code. Any other Win32 exit code means the service itself failed, unless
-// its result file says how the job ended (fromResult).
-func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status, dir string) (code uint32, fromResult bool, err error) {
+// its result file (result, then not nil) says how the job ended.
+func (c *Conn) exitCode(ctx context.Context, rs *RemoteService, st svcctl.Status, dir string) (code uint32, result *job.Result, err error) {
 	switch st.Win32ExitCode {
 	case 0:
-		return 0, false, nil
+		return 0, nil, nil
 	case derrors.ErrorServiceSpecificError:
-		return st.ServiceSpecificExitCode, false, nil
+		return st.ServiceSpecificExitCode, nil, nil
 	}
 	if r, ok := c.readResult(ctx, dir); ok {
-		return r.Code, true, nil
+		return r.Code, &r, nil
 	}
 	e := derrors.New(c.label, derrors.StepMSIExec, derrors.WindowsError,
 		fmt.Errorf("the remote service stopped with Win32 exit code %d", st.Win32ExitCode))
 	e.Code = derrors.Win32Code(st.Win32ExitCode)
-	return 0, false, e
+	return 0, nil, e
 }
 
-// judge maps the job's exit code to the result and the Deployer documentation's error.
-func (c *Conn) judge(ctx context.Context, res *InstallResult, pkg Package, code uint32, dir string) error {
+// judge maps the job's exit code to the result and the Deployer
+// documentation's error; result is the run's result file (readRunOutput),
+// nil when it was not read.
+func (c *Conn) judge(res *InstallResult, pkg Package, code uint32, result *job.Result) error {
 	res.Outcome = derrors.MSIFailed
 	switch {
 	case job.IsServiceCode(code):
-		r, ok := c.readResult(ctx, dir)
-		e := c.serviceFailure(code, r, ok)
+		e := c.serviceFailure(code, result)
 		e.Detail = excerpt(res.Log)
 		return e
 	case derrors.IsExceptionCode(code):

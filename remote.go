@@ -217,11 +217,51 @@ func (c *Conn) readResult(ctx context.Context, dir string) (job.Result, bool) {
 	return r, err == nil
 }
 
+// runOutput is what a stopped run left in its directory besides its
+// program, as far as the Engine needs it.
+type runOutput struct {
+	// log summarises Windows Installer's log, when the remote service kept
+	// it (job.KeepsLog) and it could be read.
+	log *msi.LogSummary
+	// result is the result file, when it was read; nil otherwise.
+	result *job.Result
+	// files are the files to remove before the directory.
+	files []string
+}
+
+// readRunOutput reads, once each, what the run of j that ended with code
+// left in dir: the log when the remote service kept it, and the result file
+// when the Engine needs it (the message of the remote service's own codes;
+// the version the host had, after a check the remote service made) unless
+// result already is it (follow's fallback read it).
+func (c *Conn) readRunOutput(ctx context.Context, j job.Job, code uint32, result *job.Result, dir string,
+	progress func(InstallProgress)) runOutput {
+	out := runOutput{result: result}
+	if result != nil {
+		out.files = append(out.files, job.FileResult)
+	}
+	if j.KeepsLog(code) {
+		out.log = c.readLog(ctx, dir, progress)
+		out.files = append(out.files, job.FileLog, job.FileResult)
+	}
+	needed := job.IsServiceCode(code) || j.SkipIfInstalled != "" && code != job.CodeAlreadyInstalled
+	if out.result == nil && needed {
+		// After a success, the result is there only when the host had
+		// another version before (job.LeavesResult).
+		if r, ok := c.readResult(ctx, dir); ok {
+			out.result = &r
+			out.files = append(out.files, job.FileResult)
+		}
+	}
+	return out
+}
+
 // serviceFailure is the error of a job the service ended with one of its
-// own codes rather than a Windows Installer result.
-func (c *Conn) serviceFailure(code uint32, r job.Result, haveResult bool) *derrors.Error {
+// own codes rather than a Windows Installer result; r is its result file,
+// nil when it could not be read.
+func (c *Conn) serviceFailure(code uint32, r *job.Result) *derrors.Error {
 	what := job.CodeName(code)
-	if haveResult && r.Error != "" {
+	if r != nil && r.Error != "" {
 		what += ": " + r.Error
 	}
 	e := derrors.New(c.label, derrors.StepMSIExec, derrors.InstallationError,

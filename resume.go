@@ -59,19 +59,13 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 		progress = func(InstallProgress) {}
 	}
 	res := &InstallResult{DeploymentID: id}
-	finish := func(code uint32, fromResult bool, rs *RemoteService) (*InstallResult, error) {
-		var left []string
-		if fromResult {
-			left = append(left, job.FileResult)
-		}
-		if (job.Job{Operation: job.Install, KeepLog: opts.ReadLogOnSuccess}).KeepsLog(code) {
-			res.Log = c.readLog(ctx, dir, progress)
-			left = append(left, job.FileLog, job.FileResult)
-		}
-		err := withRepro(c.judge(ctx, res, pkg, code, dir), pkg, "", opts.Properties, false)
+	finish := func(code uint32, result *job.Result, rs *RemoteService) (*InstallResult, error) {
+		left := c.readRunOutput(ctx, job.Job{Operation: job.Install, KeepLog: opts.ReadLogOnSuccess}, code, result, dir, progress)
+		res.Log = left.log
+		err := withRepro(c.judge(res, pkg, code, left.result), pkg, "", opts.Properties, false)
 		progress(InstallProgress{Phase: "cleanup"})
 		if rs != nil {
-			res.CleanupErr = c.removeRun(ctx, rs, left)
+			res.CleanupErr = c.removeRun(ctx, rs, left.files)
 		} else {
 			res.CleanupErr = removeDeployment(ctx, c, id, nil)
 		}
@@ -80,7 +74,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 	}
 
 	if r, ok := c.readResult(ctx, dir); ok {
-		return finish(r.Code, true, nil)
+		return finish(r.Code, &r, nil)
 	}
 	name := c.serviceName(id)
 	rs := &RemoteService{conn: c, task: c.ViaTask(), Name: name, DeploymentID: id, Dir: dir}
@@ -117,7 +111,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 		if st.Win32ExitCode == errServiceNeverStarted {
 			return nil, rs.Remove(ctx)
 		}
-		code, fromResult, err := c.exitCode(ctx, rs, st, dir)
+		code, result, err := c.exitCode(ctx, rs, st, dir)
 		if err != nil {
 			// The service failed on its own: its result is that failure.
 			progress(InstallProgress{Phase: "cleanup"})
@@ -125,7 +119,7 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 			res.Duration = time.Since(started)
 			return res, err
 		}
-		return finish(code, fromResult, rs)
+		return finish(code, result, rs)
 	}
 	// Still installing: follow it to its end, as RunInstaller would have.
 	progress(InstallProgress{Phase: "install"})
@@ -133,14 +127,14 @@ func settleDeployment(ctx context.Context, c *Conn, id string, pkg Package, opts
 	if timeout <= 0 {
 		timeout = DefaultInstallTimeout
 	}
-	code, fromResult, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
+	code, result, err := c.follow(ctx, rs, dir, opts.PollInterval, timeout, progress)
 	if err != nil {
 		progress(InstallProgress{Phase: "cleanup"})
 		res.CleanupErr = rs.Remove(ctx)
 		res.Duration = time.Since(started)
 		return res, err
 	}
-	return finish(code, fromResult, rs)
+	return finish(code, result, rs)
 }
 
 // errServiceNeverStarted is ERROR_SERVICE_NEVER_STARTED, the exit code of a
