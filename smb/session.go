@@ -410,8 +410,8 @@ func (s *Session) Close() error {
 		defer s.recoverReply(derrors.StepCleanup, &s.closeErr)
 		ctx, cancel := context.WithTimeout(context.Background(), min(s.cfg.requestTimeout(), 5*time.Second))
 		defer cancel()
-		// The logoff closes every pipe on the server: no CLOSE first.
-		s.dropSrvsvc(false)
+		// The logoff closes every pipe on the server: no CLOSE first. The
+		// srvsvc binding then only ends locally.
 		s.ipcMu.Lock()
 		pipes := s.pipes
 		s.pipes = nil
@@ -419,6 +419,7 @@ func (s *Session) Close() error {
 		for p := range pipes {
 			p.abandon()
 		}
+		s.dropSrvsvc()
 		if err := s.s.WithContext(ctx).Logoff(); err != nil {
 			s.closeErr = s.wrap(derrors.StepCleanup, err)
 		}

@@ -107,7 +107,7 @@ func (s *Session) srvsvc(ctx context.Context, step derrors.Step, call func(conte
 		} else if err == nil {
 			err = rctx.Err()
 		}
-		s.dropSrvsvcLocked(true)
+		s.dropSrvsvcLocked()
 		return s.wrap(step, err)
 	}
 	return nil
@@ -150,25 +150,20 @@ func (s *Session) bindSrvsvc(rctx context.Context, step derrors.Step) (*srvsvcBi
 	return &srvsvcBinding{pipe: p, guard: guard, conn: conn, cli: cli}, nil
 }
 
-// dropSrvsvc forgets the session's srvsvc binding; with closePipe its
-// pipe is closed on the server too (otherwise the logoff that follows
-// closes it).
-func (s *Session) dropSrvsvc(closePipe bool) {
+// dropSrvsvc forgets the session's srvsvc binding and closes its pipe
+// (which does nothing more once the session's Close abandoned it).
+func (s *Session) dropSrvsvc() {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
-	s.dropSrvsvcLocked(closePipe)
+	s.dropSrvsvcLocked()
 }
 
-func (s *Session) dropSrvsvcLocked(closePipe bool) {
+func (s *Session) dropSrvsvcLocked() {
 	b := s.srv
 	if b == nil {
 		return
 	}
 	s.srv = nil
-	if !closePipe {
-		// Ends the pipe's local reads and context without a CLOSE request.
-		b.pipe.abandon()
-	}
 	_ = b.conn.Close(context.Background())
 	_ = b.pipe.Close()
 }
